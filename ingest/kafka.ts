@@ -1,0 +1,193 @@
+/**
+ * Kafka source: a kafkajs consumer in a consumer group, batch at a time, offsets committed by the runner
+ * only after the sink acknowledged (autoCommit off; STYLE.md §5). kafkajs is imported here and in
+ * sinks/kafka.ts only.
+ *
+ * kafkajs facts this relies on (tulios/kafkajs docs/Consuming.md, perf.md §2.1):
+ * - a batch always comes from one partition;
+ * - with eachBatchAutoResolve=false, resolveOffset() only moves the local fetch position; nothing is
+ *   committed unless commitOffsets() is called;
+ * - after a rebalance the group resumes from committed offsets, so records resolved but not yet committed
+ *   are fetched again by whoever owns the partition next (the runner drops its unflushed buffers then).
+ */
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
+import type { Log, SourceRecord } from '../schemas/index.js';
+
+export interface KafkaSourceOptions {
+  brokers: string[];
+  clientId: string;
+  groupId: string;
+  topics: string[];
+  fromBeginning: boolean;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  maxBytesPerPartition: number;
+  maxWaitTimeMs: number;
+  minBytes: number;
+  log: Log;
+}
+
+export interface FetchedBatch {
+  topic: string;
+  partition: number;
+  firstOffset: string;
+  lastOffset: string;
+  highWatermark: string;
+  records: SourceRecord[];
+}
+
+export interface BatchContext {
+  /** Keep the group session alive while a long step (a slow sink) is awaited. */
+  heartbeat(): Promise<void>;
+  /** False once the consumer is stopping or the batch belongs to a revoked assignment. */
+  isRunning(): boolean;
+}
+
+export type BatchHandler = (batch: FetchedBatch, ctx: BatchContext) => Promise<void>;
+
+export interface SourceEvents {
+  /** The group started rebalancing: unflushed work for every partition must be dropped. */
+  onRebalance?: () => void;
+  /** Partitions assigned to this member after a (re)join. */
+  onAssigned?: (assignment: Record<string, number[]>) => void;
+  onCrash?: (err: Error) => void;
+}
+
+export class KafkaSource {
+  private readonly consumer: Consumer;
+  private readonly kafka: Kafka;
+
+  constructor(private readonly opts: KafkaSourceOptions) {
+    this.kafka = new Kafka({ clientId: opts.clientId, brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
+    this.consumer = this.kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs,
+      heartbeatInterval: opts.heartbeatIntervalMs,
+      maxBytesPerPartition: opts.maxBytesPerPartition,
+      maxWaitTimeInMs: opts.maxWaitTimeMs,
+      minBytes: opts.minBytes,
+      // Retries of the consumer itself: kafkajs restarts the run loop on retriable errors.
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+  }
+
+  async start(handler: BatchHandler, events: SourceEvents = {}): Promise<void> {
+    const c = this.consumer;
+    c.on(c.events.REBALANCING, () => events.onRebalance?.());
+    c.on(c.events.GROUP_JOIN, (e) => events.onAssigned?.(e.payload.memberAssignment));
+    c.on(c.events.CRASH, (e) => events.onCrash?.(e.payload.error));
+    await c.connect();
+    for (const topic of this.opts.topics) await c.subscribe({ topic, fromBeginning: this.opts.fromBeginning });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (p: EachBatchPayload) => {
+        const { batch } = p;
+        if (batch.messages.length === 0) return;
+        const records: SourceRecord[] = new Array(batch.messages.length);
+        for (let i = 0; i < batch.messages.length; i++) {
+          const m = batch.messages[i]!;
+          records[i] = { key: m.key ?? null, value: m.value ?? null, offset: m.offset, timestamp: Number(m.timestamp) };
+        }
+        await handler(
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            firstOffset: batch.firstOffset() ?? batch.messages[0]!.offset,
+            lastOffset: batch.lastOffset(),
+            highWatermark: batch.highWatermark,
+            records,
+          },
+          { heartbeat: () => p.heartbeat(), isRunning: () => p.isRunning() && !p.isStale() },
+        );
+        // Moves the fetch position only; the commit happens after the sink acknowledged.
+        p.resolveOffset(batch.lastOffset());
+      },
+    });
+  }
+
+  /** Commit `nextOffset` (last acknowledged offset + 1) for a partition. */
+  async commit(topic: string, partition: number, nextOffset: string): Promise<void> {
+    await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
+
+/** Routes kafkajs's own logs into ours (pino), keeping its levels. */
+export function kafkaLogCreator(log: Log) {
+  const l = log.child({ component: 'kafkajs' });
+  return () =>
+    ({ level, log: entry }: LogEntry) => {
+      const { message, ...rest } = entry;
+      // kafkajs logs every retriable protocol response ("The group coordinator is not available", "The
+      // coordinator is loading") at ERROR and then retries; those are warnings until the retries run out.
+      if (level <= logLevel.ERROR && !String(message).startsWith('Response ')) l.error(rest, message);
+      else if (level <= logLevel.ERROR) l.warn(rest, message);
+      else if (level === logLevel.WARN) l.warn(rest, message);
+      else if (level === logLevel.INFO) l.info(rest, message);
+      else l.debug(rest, message);
+    };
+}
+
+/** Admin helpers the CLI and tests use: create topics, read committed offsets and end offsets. */
+export async function ensureTopic(brokers: string[], topic: string, partitions: number, log: Log): Promise<void> {
+  const kafka = new Kafka({ clientId: 'cdr-pipeline-admin', brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log) });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = await admin.listTopics();
+    if (!existing.includes(topic)) await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: -1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function topicEndOffsets(brokers: string[], topic: string, log: Log): Promise<Map<number, bigint>> {
+  const kafka = new Kafka({ clientId: 'cdr-pipeline-admin', brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log) });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offs = await admin.fetchTopicOffsets(topic);
+    return new Map(offs.map((o) => [o.partition, BigInt(o.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function groupOffsets(brokers: string[], groupId: string, topic: string, log: Log): Promise<Map<number, bigint>> {
+  const kafka = new Kafka({ clientId: 'cdr-pipeline-admin', brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log) });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Resolves when the cluster answers a metadata request (or rejects after timeoutMs with the last error). */
+export async function waitForBroker(brokers: string[], timeoutMs: number, log: Log): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const kafka = new Kafka({ clientId: 'cdr-pipeline-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 });
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length > 0 && cluster.controller !== null) return;
+    } catch (err) {
+      last = err;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  log.debug({ err: String(last) }, 'broker not ready');
+  throw new Error(`Kafka at ${brokers.join(',')} did not serve metadata within ${timeoutMs} ms: ${String(last)}`);
+}

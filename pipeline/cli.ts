@@ -1,0 +1,275 @@
+#!/usr/bin/env node
+/**
+ * The `cdr-pipeline` command. Every subcommand has --help. Exit codes: 0 success, 1 runtime failure,
+ * 2 usage or configuration error.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { join } from 'node:path';
+import { ConfigError, envVariables, loadConfig, type Config } from './config.js';
+import { createLogger, type LogLevel } from './telemetry.js';
+import type { Log } from '../schemas/index.js';
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  help: string;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+}
+
+const common = {
+  config: { type: 'string', short: 'c' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const COMMON_HELP = `  -c, --config FILE     JSON config file (also CDR_CONFIG); environment variables override it
+      --log-level LEVEL fatal|error|warn|info|debug|trace|silent (also CDR_TELEMETRY_LOG_LEVEL)
+  -h, --help            this help`;
+
+function configFrom(values: Record<string, string | boolean | undefined>): Config {
+  const level = values['log-level'];
+  return loadConfig({
+    file: typeof values.config === 'string' ? values.config : undefined,
+    overrides: typeof level === 'string' ? { telemetry: { logLevel: level as Config['telemetry']['logLevel'] } } : {},
+  });
+}
+
+function loggerFor(cfg: Config): Log {
+  return createLogger(cfg.telemetry.logLevel as LogLevel);
+}
+
+const out = (line: string) => process.stdout.write(line + '\n');
+
+const commands: Record<string, Command> = {
+  run: {
+    summary: 'consume CDRs from Kafka, decode, store in ClickHouse (the main job)',
+    usage: 'cdr-pipeline run [--config FILE]',
+    options: { ...common },
+    help: `Consumes the CDR topic in a consumer group, decodes the Avro records, validates them, and writes CDRs and
+dead letters to ClickHouse. Offsets are committed only after ClickHouse acknowledged the rows.
+Stops gracefully on SIGTERM or SIGINT (flushes, commits, leaves the group).
+
+Needs Kafka brokers: KAFKA_BROKERS=host:port[,host:port] or kafka.brokers in the config file.
+ClickHouse: embedded chDB in ./data/clickhouse by default; CDR_CLICKHOUSE_MODE=server and
+CDR_CLICKHOUSE_URL=http://host:8123 for a server.
+Metrics: http://127.0.0.1:9464/metrics, /healthz, /readyz (CDR_TELEMETRY_METRICS_PORT).`,
+    async run(values) {
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      const { startPipeline } = await import('./app.js');
+      const p = await startPipeline(cfg, log);
+      let signalled = false;
+      const onSignal = (sig: string) => {
+        if (signalled) return;
+        signalled = true;
+        log.info({ signal: sig }, 'stopping: flushing and committing');
+        void p.stop();
+      };
+      process.once('SIGTERM', () => onSignal('SIGTERM'));
+      process.once('SIGINT', () => onSignal('SIGINT'));
+      try {
+        await p.done;
+        log.info({ stats: p.runner.stats }, 'stopped');
+        return 0;
+      } catch (err) {
+        log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'fatal error: stopping without committing further offsets');
+        return 1;
+      }
+    },
+  },
+  demo: {
+    summary: 'run the whole pipeline on embedded defaults and print what it stored',
+    usage: 'cdr-pipeline demo [--records N] [--corrupt N] [--seed N] [--data-dir DIR]',
+    options: { ...common, records: { type: 'string' }, corrupt: { type: 'string' }, seed: { type: 'string' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
+    help: `Starts a local Apache Kafka broker (unless KAFKA_BROKERS is set; needs Java 17 and Maven), produces
+synthetic Avro CDRs plus a few corrupt records, runs the pipeline into embedded ClickHouse (chDB) until all
+of them are stored, and prints the counts. Each run uses a fresh topic, group and database.
+
+      --records N       CDRs to produce (default 100000)
+      --corrupt N       corrupt records mixed in, which must end as dead letters (default 50)
+      --seed N          generator seed (default 42)
+      --data-dir DIR    where the broker and ClickHouse keep data (default ./data/demo)
+      --timeout-ms N    give up after this long (default 600000)`,
+    async run(values) {
+      const cfg = configFrom({ ...values, 'log-level': values['log-level'] ?? process.env.CDR_TELEMETRY_LOG_LEVEL ?? 'error' });
+      const log = loggerFor(cfg);
+      const { runDemo } = await import('./demo.js');
+      const r = await runDemo(
+        cfg,
+        {
+          records: intArg(values.records, 100_000, 'records'),
+          corrupt: intArg(values.corrupt, 50, 'corrupt'),
+          seed: intArg(values.seed, 42, 'seed'),
+          dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'demo'),
+          timeoutMs: intArg(values['timeout-ms'], 600_000, 'timeout-ms'),
+        },
+        log,
+        out,
+      );
+      return r.stored === r.produced && r.deadLetters === r.corrupt ? 0 : 1;
+    },
+  },
+  generate: {
+    summary: 'publish synthetic Avro CDRs to Kafka',
+    usage: 'cdr-pipeline generate --records N [--topic T] [--seed N] [--corrupt N]',
+    options: { ...common, records: { type: 'string' }, topic: { type: 'string' }, seed: { type: 'string' }, corrupt: { type: 'string' }, subscribers: { type: 'string' } },
+    help: `Publishes deterministic synthetic CDRs (same seed, same records) to the CDR topic, Avro-encoded and keyed by
+served MSISDN. Creates the topic with kafka.partitions partitions if missing.
+
+      --records N       CDRs to publish (default 10000)
+      --topic T         topic (default kafka.topic, cdr.raw)
+      --seed N          generator seed (default 42)
+      --subscribers N   population size (default records/20)
+      --corrupt N       corrupt records mixed in (default 0)`,
+    async run(values) {
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      if (cfg.kafka.brokers.length === 0) throw new ConfigError(['no Kafka brokers: set KAFKA_BROKERS or kafka.brokers']);
+      const { ensureTopic } = await import('../ingest/kafka.js');
+      const { produceCdrs } = await import('./produce.js');
+      const topic = typeof values.topic === 'string' ? values.topic : cfg.kafka.topic;
+      const records = intArg(values.records, 10_000, 'records');
+      await ensureTopic(cfg.kafka.brokers, topic, cfg.kafka.partitions, log);
+      const r = await produceCdrs({
+        brokers: cfg.kafka.brokers,
+        topic,
+        records,
+        corrupt: intArg(values.corrupt, 0, 'corrupt'),
+        generator: { seed: intArg(values.seed, 42, 'seed'), subscribers: intArg(values.subscribers, Math.max(100, Math.floor(records / 20)), 'subscribers'), startMs: Date.UTC(2026, 9, 1), meanGapMs: 500, switches: 4 },
+        log,
+      });
+      out(`published ${r.produced} CDRs and ${r.corrupt} corrupt records to ${topic}`);
+      return 0;
+    },
+  },
+  migrate: {
+    summary: 'apply the ClickHouse schema migrations',
+    usage: 'cdr-pipeline migrate [--config FILE]',
+    options: { ...common },
+    help: `Applies schemas/ddl/NNNN_*.sql in order to the configured ClickHouse (embedded or server), recording each in
+schema_migrations. Idempotent: running it twice changes nothing.`,
+    async run(values) {
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      const { connectClickHouse, applyMigrations } = await import('./app.js');
+      const conn = await connectClickHouse(cfg);
+      try {
+        const r = await applyMigrations(conn, log);
+        out(`applied: ${r.applied.length ? r.applied.join(', ') : '(none)'}; already applied: ${r.skipped.length}`);
+      } finally {
+        await conn.close();
+      }
+      return 0;
+    },
+  },
+  kafka: {
+    summary: 'start or stop a local Apache Kafka broker (KRaft, from Maven Central)',
+    usage: 'cdr-pipeline kafka start|stop [--dir DIR] [--port N]',
+    options: { ...common, dir: { type: 'string' }, port: { type: 'string' }, 'keep-data': { type: 'boolean' } },
+    help: `start: resolves the Apache Kafka broker jars with Maven (cached in ~/.m2), formats KRaft storage, starts a
+single combined broker/controller on 127.0.0.1 in the background, waits until it serves metadata, and
+prints the bootstrap address. stop: stops it (SIGTERM, then SIGKILL after 20 s).
+Needs Java 17+ and Maven.
+
+      --dir DIR         data and logs (default ./data/kafka)
+      --port N          client port (default 9092; the controller uses a free port)
+      --keep-data       keep existing data instead of starting empty`,
+    async run(values, positionals) {
+      const action = positionals[0];
+      const dir = typeof values.dir === 'string' ? values.dir : join('data', 'kafka');
+      const { startLocalBroker, readPid, stopPid } = await import('./broker.js');
+      if (action === 'start') {
+        const log = createLogger('warn');
+        const b = await startLocalBroker({ dir, port: intArg(values.port, 9092, 'port'), keepData: values['keep-data'] === true, detached: true, log });
+        out(`Kafka ready at ${b.brokers.join(',')} (pid ${b.pid}, logs in ${dir}/broker.log)`);
+        out(`export KAFKA_BROKERS=${b.brokers.join(',')}`);
+        return 0;
+      }
+      if (action === 'stop') {
+        const pid = readPid(dir);
+        if (!pid) {
+          out(`no broker pid in ${dir}`);
+          return 1;
+        }
+        await stopPid(pid);
+        out(`stopped broker ${pid}`);
+        return 0;
+      }
+      throw new UsageError('kafka needs an action: start or stop');
+    },
+  },
+  bench: {
+    summary: 'measure throughput and latency (Kafka -> discard, Kafka -> ClickHouse)',
+    usage: 'cdr-pipeline bench [--records N] [--out FILE]',
+    options: { ...common, records: { type: 'string' }, out: { type: 'string' }, 'no-doc': { type: 'boolean' } },
+    help: `Produces N CDRs into a fresh topic, then measures in one run: (a) Kafka -> discard (the consumer alone) and
+(b) Kafka -> decode -> ClickHouse end to end, as sustained CDRs/s, produce-to-queryable latency p50/p99,
+CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs/BENCHMARKS.md.
+
+      --records N       CDRs per scenario (default 200000)
+      --out FILE        JSON result (default bench-results/bench-<time>.json)
+      --no-doc          do not append to docs/BENCHMARKS.md`,
+    async run(values) {
+      const cfg = configFrom({ ...values, 'log-level': values['log-level'] ?? 'warn' });
+      const log = loggerFor(cfg);
+      const { runBench } = await import('./bench.js');
+      await runBench(cfg, { records: intArg(values.records, 200_000, 'records'), out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true }, log, out);
+      return 0;
+    },
+  },
+};
+
+class UsageError extends Error {}
+
+function intArg(v: string | boolean | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0) throw new UsageError(`--${name} expects a non-negative integer, got ${String(v)}`);
+  return n;
+}
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(commands).map((k) => k.length));
+  return `cdr-pipeline: telecom CDR stream processing (Kafka, Avro -> rate, enrich, detect fraud -> ClickHouse)
+
+Usage: cdr-pipeline <command> [options]    (cdr-pipeline <command> --help for details)
+
+Commands:
+${Object.entries(commands)
+  .map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+
+Configuration: defaults < JSON file (--config or CDR_CONFIG) < environment variables:
+  ${envVariables().join('\n  ')}
+  KAFKA_BROKERS (alias of CDR_KAFKA_BROKERS)
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`cdr-pipeline: unknown command "${name}"\n\n${mainHelp()}`);
+    return 2;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
+    if (values.help) {
+      out(`Usage: ${cmd.usage}\n\n${cmd.help}\n\nCommon options:\n${COMMON_HELP}`);
+      return 0;
+    }
+    return await cmd.run(values as Record<string, string | boolean | undefined>, positionals);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`cdr-pipeline ${name}: ${(err as Error).message}\nSee: cdr-pipeline ${name} --help\n`);
+      return 2;
+    }
+    process.stderr.write(`cdr-pipeline ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * One interface to ClickHouse, two connections (../shared/PLATFORM.md):
+ * - embedded: chDB, the ClickHouse engine in-process, data in a local directory (the default);
+ * - server:   @clickhouse/client over HTTP to a ClickHouse server.
+ * The same DDL, queries and insert settings run on both. chdb and @clickhouse/client are imported here only.
+ */
+import { Readable } from 'node:stream';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { Session } from 'chdb';
+
+export type Settings = Record<string, string | number | boolean>;
+
+export interface ClickHouseConnection {
+  readonly kind: 'embedded' | 'server';
+  readonly database: string;
+  /** DDL and statements without a result. Unqualified table names resolve in `database`. */
+  command(sql: string, settings?: Settings): Promise<void>;
+  /** A SELECT; rows come back as JSON objects with 64-bit integers and decimals quoted as strings. */
+  query<T = Record<string, unknown>>(sql: string, settings?: Settings): Promise<T[]>;
+  /** Insert a JSONEachRow payload into `table` (unqualified: `database` is used). */
+  insert(table: string, jsonEachRow: string, settings?: Settings): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * Error classes decide what happens next (STYLE.md: classify before retrying):
+ * - transient: retry with backoff (network, timeouts, overload, too many parts, HTTP 5xx without a code);
+ * - data: the payload was rejected (parse or type errors): isolate the bad rows;
+ * - fatal: configuration or code error (unknown table, syntax, auth): stop loudly, commit nothing.
+ */
+export type ClickHouseErrorClass = 'transient' | 'data' | 'fatal';
+
+export class ClickHouseError extends Error {
+  constructor(
+    message: string,
+    readonly errorClass: ClickHouseErrorClass,
+    /** ClickHouse's numeric error code (src/Common/ErrorCodes.cpp), when the server sent one. */
+    readonly code: number | undefined,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = 'ClickHouseError';
+  }
+}
+
+// Codes from ClickHouse src/Common/ErrorCodes.cpp.
+const DATA_CODES = new Set([
+  6, // CANNOT_PARSE_TEXT
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  32, // ATTEMPT_TO_READ_AFTER_EOF (truncated row)
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  131, // TOO_LARGE_STRING_SIZE
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+  407, // DECIMAL_OVERFLOW
+  441, // CANNOT_PARSE_UUID
+  625, // (invalid UTF-8 etc. in newer versions; treated as data)
+]);
+const TRANSIENT_CODES = new Set([
+  3, // UNEXPECTED_END_OF_FILE (connection cut mid-response)
+  159, // TIMEOUT_EXCEEDED
+  164, // READONLY (replica temporarily read-only)
+  202, // TOO_MANY_SIMULTANEOUS_QUERIES
+  203, // NO_FREE_CONNECTION
+  209, // SOCKET_TIMEOUT
+  210, // NETWORK_ERROR
+  225, // NO_ZOOKEEPER
+  236, // ABORTED
+  241, // MEMORY_LIMIT_EXCEEDED
+  242, // TABLE_IS_READ_ONLY
+  252, // TOO_MANY_PARTS
+  319, // UNKNOWN_STATUS_OF_INSERT
+  394, // QUERY_WAS_CANCELLED
+  425, // SYSTEM_ERROR
+  999, // KEEPER_EXCEPTION
+]);
+const TRANSIENT_NODE_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
+
+export function classifyClickHouseError(err: unknown): ClickHouseError {
+  if (err instanceof ClickHouseError) return err;
+  const e = err as { message?: string; code?: unknown; clickhouseCode?: unknown };
+  const message = e?.message ?? String(err);
+  let code: number | undefined;
+  if (typeof e?.clickhouseCode === 'number') code = e.clickhouseCode;
+  else if (typeof e?.code === 'string' && /^\d+$/.test(e.code)) code = Number(e.code);
+  else {
+    const m = /Code: (\d+)\./.exec(message);
+    if (m?.[1]) code = Number(m[1]);
+  }
+  if (code !== undefined) {
+    const cls: ClickHouseErrorClass = DATA_CODES.has(code) ? 'data' : TRANSIENT_CODES.has(code) ? 'transient' : 'fatal';
+    return new ClickHouseError(message, cls, code, err);
+  }
+  const nodeCode = typeof e?.code === 'string' ? e.code : undefined;
+  if (
+    (nodeCode && TRANSIENT_NODE_ERRORS.has(nodeCode)) ||
+    /socket hang up|Timeout error|timed out|ECONNRESET|ECONNREFUSED|EPIPE|other side closed|502|503|504|500|Internal Server Error/i.test(message)
+  ) {
+    return new ClickHouseError(message, 'transient', undefined, err);
+  }
+  return new ClickHouseError(message, 'fatal', undefined, err);
+}
+
+/** Settings every query and insert runs with, on both connections, so results are identical. */
+const QUERY_SETTINGS: Settings = {
+  // Money and 64-bit ids never travel as JSON numbers (perf.md §1.4: JSON.parse silently corrupts them).
+  output_format_json_quote_64bit_integers: 1,
+  output_format_json_quote_decimals: 1,
+  date_time_output_format: 'iso',
+};
+
+function settingsClause(settings: Settings): string {
+  const parts = Object.entries(settings).map(([k, v]) => {
+    if (!/^[a-z_0-9]+$/i.test(k)) throw new Error(`invalid setting name ${k}`);
+    const value = typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+    return `${k} = ${value}`;
+  });
+  return parts.length ? ` SETTINGS ${parts.join(', ')}` : '';
+}
+
+function quoteIdent(name: string): string {
+  return '`' + name.replace(/`/g, '\\`') + '`';
+}
+
+export interface EmbeddedOptions {
+  /** Data directory; created if missing. One directory per process (chDB's rule). */
+  path: string;
+  database: string;
+}
+
+/**
+ * chDB keeps one engine per process and one data directory per process, so every embedded connection in a
+ * process shares one Session; each connection names its database (USE in the same statement batch).
+ * chDB runs queries on libuv's thread pool (queryAsync/insert), so the event loop and Kafka heartbeats
+ * keep running during long inserts.
+ */
+let shared: { path: string; session: Session; users: number } | undefined;
+
+export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseConnection> {
+  if (shared && shared.path !== opts.path) {
+    throw new ClickHouseError(`chDB allows one data directory per process: ${shared.path} is open, ${opts.path} was asked for`, 'fatal', undefined);
+  }
+  if (!shared) shared = { path: opts.path, session: new Session(opts.path), users: 0 };
+  shared.users++;
+  const session = shared.session;
+  const db = quoteIdent(opts.database);
+  const run = async (sql: string, format?: string) => {
+    try {
+      return await session.queryAsync(`USE ${db}; ${sql}`, format ? { format } : {});
+    } catch (err) {
+      throw classifyClickHouseError(err);
+    }
+  };
+  try {
+    await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${db}`);
+  } catch (err) {
+    throw classifyClickHouseError(err);
+  }
+  let closed = false;
+  return {
+    kind: 'embedded',
+    database: opts.database,
+    async command(sql, settings = {}) {
+      await run(sql + settingsClause(settings));
+    },
+    async query<T>(sql: string, settings: Settings = {}) {
+      const res = await run(sql + settingsClause({ ...QUERY_SETTINGS, ...settings }), 'JSONEachRow');
+      const text = res.text();
+      return text.length === 0 ? [] : (text.trimEnd().split('\n').map((l) => JSON.parse(l)) as T[]);
+    },
+    async insert(table, jsonEachRow, settings = {}) {
+      try {
+        await session.insert({ table: `${opts.database}.${table}`, values: Buffer.from(jsonEachRow), format: 'JSONEachRow', settings });
+      } catch (err) {
+        throw classifyClickHouseError(err);
+      }
+    },
+    async ping() {
+      try {
+        await session.queryAsync('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (shared && --shared.users === 0) {
+        shared.session.close();
+        shared = undefined;
+      }
+    },
+  };
+}
+
+export interface ServerOptions {
+  url: string;
+  username: string;
+  password: string;
+  database: string;
+  requestTimeoutMs: number;
+  /** Create the database if missing (needs the right grants on a real server). */
+  createDatabase: boolean;
+}
+
+export async function openServer(opts: ServerOptions): Promise<ClickHouseConnection> {
+  const common = {
+    url: opts.url,
+    username: opts.username,
+    password: opts.password,
+    request_timeout: opts.requestTimeoutMs,
+    // Our own retry loop decides what is retried (sinks/clickhouse/sink.ts); the client must not replay.
+    keep_alive: { enabled: true },
+    compression: { request: false, response: false },
+    application: 'cdr-pipeline',
+  };
+  if (opts.createDatabase) {
+    const admin = createClient(common);
+    try {
+      await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}` });
+    } catch (err) {
+      throw classifyClickHouseError(err);
+    } finally {
+      await admin.close();
+    }
+  }
+  const client: ClickHouseClient = createClient({ ...common, database: opts.database });
+  const wrap = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw classifyClickHouseError(err);
+    }
+  };
+  return {
+    kind: 'server',
+    database: opts.database,
+    command: (sql, settings = {}) => wrap(async () => void (await client.command({ query: sql, clickhouse_settings: settings as ClickHouseSettings }))),
+    query: <T>(sql: string, settings: Settings = {}) =>
+      wrap(async () => {
+        const rs = await client.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: { ...QUERY_SETTINGS, ...settings } as ClickHouseSettings });
+        return (await rs.json()) as T[];
+      }),
+    insert: (table, jsonEachRow, settings = {}) =>
+      wrap(async () => {
+        // @clickhouse/client's insert() serialises objects itself; exec() sends our bytes unchanged, so the
+        // payload (and with it the deduplication block) is identical on every retry.
+        const res = await client.exec({
+          query: `INSERT INTO ${quoteIdent(table)} FORMAT JSONEachRow`,
+          values: Readable.from([Buffer.from(jsonEachRow)]),
+          clickhouse_settings: settings as ClickHouseSettings,
+        });
+        // Drain the (empty) response so the socket returns to the pool.
+        for await (const _ of res.stream) void _;
+      }),
+    async ping() {
+      try {
+        const r = await client.ping();
+        return r.success;
+      } catch {
+        return false;
+      }
+    },
+    close: () => client.close(),
+  };
+}
+
+export type ClickHouseConfig =
+  | ({ mode: 'embedded' } & EmbeddedOptions)
+  | ({ mode: 'server' } & ServerOptions);
+
+export function openClickHouse(cfg: ClickHouseConfig): Promise<ClickHouseConnection> {
+  return cfg.mode === 'embedded' ? openEmbedded(cfg) : openServer(cfg);
+}
