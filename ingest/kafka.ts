@@ -75,7 +75,11 @@ export class KafkaSource {
     const c = this.consumer;
     c.on(c.events.REBALANCING, () => events.onRebalance?.());
     c.on(c.events.GROUP_JOIN, (e) => events.onAssigned?.(e.payload.memberAssignment));
-    c.on(c.events.CRASH, (e) => events.onCrash?.(e.payload.error));
+    // kafkajs restarts the consumer itself after retriable crashes (payload.restart); only a crash it
+    // gives up on is ours to handle.
+    c.on(c.events.CRASH, (e) => {
+      if (!e.payload.restart) events.onCrash?.(e.payload.error);
+    });
     await c.connect();
     for (const topic of this.opts.topics) await c.subscribe({ topic, fromBeginning: this.opts.fromBeginning });
     await c.run({

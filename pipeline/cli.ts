@@ -211,7 +211,7 @@ CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs
       --out FILE        JSON result (default bench-results/bench-<time>.json)
       --no-doc          do not append to docs/BENCHMARKS.md`,
     async run(values) {
-      const cfg = configFrom({ ...values, 'log-level': values['log-level'] ?? 'warn' });
+      const cfg = configFrom({ ...values, 'log-level': values['log-level'] ?? process.env.CDR_TELEMETRY_LOG_LEVEL ?? 'error' });
       const log = loggerFor(cfg);
       const { runBench } = await import('./bench.js');
       await runBench(cfg, { records: intArg(values.records, 200_000, 'records'), out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true }, log, out);

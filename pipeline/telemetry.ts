@@ -4,14 +4,14 @@
  * (base units, `_total` counters, bounded labels; never a phone number or IMSI as a label).
  */
 import { createServer, type Server } from 'node:http';
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LoggerOptions } from 'pino';
 import client from 'prom-client';
 import type { Log } from '../schemas/index.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger & Log {
-  return pino({
+export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}, destination?: NodeJS.WritableStream): Logger & Log {
+  const options: LoggerOptions = {
     level,
     base: { service: 'cdr-pipeline', ...bindings },
     // Subscriber identities never reach logs in clear at info level: any field with one of these names
@@ -21,7 +21,8 @@ export function createLogger(level: LogLevel, bindings: Record<string, unknown> 
       censor: '[redacted]',
     },
     timestamp: pino.stdTimeFunctions.isoTime,
-  }) as Logger & Log;
+  };
+  return (destination ? pino(options, destination) : pino(options)) as unknown as Logger & Log;
 }
 
 const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -1,0 +1,111 @@
+/**
+ * End to end on the real components: a real Kafka broker (global setup) and the real ClickHouse engine
+ * (chDB). Produces Avro CDRs with corrupt records mixed in, runs the pipeline, and checks that every record
+ * is accounted for exactly once and that offsets were committed only for what ClickHouse holds.
+ */
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
+import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
+import { loadConfig, type Config } from '../pipeline/config.js';
+import { startPipeline } from '../pipeline/app.js';
+import { produceCdrs } from '../pipeline/produce.js';
+import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
+
+const brokers = inject('kafkaBrokers');
+
+function testConfig(name: string, extra: Partial<Config['sink']> = {}): Config {
+  const base = loadConfig({ env: {} });
+  return {
+    ...base,
+    kafka: { ...base.kafka, brokers, topic: name, groupId: name, partitions: 3 },
+    clickhouse: { ...base.clickhouse, mode: 'embedded', path: chPath(), database: name },
+    sink: { ...base.sink, flushIntervalMs: 200, maxBatchRows: 3000, ...extra },
+    telemetry: { ...base.telemetry, metricsPort: 0, logLevel: 'silent' },
+  };
+}
+
+const conns: ClickHouseConnection[] = [];
+afterAll(async () => {
+  for (const c of conns) await c.close();
+});
+
+describe('pipeline end to end (real Kafka, embedded ClickHouse)', () => {
+  it('stores every valid CDR once, dead-letters every corrupt record, commits exactly what was stored', async () => {
+    const name = uniqueName('e2e');
+    const cfg = testConfig(name);
+    await ensureTopic(brokers, name, 3, quietLog);
+    const produced = await produceCdrs({
+      brokers,
+      topic: name,
+      records: 12_000,
+      corrupt: 60,
+      generator: { seed: 11, subscribers: 800, startMs: Date.UTC(2026, 9, 1), meanGapMs: 200, switches: 3 },
+      log: quietLog,
+    });
+    const p = await startPipeline(cfg, quietLog);
+    try {
+      const conn = p.conn;
+      await waitFor('all records stored', async () => {
+        const [r] = await conn.query<{ c: string; d: string }>('SELECT (SELECT count() FROM cdrs) AS c, (SELECT count() FROM dead_letters) AS d');
+        return Number(r!.c) >= produced.produced && Number(r!.d) >= produced.corrupt;
+      });
+      // Wait for commits to catch up with the end of the topic.
+      const end = await topicEndOffsets(brokers, name, quietLog);
+      await waitFor('offsets committed to the end', async () => {
+        const g = await groupOffsets(brokers, name, name, quietLog);
+        return [...end].every(([part, hi]) => g.get(part) === hi);
+      });
+      const [counts] = await conn.query<{ rows: string; ids: string }>('SELECT count() AS rows, uniqExact(recording_entity, record_id) AS ids FROM cdrs');
+      expect(Number(counts!.rows)).toBe(produced.produced);
+      expect(Number(counts!.ids)).toBe(produced.produced);
+      const ids = new Set((await conn.query<{ id: string }>('SELECT record_id AS id FROM cdrs')).map((r) => r.id));
+      expect(produced.recordIds.every((id) => ids.has(id))).toBe(true);
+      const dead = await conn.query<{ code: string; n: string; bytes: string }>('SELECT code, count() AS n, sum(length(value)) AS bytes FROM dead_letters GROUP BY code ORDER BY code');
+      expect(dead.reduce((s, r) => s + Number(r.n), 0)).toBe(produced.corrupt);
+      // Five corruption kinds, round-robin: truncated/garbage -> AVRO_*, empty, release-before-seizure, negative duration.
+      expect(dead.map((r) => r.code)).toEqual(expect.arrayContaining(['EMPTY_VALUE', 'RELEASE_BEFORE_SEIZURE', 'INVALID_DURATION']));
+      expect(dead.some((r) => r.code.startsWith('AVRO_'))).toBe(true);
+      // Original bytes are kept: every non-empty corrupt record has its value stored.
+      const [withBytes] = await conn.query<{ n: string }>("SELECT count() AS n FROM dead_letters WHERE code != 'EMPTY_VALUE' AND length(value) > 0");
+      expect(Number(withBytes!.n)).toBe(produced.corrupt - Number(dead.find((r) => r.code === 'EMPTY_VALUE')?.n ?? 0));
+      // Coordinates on every row: (topic, partition, offset) unique and within the topic.
+      const [coords] = await conn.query<{ n: string; topics: string }>('SELECT uniqExact(_partition, _offset) AS n, uniqExact(_topic) AS topics FROM cdrs');
+      expect(Number(coords!.n)).toBe(produced.produced);
+      expect(Number(coords!.topics)).toBe(1);
+      // Metrics tell the same story.
+      const metrics = await p.metrics.registry.getMetricsAsJSON();
+      const total = (name: string) => (metrics.find((m) => m.name === name)?.values ?? []).reduce((s, v) => s + Number(v.value), 0);
+      expect(total('cdr_source_records_total')).toBe(produced.produced + produced.corrupt);
+      expect(total('cdr_dead_letters_total')).toBe(produced.corrupt);
+      expect(total('cdr_sink_rows_total')).toBe(produced.produced + produced.corrupt);
+      // And over HTTP.
+      const body = await (await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`)).text();
+      expect(body).toMatch(/^cdr_source_records_total\{topic="[^"]+"\} 12060$/m);
+      expect((await fetch(`http://127.0.0.1:${p.metricsPort}/readyz`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${p.metricsPort}/healthz`)).status).toBe(200);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('a graceful stop flushes what is buffered and commits it', async () => {
+    const name = uniqueName('stop');
+    // A flush interval far longer than the test: only stop() can flush these rows.
+    const cfg = testConfig(name, { flushIntervalMs: 600_000, maxBatchRows: 1_000_000 });
+    await ensureTopic(brokers, name, 3, quietLog);
+    const produced = await produceCdrs({ brokers, topic: name, records: 3000, corrupt: 0, generator: { seed: 5, subscribers: 100, startMs: Date.UTC(2026, 9, 1), meanGapMs: 1000, switches: 2 }, log: quietLog });
+    const p = await startPipeline(cfg, quietLog);
+    await waitFor('records consumed into buffers', async () => p.runner.stats.consumed >= produced.produced);
+    expect(p.runner.stats.stored).toBe(0);
+    await p.stop();
+    await p.done;
+    expect(p.runner.stats.stored).toBe(produced.produced);
+    const g = await groupOffsets(brokers, name, name, quietLog);
+    const end = await topicEndOffsets(brokers, name, quietLog);
+    expect([...end].map(([part, hi]) => [part, g.get(part)])).toEqual([...end].map(([part, hi]) => [part, hi]));
+    const conn = await openEmbedded({ path: chPath(), database: name });
+    conns.push(conn);
+    const [r] = await conn.query<{ c: string }>('SELECT count() AS c FROM cdrs');
+    expect(Number(r!.c)).toBe(produced.produced);
+  });
+});
