@@ -52,9 +52,16 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (org.apache.kafka.common.Uuid). */
+/**
+ * Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (org.apache.kafka.common.Uuid).
+ * Like Uuid.randomUuid(), never one starting with '-': the storage tool's argument parser would take it for
+ * an option.
+ */
 function clusterId(): string {
-  return randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 export interface LocalBrokerOptions {

@@ -1,0 +1,246 @@
+/**
+ * The ClickHouse server path (@clickhouse/client over HTTP, sinks/clickhouse/connection.ts openServer) against
+ * the test endpoint (test/clickhouse-endpoint.ts: ClickHouse's HTTP interface, every statement run on chDB),
+ * side by side with the embedded path (chDB in-process). Both connections pass one shared suite (migrations,
+ * settings, the sink's writes, data errors, fatal errors); the server path then goes through the faults a
+ * server and a network produce: HTTP 500 TOO_MANY_PARTS, a reset before the insert ran, a reset after it ran
+ * (the ack is lost: insert_deduplication_token must keep the rows single), and a stall past the client's
+ * request timeout. Every test uses its own database.
+ */
+import { gzipSync } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { generateCdrs } from '../ingest/generator.js';
+import { DeadLetterCode, schemaPath } from '../schemas/index.js';
+import { ClickHouseError, openEmbedded, openServer, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
+import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
+import { ClickHouseSink, type SinkBatch } from '../sinks/clickhouse/sink.js';
+import { startClickHouseEndpoint, type ClickHouseEndpoint, type ClickHouseEndpointStats } from './clickhouse-endpoint.js';
+import { chPath, quietLog, uniqueName } from './helpers.js';
+
+const migrations = loadMigrations(schemaPath('ddl'));
+let endpoint: ClickHouseEndpoint;
+const open: ClickHouseConnection[] = [];
+
+beforeAll(async () => {
+  // The same chDB directory as this process's embedded connections: chDB allows one directory per process.
+  endpoint = await startClickHouseEndpoint({ path: chPath() });
+});
+afterEach(async () => {
+  endpoint.clearFaults();
+  await Promise.all(open.splice(0).map((c) => c.close()));
+});
+afterAll(async () => {
+  await endpoint?.close();
+});
+
+type Opener = (database: string, requestTimeoutMs?: number) => Promise<ClickHouseConnection>;
+const openers: Array<[string, Opener]> = [
+  ['server (@clickhouse/client -> test endpoint)', (database, requestTimeoutMs = 10_000) => openServer({ url: endpoint.url, username: 'default', password: 'x', database, requestTimeoutMs, createDatabase: true })],
+  ['embedded (chDB)', (database) => openEmbedded({ path: chPath(), database })],
+];
+
+async function connect(opener: Opener, prefix: string, requestTimeoutMs?: number): Promise<ClickHouseConnection> {
+  const conn = await opener(uniqueName(prefix), requestTimeoutMs);
+  open.push(conn);
+  return conn;
+}
+
+function batchOf(topic: string, n: number): SinkBatch {
+  const cdrs = [...generateCdrs({ seed: 7, subscribers: 500, startMs: Date.UTC(2026, 0, 1), meanGapMs: 2000, switches: 3 }, n)].map((cdr, i) => ({
+    cdr,
+    topic,
+    partition: 0,
+    offset: String(i),
+  }));
+  return { topic, partition: 0, firstOffset: '0', lastOffset: String(n - 1), cdrs, deadLetters: [] };
+}
+
+/** A sink with small retry delays that records every classified error it saw. */
+function sinkOn(conn: ClickHouseConnection): { sink: ClickHouseSink; errors: ClickHouseError[] } {
+  const errors: ClickHouseError[] = [];
+  const sink = new ClickHouseSink(conn, { retryInitialMs: 10, retryMaxMs: 50, log: quietLog, onError: (_t, err) => errors.push(err) });
+  return { sink, errors };
+}
+
+/** Rows in cdrs as stored (no FINAL: a duplicate insert would show). */
+async function storedCdrs(conn: ClickHouseConnection): Promise<{ rows: number; offsets: number[] }> {
+  const [r] = await conn.query<{ rows: string; offsets: string[] }>('SELECT count() AS rows, arraySort(groupArray(_offset)) AS offsets FROM cdrs');
+  return { rows: Number(r!.rows), offsets: r!.offsets.map(Number) };
+}
+
+const range = (n: number, skip?: number) => [...Array(n).keys()].filter((i) => i !== skip);
+
+describe.each(openers)('%s', (_label, opener) => {
+  it('runs the migrations; a second run changes nothing', async () => {
+    const conn = await connect(opener, 'mig');
+    const schema = () =>
+      conn.query<{ name: string; engine: string; create_table_query: string }>(
+        `SELECT name, engine, create_table_query FROM system.tables WHERE database = '${conn.database}' ORDER BY name`,
+      );
+
+    const first = await migrate(conn, migrations);
+    expect(first).toEqual({ applied: ['0001_cdrs'], skipped: [] });
+    const before = await schema();
+    expect(before.map((t) => [t.name, t.engine])).toEqual([
+      ['cdrs', 'ReplacingMergeTree'],
+      ['dead_letters', 'ReplacingMergeTree'],
+      ['schema_migrations', 'ReplacingMergeTree'],
+    ]);
+    expect(before.find((t) => t.name === 'cdrs')!.create_table_query).toContain('non_replicated_deduplication_window = 10000');
+
+    const second = await migrate(conn, migrations);
+    expect(second).toEqual({ applied: [], skipped: ['0001_cdrs'] });
+    expect(await schema()).toEqual(before);
+    // Without FINAL: the second run inserted no second schema_migrations row.
+    expect(await conn.query('SELECT version, name FROM schema_migrations')).toEqual([{ version: 1, name: '0001_cdrs' }]);
+  });
+
+  it('passes settings to the engine and quotes 64-bit integers', async () => {
+    const conn = await connect(opener, 'set');
+    expect(await conn.ping()).toBe(true);
+    const rows = await conn.query("SELECT getSetting('insert_deduplication_token') AS token, getSetting('max_threads') AS threads, toUInt64(18446744073709551615) AS big", {
+      insert_deduplication_token: "it's:0:1-2",
+      max_threads: 3,
+    });
+    expect(rows).toEqual([{ token: "it's:0:1-2", threads: 3, big: '18446744073709551615' }]);
+  });
+
+  it('stores a batch once, and a replayed batch is deduplicated', async () => {
+    const conn = await connect(opener, 'ok');
+    await migrate(conn, migrations);
+    const { sink, errors } = sinkOn(conn);
+    const batch = batchOf(uniqueName('t'), 200);
+
+    expect(await sink.write(batch)).toEqual({ cdrRows: 200, deadLetterRows: 0, rejected: 0, retries: 0 });
+    expect(await storedCdrs(conn)).toEqual({ rows: 200, offsets: range(200) });
+    const expectedMs = batch.cdrs.reduce((s, c) => s + BigInt(c.cdr.durationMs), 0n);
+    expect(await conn.query('SELECT toString(sum(duration_ms)) AS ms FROM cdrs')).toEqual([{ ms: String(expectedMs) }]);
+
+    // The same offsets again (a restart re-read them): the same token, so ClickHouse drops the block.
+    await sink.write(batch);
+    expect((await storedCdrs(conn)).rows).toBe(200);
+    expect(errors).toEqual([]);
+  });
+
+  it('isolates a row ClickHouse refuses as a SINK_REJECTED dead letter and stores the rest', async () => {
+    const conn = await connect(opener, 'bad');
+    await migrate(conn, migrations);
+    const { sink, errors } = sinkOn(conn);
+    const batch = batchOf(uniqueName('t'), 64);
+    // A negative duration passes the TypeScript types but not UInt64: ClickHouse refuses the row with
+    // Code 72 CANNOT_PARSE_NUMBER ("Unsigned type must not contain '-' symbol").
+    batch.cdrs[37]!.cdr.durationMs = -5;
+
+    expect(await sink.write(batch)).toEqual({ cdrRows: 63, deadLetterRows: 1, rejected: 1, retries: 0 });
+    expect(await storedCdrs(conn)).toEqual({ rows: 63, offsets: range(64, 37) });
+    const dead = await conn.query<{ code: string; offset: string; message: string; value: string }>('SELECT code, offset, message, value FROM dead_letters');
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ code: DeadLetterCode.SINK_REJECTED, offset: '37' });
+    expect(dead[0]!.message).toMatch(/Unsigned type must not contain '-' symbol/);
+    expect(JSON.parse(dead[0]!.value)).toMatchObject({ recordId: batch.cdrs[37]!.cdr.recordId, durationMs: -5 });
+    // Halving 64 rows down to the bad one: one refused insert per level, 64 -> 32 -> 16 -> 8 -> 4 -> 2 -> 1.
+    expect(errors.map((e) => [e.errorClass, e.code])).toEqual(Array(7).fill(['data', 72]));
+  });
+
+  it('throws a fatal error when the table does not exist (migrations never ran)', async () => {
+    const conn = await connect(opener, 'fatal');
+    const { sink, errors } = sinkOn(conn);
+    const err = await sink.write(batchOf(uniqueName('t'), 5)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClickHouseError);
+    expect(err).toMatchObject({ errorClass: 'fatal', code: 60 });
+    expect(errors).toHaveLength(1); // not retried
+  });
+});
+
+describe('server path under faults', () => {
+  const server = openers[0]![1];
+  const N = 120;
+
+  /** Opens a migrated connection and returns the endpoint counters' deltas since then. */
+  async function setup(prefix: string, requestTimeoutMs?: number) {
+    const conn = await connect(server, prefix, requestTimeoutMs);
+    await migrate(conn, migrations);
+    const base: ClickHouseEndpointStats = { ...endpoint.stats };
+    const injectedBefore = endpoint.injected.length;
+    return {
+      conn,
+      ...sinkOn(conn),
+      delta: () => ({ inserts: endpoint.stats.inserts - base.inserts, faultsInjected: endpoint.stats.faultsInjected - base.faultsInjected }),
+      injected: () => endpoint.injected.slice(injectedBefore).map((f) => [f.kind, f.sql]),
+    };
+  }
+
+  it('retries HTTP 500 TOO_MANY_PARTS and loses nothing', async () => {
+    const t = await setup('f500');
+    endpoint.failNext('http500', 3, { insertsOnly: true, table: 'cdrs' });
+
+    expect(await t.sink.write(batchOf(uniqueName('t'), N))).toEqual({ cdrRows: N, deadLetterRows: 0, rejected: 0, retries: 3 });
+    expect(t.delta()).toEqual({ inserts: 1, faultsInjected: 3 });
+    expect(t.injected()).toEqual(Array(3).fill(['http500', 'INSERT INTO `cdrs` FORMAT JSONEachRow']));
+    // The client parsed the ClickHouse error body; the code decided "transient".
+    expect(t.errors.map((e) => [e.errorClass, e.code])).toEqual(Array(3).fill(['transient', 252]));
+    expect(await storedCdrs(t.conn)).toEqual({ rows: N, offsets: range(N) });
+  });
+
+  it('retries a connection reset before the insert ran and loses nothing', async () => {
+    const t = await setup('rst');
+    endpoint.failNext('reset', 1, { insertsOnly: true, table: 'cdrs' });
+
+    expect(await t.sink.write(batchOf(uniqueName('t'), N))).toMatchObject({ cdrRows: N, retries: 1 });
+    expect(t.delta()).toEqual({ inserts: 1, faultsInjected: 1 });
+    expect(t.errors).toHaveLength(1);
+    expect(t.errors[0]).toMatchObject({ errorClass: 'transient', code: undefined });
+    expect(await storedCdrs(t.conn)).toEqual({ rows: N, offsets: range(N) });
+  });
+
+  it('retries a reset after the insert ran (ack lost); the deduplication token keeps each row once', async () => {
+    const t = await setup('ack');
+    endpoint.failNext('reset', 1, { insertsOnly: true, table: 'cdrs', afterExecute: true });
+
+    expect(await t.sink.write(batchOf(uniqueName('t'), N))).toMatchObject({ cdrRows: N, retries: 1 });
+    // Both attempts reached the engine: the first wrote the rows, the retry's block was dropped as a duplicate.
+    expect(t.delta()).toEqual({ inserts: 2, faultsInjected: 1 });
+    expect(t.errors[0]).toMatchObject({ errorClass: 'transient' });
+    expect(await storedCdrs(t.conn)).toEqual({ rows: N, offsets: range(N) });
+  });
+
+  it('retries an insert that stalls past the request timeout', async () => {
+    const t = await setup('stall', 1000);
+    endpoint.failNext('stall', 1, { insertsOnly: true, table: 'cdrs', ms: 10_000 });
+
+    const started = Date.now();
+    expect(await t.sink.write(batchOf(uniqueName('t'), N))).toMatchObject({ cdrRows: N, retries: 1 });
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(900);
+    expect(elapsed).toBeLessThan(8000); // the client gave up at its timeout, not when the stall ended
+    expect(t.delta()).toEqual({ inserts: 1, faultsInjected: 1 }); // the abandoned request never ran
+    expect(t.errors[0]).toMatchObject({ errorClass: 'transient' });
+    expect(t.errors[0]!.message).toMatch(/Timeout/);
+    expect(await storedCdrs(t.conn)).toEqual({ rows: N, offsets: range(N) });
+  });
+});
+
+describe('test endpoint protocol', () => {
+  it('answers /ping, decodes a gzip body and refuses multi-statements like a server', async () => {
+    const ping = await fetch(`${endpoint.url}/ping`);
+    expect([ping.status, await ping.text()]).toEqual([200, 'Ok.\n']);
+
+    const gz = await fetch(`${endpoint.url}/?default_format=JSONEachRow&max_threads=2`, {
+      method: 'POST',
+      headers: { 'Content-Encoding': 'gzip' },
+      body: gzipSync("SELECT getSetting('max_threads') AS t, currentDatabase() AS db"),
+    });
+    expect(gz.status).toBe(200);
+    expect(gz.headers.get('x-clickhouse-format')).toBe('JSONEachRow');
+    expect(JSON.parse(await gz.text())).toEqual({ t: 2, db: 'default' });
+
+    const multi = await fetch(`${endpoint.url}/`, { method: 'POST', body: "SELECT 1; DROP DATABASE IF EXISTS 'x;y'" });
+    expect(multi.status).toBe(400);
+    expect(multi.headers.get('x-clickhouse-exception-code')).toBe('62');
+    expect(await multi.text()).toMatch(/^Code: 62\. DB::Exception: Syntax error \(Multi-statements are not allowed\)/);
+
+    const unknown = await fetch(`${endpoint.url}/?database=no_such_db`, { method: 'POST', body: 'SELECT 1' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('x-clickhouse-exception-code')).toBe('81');
+  });
+});
