@@ -11,7 +11,7 @@
  *   are fetched again by whoever owns the partition next (the runner drops its unflushed buffers then).
  */
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
-import type { Log, SourceRecord } from '../schemas/index.js';
+import type { BatchHandler, Log, Source, SourceEvents, SourceRecord } from '../schemas/index.js';
 
 export interface KafkaSourceOptions {
   brokers: string[];
@@ -27,33 +27,7 @@ export interface KafkaSourceOptions {
   log: Log;
 }
 
-export interface FetchedBatch {
-  topic: string;
-  partition: number;
-  firstOffset: string;
-  lastOffset: string;
-  highWatermark: string;
-  records: SourceRecord[];
-}
-
-export interface BatchContext {
-  /** Keep the group session alive while a long step (a slow sink) is awaited. */
-  heartbeat(): Promise<void>;
-  /** False once the consumer is stopping or the batch belongs to a revoked assignment. */
-  isRunning(): boolean;
-}
-
-export type BatchHandler = (batch: FetchedBatch, ctx: BatchContext) => Promise<void>;
-
-export interface SourceEvents {
-  /** The group started rebalancing: unflushed work for every partition must be dropped. */
-  onRebalance?: () => void;
-  /** Partitions assigned to this member after a (re)join. */
-  onAssigned?: (assignment: Record<string, number[]>) => void;
-  onCrash?: (err: Error) => void;
-}
-
-export class KafkaSource {
+export class KafkaSource implements Source {
   private readonly consumer: Consumer;
   private readonly kafka: Kafka;
 

@@ -9,8 +9,7 @@
  * When the sink is slow or down, a full buffer makes the fetch loop wait (heartbeats continue): consumption
  * pauses and memory stays bounded to about two buffers per partition.
  */
-import type { DeadLetter, Log, SourcedCdr } from '../schemas/index.js';
-import type { KafkaSource, FetchedBatch, BatchContext } from '../ingest/kafka.js';
+import type { BatchContext, DeadLetter, FetchedBatch, Log, Source, SourcedCdr } from '../schemas/index.js';
 import type { Decoder } from '../enrich/decode.js';
 import type { ClickHouseSink, SinkResult } from '../sinks/clickhouse/sink.js';
 import type { Metrics } from './telemetry.js';
@@ -56,7 +55,7 @@ export class Runner {
   readonly stats: RunnerStats = { consumed: 0, stored: 0, deadLetters: 0, flushes: 0, commits: 0 };
 
   constructor(
-    private readonly source: KafkaSource,
+    private readonly source: Source,
     private readonly decode: Decoder,
     private readonly sink: ClickHouseSink,
     private readonly metrics: Metrics,

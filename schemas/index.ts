@@ -184,6 +184,44 @@ export interface DeadLetter {
   value: Buffer | null;
 }
 
+/** One batch from a source: records of one contiguous offset range of one partition (or file). */
+export interface FetchedBatch {
+  topic: string;
+  partition: number;
+  firstOffset: string;
+  lastOffset: string;
+  /** Kafka high watermark; for files, the file's record count. */
+  highWatermark: string;
+  records: SourceRecord[];
+}
+
+export interface BatchContext {
+  /** Keep the source's session (Kafka group membership) alive while a long step is awaited. */
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+}
+
+export type BatchHandler = (batch: FetchedBatch, ctx: BatchContext) => Promise<void>;
+
+export interface SourceEvents {
+  /** Ownership of partitions is changing: unflushed work must be dropped (it will be read again). */
+  onRebalance?: () => void;
+  /** The source is consuming (Kafka: partitions assigned after a join). */
+  onAssigned?: (assignment: Record<string, number[]>) => void;
+  /** The source failed beyond its own retries. */
+  onCrash?: (err: Error) => void;
+}
+
+/**
+ * What the runner needs of a source (Kafka topic, folder of container files): batches in offset order per
+ * partition, and a commit the runner calls once the sink acknowledged everything below `nextOffset`.
+ */
+export interface Source {
+  start(handler: BatchHandler, events: SourceEvents): Promise<void>;
+  commit(topic: string, partition: number, nextOffset: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
 /** A decoded CDR together with its source coordinates (kept on every stored row for audits and replays). */
 export interface SourcedCdr {
   cdr: Cdr;
