@@ -5,7 +5,8 @@
  */
 import type { DeadLetter, SourcedCdr } from '../../schemas/index.js';
 
-export function epochMsToCh(ms: number): string {
+export function epochMsToCh(epochMs: number): string {
+  const ms = Math.floor(epochMs);
   const s = Math.floor(ms / 1000);
   const frac = ms - s * 1000;
   return `${s}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;

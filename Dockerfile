@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# The cdr-pipeline image: `node bin/cdr-pipeline.js run` against Kafka and a ClickHouse server
+# (docker-compose.yml). The build stage compiles TypeScript to dist/; the runtime stage carries production
+# dependencies, dist/, bin/ and schemas/ (the Avro schema and the DDL migrations are read at run time).
+#
+# Size and platform: chdb (embedded ClickHouse, ~550 MB) is a production dependency because
+# sinks/clickhouse/connection.ts imports it (for the embedded mode) when the module loads, even in server
+# mode. Its native library is published on npm for linux-x64 only (the arm64 and darwin packages chdb lists
+# are not on the registry), so the image is linux/amd64; docker-compose.yml sets `platform` accordingly.
+#
+# npm: `npm ci` here is the base image's npm 10. npm 11 refuses this package-lock.json (it wants entries for
+# chdb's unpublished optional platform packages); npm 10.8 installs from it as it is.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY schemas ./schemas
+COPY ingest ./ingest
+COPY enrich ./enrich
+COPY sinks ./sinks
+COPY pipeline ./pipeline
+RUN npm run build
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+COPY schemas ./schemas
+USER node
+# In a container the metrics endpoint must listen on all interfaces to be scraped; ClickHouse is a server.
+ENV CDR_TELEMETRY_METRICS_HOST=0.0.0.0 \
+    CDR_TELEMETRY_METRICS_PORT=9464 \
+    CDR_CLICKHOUSE_MODE=server
+EXPOSE 9464
+# node handles SIGTERM itself (pipeline/cli.ts): flush, commit, leave the group, then exit.
+CMD ["node", "bin/cdr-pipeline.js", "run"]
