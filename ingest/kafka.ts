@@ -141,8 +141,16 @@ export async function groupOffsets(brokers: string[], groupId: string, topic: st
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const res = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+    // A coordinator that is still loading answers with a retriable error that kafkajs's admin passes on.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+        return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      } catch (err) {
+        if (!(err as { retriable?: boolean }).retriable || attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   } finally {
     await admin.disconnect();
   }

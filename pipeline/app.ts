@@ -3,9 +3,13 @@
  * decoder, runner and the telemetry endpoint. `cdr-pipeline run`, the demo, the benchmark and the tests all
  * start the pipeline through here, so they run the same code.
  */
-import { cdrCodec, schemaPath, type Log } from '../schemas/index.js';
+import { cdrCodec, cdrReaderFor, schemaPath, SchemaIncompatibleError, type DeadLetter, type Log, type Source } from '../schemas/index.js';
+import { encodeDeadLetter } from '../schemas/dead-letter.js';
+import { KafkaSink } from '../sinks/kafka.js';
 import { KafkaSource } from '../ingest/kafka.js';
-import { createDecoder } from '../enrich/decode.js';
+import { readFileSync } from 'node:fs';
+import { createConfluentDecoder, createDecoder, type Decoder } from '../enrich/decode.js';
+import { SchemaRegistryClient } from '../schemas/registry.js';
 import { openClickHouse, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
@@ -31,14 +35,39 @@ export function connectClickHouse(cfg: Config): Promise<ClickHouseConnection> {
     : openClickHouse({ mode: 'server', url: c.url, username: c.username, password: c.password, database: c.database, requestTimeoutMs: c.requestTimeoutMs, createDatabase: true });
 }
 
+/**
+ * The decoder for `decode.format`: bare Avro of `decode.writerSchema` (read as the pipeline's CDR; resolved
+ * once here, at start-up), or the Confluent wire format with writer schemas from the registry.
+ */
+export function buildDecoder(cfg: Config, log: Log): Decoder {
+  const d = cfg.decode;
+  const limits = { maxFutureSkewMs: d.maxFutureSkewMs, maxDurationMs: d.maxDurationMs };
+  if (d.format === 'confluent') {
+    const registry = new SchemaRegistryClient({ url: d.registryUrl, username: d.registryUsername, password: d.registryPassword, requestTimeoutMs: d.registryRequestTimeoutMs, log: log.child({ component: 'schema-registry' }) });
+    return createConfluentDecoder({ ...limits, registry, log: log.child({ component: 'decode' }) });
+  }
+  if (d.writerSchema === '') return createDecoder(cdrCodec(), limits);
+  try {
+    return createDecoder(cdrReaderFor(readFileSync(d.writerSchema, 'utf8')), limits);
+  } catch (err) {
+    if (err instanceof SchemaIncompatibleError) throw new Error(`decode.writerSchema ${d.writerSchema}: ${err.message}`);
+    throw err;
+  }
+}
+
 export async function applyMigrations(conn: ClickHouseConnection, log: Log) {
   const res = await migrate(conn, loadMigrations(schemaPath('ddl')));
   if (res.applied.length) log.info({ applied: res.applied }, 'migrations applied');
   return res;
 }
 
-export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = createMetrics()): Promise<Pipeline> {
-  if (cfg.kafka.brokers.length === 0) throw new Error('no Kafka brokers configured: set KAFKA_BROKERS (or kafka.brokers in the config file), or run `cdr-pipeline demo`, which starts a local broker');
+/**
+ * Starts the main job. The source is the Kafka topic of the config unless another Source is given (the
+ * folder of container files of `cdr-pipeline ingest-files`).
+ */
+export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = createMetrics(), sourceOverride?: Source): Promise<Pipeline> {
+  if (!sourceOverride && cfg.kafka.brokers.length === 0) throw new Error('no Kafka brokers configured: set KAFKA_BROKERS (or kafka.brokers in the config file), or run `cdr-pipeline demo`, which starts a local broker');
+  const decode = buildDecoder(cfg, log);
   const conn = await connectClickHouse(cfg);
   if (cfg.clickhouse.migrateOnStart) await applyMigrations(conn, log);
   const sink = new ClickHouseSink(conn, {
@@ -51,7 +80,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     },
     onError: (table, err) => metrics.sinkErrors.inc({ table, class: err.errorClass }),
   });
-  const source = new KafkaSource({
+  const source: Source = sourceOverride ?? new KafkaSource({
     brokers: cfg.kafka.brokers,
     clientId: cfg.kafka.clientId,
     groupId: cfg.kafka.groupId,
@@ -64,12 +93,28 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     minBytes: cfg.kafka.minBytes,
     log: log.child({ component: 'kafka-source' }),
   });
-  const decode = createDecoder(cdrCodec(), { maxFutureSkewMs: cfg.decode.maxFutureSkewMs, maxDurationMs: cfg.decode.maxDurationMs });
+  // Dead letters go to the dead_letters table (the sink) and, for Kafka sources, to the dead-letter topic.
+  let dlq: KafkaSink | undefined;
+  if (cfg.kafka.deadLetterTopic !== '' && cfg.kafka.brokers.length > 0) {
+    dlq = new KafkaSink({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-dead-letters`, log: log.child({ component: 'dead-letter-topic' }) });
+    await dlq.connect();
+  }
+  const dlqTopic = cfg.kafka.deadLetterTopic;
   const runner = new Runner(source, decode, sink, metrics, log.child({ component: 'runner' }), {
     maxBatchRows: cfg.sink.maxBatchRows,
     maxBatchBytes: cfg.sink.maxBatchBytes,
     flushIntervalMs: cfg.sink.flushIntervalMs,
     heartbeatIntervalMs: cfg.kafka.heartbeatIntervalMs,
+    retryInitialMs: cfg.sink.retryInitialMs,
+    retryMaxMs: cfg.sink.retryMaxMs,
+    ...(dlq
+      ? {
+          publishDeadLetters: (dls: DeadLetter[]) => {
+            const now = Date.now();
+            return dlq.send(dlqTopic, dls.map((d) => ({ key: `${d.topic}/${d.partition}/${d.offset}`, value: encodeDeadLetter(d, now), timestamp: now })));
+          },
+        }
+      : {}),
   });
   const telemetry =
     cfg.telemetry.metricsPort >= 0
@@ -79,6 +124,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   const done = runner.run();
   let stopping: Promise<void> | undefined;
   const closeAll = async () => {
+    await dlq?.disconnect().catch(() => undefined);
     await telemetry?.close();
     await conn.close();
   };

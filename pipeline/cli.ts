@@ -143,6 +143,100 @@ served MSISDN. Creates the topic with kafka.partitions partitions if missing.
       return 0;
     },
   },
+  'ingest-files': {
+    summary: 'ingest Avro container files from a folder (switch file drops)',
+    usage: 'cdr-pipeline ingest-files DIR [--once] [--pattern REGEX] [--settle-ms N]',
+    options: { ...common, once: { type: 'boolean' }, pattern: { type: 'string' }, 'settle-ms': { type: 'string' }, 'poll-ms': { type: 'string' } },
+    help: `Reads Avro object container files (codecs null and deflate) that switches drop in DIR, decodes and validates
+their records and stores CDRs and dead letters in ClickHouse, like \`run\` does for Kafka. Progress is
+checkpointed per block in DIR/.cdr-pipeline-checkpoints.json after ClickHouse acknowledged, so a restart
+neither skips nor repeats a record. Finished files move to DIR/done/, unreadable ones to DIR/failed/ (their
+bytes become CONTAINER_CORRUPT dead letters). A file is picked up once its size and mtime are stable.
+One instance per folder.
+
+      --once            stop when the folder is drained and everything is stored (batch mode)
+      --pattern REGEX   file names to pick up (default \.avro$)
+      --settle-ms N     how long a file must be unchanged before it is read (default 2000)
+      --poll-ms N       how often the folder is listed (default 1000)`,
+    async run(values, positionals) {
+      const dir = positionals[0];
+      if (!dir) throw new UsageError('ingest-files needs a folder: cdr-pipeline ingest-files DIR');
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      const { FileSource } = await import('../ingest/files.js');
+      const { startPipeline } = await import('./app.js');
+      let pattern: RegExp;
+      try {
+        pattern = new RegExp(typeof values.pattern === 'string' ? values.pattern : '\\.avro$');
+      } catch (err) {
+        throw new UsageError(`--pattern: ${(err as Error).message}`);
+      }
+      const source = new FileSource({ dir, pattern, settleMs: intArg(values['settle-ms'], 2000, 'settle-ms'), pollIntervalMs: intArg(values['poll-ms'], 1000, 'poll-ms'), exitWhenIdle: values.once === true, log: log.child({ component: 'file-source' }) });
+      const p = await startPipeline(cfg, log, undefined, source);
+      const stop = () => void p.stop();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      if (values.once === true) void source.idle.then(stop);
+      try {
+        await p.done;
+        out(`stored ${p.runner.stats.stored} CDRs and ${p.runner.stats.deadLetters} dead letters`);
+        return 0;
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'fatal error');
+        return 1;
+      }
+    },
+  },
+  'replay-dead-letters': {
+    summary: 're-publish dead letters (original bytes) after a fix',
+    usage: 'cdr-pipeline replay-dead-letters [--code C[,C]] [--since ISO] [--until ISO] [--topic T] [--limit N] [--dry-run] [--force]',
+    options: { ...common, code: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, topic: { type: 'string' }, limit: { type: 'string' }, 'dry-run': { type: 'boolean' }, force: { type: 'boolean' } },
+    help: `Selects dead letters from ClickHouse (table dead_letters) and re-publishes their original key and value bytes
+to Kafka, so the running pipeline processes them again once the cause is fixed (a schema registered, a
+migration applied, a switch repaired). Every replay is recorded in dead_letter_replays and a dead letter is
+not replayed twice unless --force. SINK_REJECTED dead letters hold decoded JSON, not source bytes, and are
+not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) and cdr-replay-code.
+
+      --code C[,C]      only these codes (docs/ERRORS.md); default all
+      --since ISO       dead since this time (e.g. 2026-11-01T00:00:00Z)
+      --until ISO       dead before this time
+      --topic T         publish here (default: each dead letter's own topic; needed for file sources)
+      --limit N         at most N (default 1000000)
+      --dry-run         count what would be replayed, publish nothing
+      --force           replay even dead letters replayed before`,
+    async run(values) {
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      if (cfg.kafka.brokers.length === 0 && values['dry-run'] !== true) throw new ConfigError(['no Kafka brokers: set KAFKA_BROKERS or kafka.brokers']);
+      const time = (v: string | boolean | undefined, name: string) => {
+        if (typeof v !== 'string') return undefined;
+        const t = Date.parse(v);
+        if (Number.isNaN(t)) throw new UsageError(`--${name} expects an ISO time, got ${v}`);
+        return t;
+      };
+      const { connectClickHouse, applyMigrations } = await import('./app.js');
+      const { replayDeadLetters } = await import('./replay.js');
+      const conn = await connectClickHouse(cfg);
+      try {
+        await applyMigrations(conn, log);
+        const r = await replayDeadLetters(conn, {
+          brokers: cfg.kafka.brokers,
+          targetTopic: typeof values.topic === 'string' ? values.topic : undefined,
+          codes: typeof values.code === 'string' ? values.code.split(',').map((c) => c.trim()).filter(Boolean) : [],
+          sinceMs: time(values.since, 'since'),
+          untilMs: time(values.until, 'until'),
+          limit: intArg(values.limit, 1_000_000, 'limit'),
+          force: values.force === true,
+          dryRun: values['dry-run'] === true,
+          log,
+        });
+        out(`${values['dry-run'] === true ? 'would replay' : 'replayed'} ${values['dry-run'] === true ? r.selected : r.published} dead letters${Object.keys(r.byTopic).length ? ': ' + Object.entries(r.byTopic).map(([t, n]) => `${n} to ${t}`).join(', ') : ''}`);
+      } finally {
+        await conn.close();
+      }
+      return 0;
+    },
+  },
   migrate: {
     summary: 'apply the ClickHouse schema migrations',
     usage: 'cdr-pipeline migrate [--config FILE]',
@@ -215,6 +309,30 @@ CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs
       const log = loggerFor(cfg);
       const { runBench } = await import('./bench.js');
       await runBench(cfg, { records: intArg(values.records, 200_000, 'records'), out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true }, log, out);
+      return 0;
+    },
+  },
+  microbench: {
+    summary: 'decode microbenchmarks: records/s per core for bare Avro, Confluent, v2->v1 resolution, baselines',
+    usage: 'cdr-pipeline microbench [--records N] [--runs N] [--batch N] [--no-doc]',
+    options: { ...common, records: { type: 'string' }, runs: { type: 'string' }, batch: { type: 'string' }, 'no-doc': { type: 'boolean' } },
+    help: `Measures, in one process on the same generated CDRs, records per CPU-second (one core) and per second of:
+bare Avro decode (alone and with validation), Confluent decode with the writer schema equal to the reader's,
+Confluent decode of v2 records resolved to v1 (cached resolver), the anti-pattern of a resolver rebuilt per
+record, and JSON.parse of the same CDR. Medians of several runs after a warm-up. Needs no Kafka, registry
+or ClickHouse. Prints a table and appends it, with the machine described, to docs/BENCHMARKS.md.
+
+      --records N       distinct CDRs per run (default 50000; the rebuilt-resolver baseline uses N/20)
+      --runs N          measured runs per scenario (default 7)
+      --batch N         records per decoder batch (default 1000)
+      --no-doc          do not append to docs/BENCHMARKS.md`,
+    async run(values) {
+      const { runMicrobench } = await import('./microbench.js');
+      const runs = intArg(values.runs, 7, 'runs');
+      const records = intArg(values.records, 50_000, 'records');
+      const batch = intArg(values.batch, 1000, 'batch');
+      if (runs < 1 || records < 1 || batch < 1) throw new UsageError('--records, --runs and --batch must be at least 1');
+      await runMicrobench({ records, runs, batch, doc: values['no-doc'] !== true }, out);
       return 0;
     },
   },

@@ -6,7 +6,7 @@
  * Environment variables: CDR_<SECTION>_<KEY> in SCREAMING_SNAKE_CASE, e.g. CDR_SINK_MAX_BATCH_ROWS=20000,
  * CDR_CLICKHOUSE_MODE=server. KAFKA_BROKERS (comma-separated) is accepted as an alias of CDR_KAFKA_BROKERS.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 export interface Config {
   kafka: {
@@ -15,6 +15,8 @@ export interface Config {
     clientId: string;
     groupId: string;
     topic: string;
+    /** Dead letters are also published here (Avro, schemas/avro/dead-letter.avsc); empty = table only. */
+    deadLetterTopic: string;
     partitions: number;
     fromBeginning: boolean;
     sessionTimeoutMs: number;
@@ -26,6 +28,15 @@ export interface Config {
   decode: {
     maxFutureSkewMs: number;
     maxDurationMs: number;
+    /** Framing of Kafka values: `avro` = bare Avro datum of writerSchema; `confluent` = magic byte, schema id, datum. */
+    format: 'avro' | 'confluent';
+    /** avro: path of the writer schema (.avsc); empty = the bundled schemas/avro/cdr.v1.avsc. */
+    writerSchema: string;
+    /** confluent: schema registry base URL (Apicurio: http://host:8080/apis/ccompat/v7). */
+    registryUrl: string;
+    registryUsername: string;
+    registryPassword: string;
+    registryRequestTimeoutMs: number;
   };
   clickhouse: {
     mode: 'embedded' | 'server';
@@ -60,6 +71,7 @@ export const DEFAULTS: Config = {
     clientId: 'cdr-pipeline',
     groupId: 'cdr-pipeline',
     topic: 'cdr.raw',
+    deadLetterTopic: 'cdr.dead-letters',
     partitions: 6,
     fromBeginning: true,
     sessionTimeoutMs: 30_000,
@@ -71,6 +83,12 @@ export const DEFAULTS: Config = {
   decode: {
     maxFutureSkewMs: 60 * 60 * 1000,
     maxDurationMs: 24 * 60 * 60 * 1000,
+    format: 'avro',
+    writerSchema: '',
+    registryUrl: '',
+    registryUsername: '',
+    registryPassword: '',
+    registryRequestTimeoutMs: 10_000,
   },
   clickhouse: {
     mode: 'embedded',
@@ -104,6 +122,7 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     clientId: { kind: 'string' },
     groupId: { kind: 'string' },
     topic: { kind: 'string', pattern: /^[a-zA-Z0-9._-]{1,249}$/ },
+    deadLetterTopic: { kind: 'string', allowEmpty: true, pattern: /^[a-zA-Z0-9._-]{0,249}$/ },
     partitions: { kind: 'int', min: 1, max: 10_000 },
     fromBeginning: { kind: 'bool' },
     sessionTimeoutMs: { kind: 'int', min: 6_000, max: 300_000 },
@@ -115,6 +134,12 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
   decode: {
     maxFutureSkewMs: { kind: 'int', min: 0 },
     maxDurationMs: { kind: 'int', min: 1 },
+    format: { kind: 'enum', values: ['avro', 'confluent'] },
+    writerSchema: { kind: 'string', allowEmpty: true },
+    registryUrl: { kind: 'string', allowEmpty: true, pattern: /^(https?:\/\/[^\s]+)?$/ },
+    registryUsername: { kind: 'string', allowEmpty: true },
+    registryPassword: { kind: 'string', allowEmpty: true },
+    registryRequestTimeoutMs: { kind: 'int', min: 100 },
   },
   clickhouse: {
     mode: { kind: 'enum', values: ['embedded', 'server'] },
@@ -242,6 +267,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   const cfg = out as unknown as Config;
   if (problems.length === 0) {
+    if (cfg.decode.format === 'confluent' && cfg.decode.registryUrl === '') problems.push('decode.format is confluent: decode.registryUrl (CDR_DECODE_REGISTRY_URL) must name the schema registry');
+    if (cfg.decode.writerSchema !== '' && !existsSync(cfg.decode.writerSchema)) problems.push(`decode.writerSchema: no file ${cfg.decode.writerSchema}`);
     if (cfg.sink.retryMaxMs < cfg.sink.retryInitialMs) problems.push('sink.retryMaxMs must be >= sink.retryInitialMs');
     if (cfg.kafka.heartbeatIntervalMs * 3 > cfg.kafka.sessionTimeoutMs) problems.push('kafka.heartbeatIntervalMs must be at most a third of kafka.sessionTimeoutMs (Kafka consumer rule)');
   }

@@ -15,6 +15,14 @@ import type { ClickHouseSink, SinkResult } from '../sinks/clickhouse/sink.js';
 import type { Metrics } from './telemetry.js';
 
 export interface RunnerOptions {
+  /**
+   * Publishes a stored batch's dead letters to the dead-letter topic before the offsets are committed
+   * (at-least-once: a crash in between publishes them again; consumers key them by source coordinates).
+   */
+  publishDeadLetters?: (deadLetters: DeadLetter[]) => Promise<void>;
+  /** Backoff for publishDeadLetters failures (retried until they pass, like the sink). */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
   maxBatchRows: number;
   maxBatchBytes: number;
   flushIntervalMs: number;
@@ -102,6 +110,9 @@ export class Runner {
 
   private async onBatch(b: FetchedBatch, ctx: BatchContext): Promise<void> {
     if (this.stopping) return;
+    // Confluent framing: look up unseen writer schema ids first (waits, heartbeating, while the registry is
+    // down). False: the source stopped meanwhile; the batch is left uncommitted and is read again.
+    if (this.decode.prepare && !(await this.decode.prepare(b.records, ctx))) return;
     const n = b.records.length;
     let bytes = 0;
     let maxTs = 0;
@@ -189,6 +200,7 @@ export class Runner {
     this.stats.stored += res.cdrRows;
     this.stats.deadLetters += res.deadLetterRows;
     if (res.rejected > 0) this.metrics.deadLetters.inc({ code: 'SINK_REJECTED' }, res.rejected);
+    if (this.opts.publishDeadLetters && res.deadLetters.length > 0) await this.publishWithRetry(res.deadLetters);
     if (buf.generation !== this.generation) {
       // The partition may belong to another member now; it re-reads from the committed offset, and the
       // rows written here are deduplicated in ClickHouse (same block token, ReplacingMergeTree key).
@@ -206,6 +218,21 @@ export class Runner {
       // A commit refused during a rebalance is harmless: the data is stored, the next owner re-reads and
       // ClickHouse deduplicates. Anything else is logged the same way; offsets are retried by the next flush.
       this.log.warn({ topic: buf.topic, partition: buf.partition, err: (err as Error).message }, 'offset commit failed; the next flush commits past it');
+    }
+  }
+
+  private async publishWithRetry(deadLetters: DeadLetter[]): Promise<void> {
+    let delay = this.opts.retryInitialMs ?? 200;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.opts.publishDeadLetters!(deadLetters);
+        return;
+      } catch (err) {
+        if (this.abort.signal.aborted) throw err;
+        this.log.warn({ attempt, count: deadLetters.length, err: (err as Error).message, retryInMs: delay }, 'publishing dead letters failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, this.opts.retryMaxMs ?? 10_000);
+      }
     }
   }
 

@@ -95,13 +95,14 @@ function loadType(file: string): avro.Type {
   return type;
 }
 
-function codecOf<T>(type: avro.Type): AvroCodec<T> {
+function codecOf<T>(type: avro.Type, resolver?: avro.Resolver): AvroCodec<T> {
   return {
     schema: type.schema() as object,
     encode: (value) => type.toBuffer(value),
     decode: (buf, offset = 0) => {
       // decode() returns {value, offset}; offset < 0 means the buffer was too short (truncated record).
-      const res = type.decode(buf, offset);
+      // With a resolver the bytes are read as the writer schema and returned in the reader's shape.
+      const res = type.decode(buf, offset, resolver);
       if (res.offset < 0) throw new AvroDecodeError('TRUNCATED', `record truncated: needed more than ${buf.length - offset} bytes`);
       if (res.offset !== buf.length) {
         throw new AvroDecodeError('TRAILING_BYTES', `${buf.length - res.offset} bytes left after the record`);
@@ -124,6 +125,158 @@ export function cdrCodec(): AvroCodec<Cdr> {
   return codecOf<Cdr>(loadType('cdr.v1.avsc'));
 }
 
+/** Any bundled schema (schemas/avro/FILE), compiled once: for producers and tests that write other versions. */
+export function avroCodec<T>(file: string): AvroCodec<T> {
+  return codecOf<T>(loadType(file));
+}
+
+/** The text of a bundled schema file, as it is registered with a schema registry. */
+export function avroSchemaText(file: string): string {
+  return readFileSync(schemaPath('avro', file), 'utf8');
+}
+
+/** A writer schema that is not Avro, or that cannot be read as the reader schema (Avro schema resolution). */
+export class SchemaIncompatibleError extends Error {
+  override name = 'SchemaIncompatibleError';
+}
+
+const resolvedCodecs = new Map<string, AvroCodec<unknown>>();
+const readerJson = new Map<string, unknown>();
+let resolversCompiled = 0;
+
+/** How many writer→reader resolvers this process has compiled (each distinct writer schema costs one). */
+export function resolverCount(): number {
+  return resolversCompiled;
+}
+
+/**
+ * A codec that reads records written with `writerSchema` and returns them in the shape of the bundled reader
+ * schema `readerFile` (Avro 1.11 specification, "Schema Resolution"): writer-only fields are skipped,
+ * reader-only fields take their defaults, an enum symbol the reader does not know becomes the reader's enum
+ * default. Compiled once per distinct writer schema and cached (perf.md §3.2: a resolver rebuilt per message
+ * is ~300× slower); a writer schema identical to the reader's (same Parsing Canonical Form) needs no resolver.
+ *
+ * Renames: the specification matches a renamed field through the READER's aliases only, so a v2 reader with
+ * `locationAreaCode` aliased to `lac` reads v1 data, but a v1 reader knows nothing of the new name and would
+ * silently read its default (null) for `lac`. Producers are upgraded before consumers here (FORWARD), so the
+ * reader also borrows the writer's aliases: a reader field that matches no writer field by name or by its
+ * own aliases reads the one writer field whose aliases name it. The writer's `aliases: ["lac"]` is that
+ * writer saying "I used to be lac", which is exactly the fact the old reader lacks.
+ *
+ * Throws SchemaIncompatibleError when the writer schema is not valid Avro or cannot be resolved (a reader
+ * field without default missing from the writer, an unknown enum symbol without a reader default, a type
+ * that cannot be promoted).
+ */
+export function readerCodec<T>(readerFile: string, writerSchema: string | object): AvroCodec<T> {
+  let parsed: unknown;
+  try {
+    parsed = typeof writerSchema === 'string' ? JSON.parse(writerSchema) : writerSchema;
+  } catch (err) {
+    throw new SchemaIncompatibleError(`writer schema is not JSON: ${(err as Error).message}`);
+  }
+  const key = `${readerFile}\u0000${JSON.stringify(parsed)}`;
+  const hit = resolvedCodecs.get(key);
+  if (hit) return hit as AvroCodec<T>;
+  let writer: avro.Type;
+  try {
+    writer = avro.Type.forSchema(parsed as avro.Schema);
+  } catch (err) {
+    throw new SchemaIncompatibleError(`writer schema is not valid Avro: ${(err as Error).message}`);
+  }
+  const reader = loadType(readerFile);
+  let codec: AvroCodec<T>;
+  if (JSON.stringify(writer.schema()) === JSON.stringify(reader.schema())) {
+    codec = codecOf<T>(reader);
+  } else {
+    let json = readerJson.get(readerFile);
+    if (json === undefined) readerJson.set(readerFile, (json = JSON.parse(avroSchemaText(readerFile)) as unknown));
+    const borrowed = structuredClone(json);
+    const readerType = borrowWriterAliases(borrowed, undefined, namedRecords(writer)) ? avro.Type.forSchema(borrowed as avro.Schema) : reader;
+    let resolver: avro.Resolver;
+    try {
+      resolver = readerType.createResolver(writer);
+    } catch (err) {
+      throw new SchemaIncompatibleError(`data written with this schema cannot be read as ${readerFile}: ${(err as Error).message}`);
+    }
+    resolversCompiled++;
+    codec = codecOf<T>(readerType, resolver);
+  }
+  resolvedCodecs.set(key, codec as AvroCodec<unknown>);
+  return codec;
+}
+
+/**
+ * The anti-pattern, kept only as a benchmark baseline (pipeline/microbench.ts): what
+ * @kafkajs/confluent-schema-registry does per message when given a reader schema (perf.md §3.2) — compile the
+ * reader and writer types and a resolver from scratch. Never call this per record in the pipeline.
+ */
+export function uncachedReaderCodec<T>(readerFile: string, writerSchema: string): AvroCodec<T> {
+  let json = readerJson.get(readerFile);
+  if (json === undefined) readerJson.set(readerFile, (json = JSON.parse(avroSchemaText(readerFile)) as unknown));
+  const reader = avro.Type.forSchema(json as avro.Schema);
+  return codecOf<T>(reader, reader.createResolver(avro.Type.forSchema(JSON.parse(writerSchema) as avro.Schema)));
+}
+
+/** Reads CDRs written with any compatible writer schema as the pipeline's CDR (cdr.v1.avsc). */
+export function cdrReaderFor(writerSchema: string | object): AvroCodec<Cdr> {
+  return readerCodec<Cdr>('cdr.v1.avsc', writerSchema);
+}
+
+type AvroRecordType = avro.Type & { fields: { name: string; aliases: string[]; type: avro.Type }[] };
+
+/** Every record type reachable from `type`, by full name and by its aliases. */
+function namedRecords(type: avro.Type, out = new Map<string, AvroRecordType>(), seen = new Set<avro.Type>()): Map<string, AvroRecordType> {
+  if (seen.has(type)) return out;
+  seen.add(type);
+  const t = type as avro.Type & { fields?: AvroRecordType['fields']; types?: avro.Type[]; itemsType?: avro.Type; valuesType?: avro.Type; aliases?: string[] };
+  if (t.fields) {
+    if (t.name) out.set(t.name, t as AvroRecordType);
+    for (const a of t.aliases ?? []) out.set(a, t as AvroRecordType);
+    for (const f of t.fields) namedRecords(f.type, out, seen);
+  }
+  for (const u of t.types ?? []) namedRecords(u, out, seen);
+  if (t.itemsType) namedRecords(t.itemsType, out, seen);
+  if (t.valuesType) namedRecords(t.valuesType, out, seen);
+  return out;
+}
+
+interface JsonField {
+  name: string;
+  aliases?: string[];
+  type: unknown;
+}
+
+/** Adds writer-declared aliases to a reader schema (JSON, mutated); true if anything was added. */
+function borrowWriterAliases(schema: unknown, namespace: string | undefined, writers: Map<string, AvroRecordType>): boolean {
+  if (Array.isArray(schema)) return schema.map((s) => borrowWriterAliases(s, namespace, writers)).some(Boolean);
+  if (typeof schema !== 'object' || schema === null) return false;
+  const s = schema as { type?: unknown; name?: string; namespace?: string; fields?: JsonField[]; items?: unknown; values?: unknown };
+  if ((s.type === 'record' || s.type === 'error') && s.name && s.fields) {
+    const ns = s.name.includes('.') ? s.name.slice(0, s.name.lastIndexOf('.')) : (s.namespace ?? namespace);
+    const full = s.name.includes('.') || !ns ? s.name : `${ns}.${s.name}`;
+    const writer = writers.get(full);
+    let changed = false;
+    for (const f of s.fields) {
+      if (writer) {
+        const names = [f.name, ...(f.aliases ?? [])];
+        if (!writer.fields.some((w) => names.includes(w.name))) {
+          const renamed = writer.fields.filter((w) => w.aliases.includes(f.name));
+          if (renamed.length > 1) throw new SchemaIncompatibleError(`ambiguous rename: writer fields ${renamed.map((w) => w.name).join(', ')} all claim to be ${full}.${f.name}`);
+          if (renamed.length === 1) {
+            f.aliases = [...(f.aliases ?? []), renamed[0]!.name];
+            changed = true;
+          }
+        }
+      }
+      if (borrowWriterAliases(f.type, ns, writers)) changed = true;
+    }
+    return changed;
+  }
+  if (s.type === 'array') return borrowWriterAliases(s.items, namespace, writers);
+  if (s.type === 'map') return borrowWriterAliases(s.values, namespace, writers);
+  return typeof s.type === 'object' ? borrowWriterAliases(s.type, namespace, writers) : false;
+}
+
 /**
  * The logging contract components receive (pino's Logger satisfies it). Components never import pino:
  * the runner hands them a child logger, so swapping the logging library touches pipeline/ only.
@@ -144,6 +297,11 @@ export interface SourceRecord {
   offset: string;
   /** Broker or file timestamp, epoch ms. */
   timestamp: number;
+  /**
+   * Set by a source that already knows the bytes are poison (a corrupt container block): the decoder turns
+   * the record into a dead letter with this code instead of decoding it.
+   */
+  poison?: { code: DeadLetterCode; message: string };
 }
 
 /** Where a batch came from: a Kafka topic partition, or a file. */
@@ -169,6 +327,10 @@ export const DeadLetterCode = {
   MISSING_PARTY: 'MISSING_PARTY',
   MALFORMED_NUMBER: 'MALFORMED_NUMBER',
   SINK_REJECTED: 'SINK_REJECTED',
+  BAD_MAGIC_BYTE: 'BAD_MAGIC_BYTE',
+  UNKNOWN_SCHEMA_ID: 'UNKNOWN_SCHEMA_ID',
+  SCHEMA_INCOMPATIBLE: 'SCHEMA_INCOMPATIBLE',
+  CONTAINER_CORRUPT: 'CONTAINER_CORRUPT',
 } as const;
 export type DeadLetterCode = (typeof DeadLetterCode)[keyof typeof DeadLetterCode];
 

@@ -12,9 +12,10 @@ export interface KafkaSinkOptions {
 }
 
 export interface OutRecord {
-  key: Buffer | string;
+  key: Buffer | string | null;
   value: Buffer;
   timestamp?: number;
+  headers?: Record<string, string>;
 }
 
 export class KafkaSink {
@@ -35,7 +36,7 @@ export class KafkaSink {
     await this.producer.send({
       topic,
       acks: -1,
-      messages: records.map((r) => ({ key: r.key, value: r.value, ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {}) })),
+      messages: records.map((r) => ({ key: r.key, value: r.value, ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {}), ...(r.headers ? { headers: r.headers } : {}) })),
     });
   }
 

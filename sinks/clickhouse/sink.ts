@@ -33,6 +33,8 @@ export interface SinkResult {
   deadLetterRows: number;
   /** Rows ClickHouse refused as data errors; already stored as dead letters. */
   rejected: number;
+  /** Every dead letter stored for this batch (the decoder's and the refused rows), for the dead-letter topic. */
+  deadLetters: DeadLetter[];
   /** Insert attempts that failed transiently and were retried. */
   retries: number;
 }
@@ -57,7 +59,7 @@ export class ClickHouseSink {
 
   async write(batch: SinkBatch, signal?: AbortSignal): Promise<SinkResult> {
     const token = `${batch.topic}:${batch.partition}:${batch.firstOffset}-${batch.lastOffset}`;
-    const result: SinkResult = { cdrRows: 0, deadLetterRows: 0, rejected: 0, retries: 0 };
+    const result: SinkResult = { cdrRows: 0, deadLetterRows: 0, rejected: 0, retries: 0, deadLetters: [] };
     const rejected: DeadLetter[] = [];
     if (batch.cdrs.length > 0) {
       const lines = batch.cdrs.map(cdrRowJson);
@@ -86,6 +88,7 @@ export class ClickHouseSink {
         throw new ClickHouseError(`dead_letters rejected ${bad.size} rows: ${[...bad.values()][0]}`, 'fatal', undefined);
       }
       result.deadLetterRows = dead.length;
+      result.deadLetters = dead;
     }
     return result;
   }
