@@ -27,50 +27,9 @@ export function schemaPath(...parts: string[]): string {
   return join(packageRoot, 'schemas', ...parts);
 }
 
-export type EventType = 'VOICE_MO' | 'VOICE_MT' | 'VOICE_FWD' | 'SMS_MO' | 'SMS_MT' | 'DATA';
-export type RedirectionReason = 'CFU' | 'CFB' | 'CFNRY' | 'CFNRC' | 'DEFLECTION' | 'OTHER';
-export type Disposition = 'ANSWERED' | 'NO_ANSWER' | 'BUSY' | 'FAILED' | 'CONGESTION';
-
-/** A decoded CDR, exactly as schemas/avro/cdr.v1.avsc describes it (avsc maps long to number). */
-export interface Cdr {
-  recordId: string;
-  recordingEntity: string;
-  eventType: EventType;
-  servedImsi: string | null;
-  servedImei: string | null;
-  servedMsisdn: string;
-  callingNumber: string | null;
-  calledNumber: string | null;
-  connectedNumber: string | null;
-  translatedNumber: string | null;
-  originalCalledNumber: string | null;
-  redirectingNumber: string | null;
-  redirectionReason: RedirectionReason | null;
-  redirectionCounter: number;
-  seizureTime: number;
-  answerTime: number | null;
-  releaseTime: number;
-  utcOffsetMinutes: number;
-  durationMs: number;
-  billableMs: number;
-  causeForTerm: number;
-  q850Cause: number | null;
-  disposition: Disposition;
-  servingPlmn: string | null;
-  homePlmn: string | null;
-  lac: number | null;
-  tac: number | null;
-  cellId: number | null;
-  inTrunkGroup: string | null;
-  outTrunkGroup: string | null;
-  smsCentre: string | null;
-  smsResult: number | null;
-  apn: string | null;
-  ratingGroup: number | null;
-  uplinkBytes: number;
-  downlinkBytes: number;
-  extensions: Record<string, string>;
-}
+// The CDR's TypeScript shape is generated from schemas/avro/cdr.v1.avsc (`cdr-pipeline schema-types`).
+import type { Cdr } from './types.generated.js';
+export type { Cdr, Disposition, EventType, RedirectionReason, DeadLetterRecord } from './types.generated.js';
 
 /** A compiled Avro type with the operations the pipeline needs (avsc's Type, narrowed). */
 export interface AvroCodec<T> {
