@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline } from '../pipeline/app.js';
 import { produceCdrs } from '../pipeline/produce.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
+import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
 
 const brokers = inject('kafkaBrokers');
 
@@ -122,6 +123,37 @@ describe('pipeline end to end (real Kafka, embedded ClickHouse)', () => {
       expect((await fetch(`http://127.0.0.1:${p.metricsPort}/healthz`)).status).toBe(200);
     } finally {
       await p.stop();
+    }
+  });
+
+  it('through the server connection (HTTP), 500s, resets and a stall during inserts lose nothing and double nothing', async () => {
+    const name = uniqueName('srv');
+    const endpoint = await startClickHouseEndpoint({ path: chPath() });
+    const base = testConfig(name, { maxBatchRows: 2000, retryInitialMs: 20, retryMaxMs: 200 });
+    const cfg: Config = { ...base, clickhouse: { ...base.clickhouse, mode: 'server', url: endpoint.url, requestTimeoutMs: 1500 } };
+    await ensureTopic(brokers, name, 3, quietLog);
+    const produced = await produceCdrs({ brokers, topic: name, records: 20_000, corrupt: 20, generator: { seed: 21, subscribers: 500, startMs: Date.UTC(2026, 9, 1), meanGapMs: 300, switches: 2 }, log: quietLog });
+    // Faults on the CDR inserts: two TOO_MANY_PARTS, a reset before and one after the insert ran, a stall.
+    endpoint.failNext('http500', 2, { table: 'cdrs', insertsOnly: true });
+    endpoint.failNext('reset', 1, { table: 'cdrs', insertsOnly: true });
+    endpoint.failNext('reset', 1, { table: 'cdrs', insertsOnly: true, afterExecute: true });
+    endpoint.failNext('stall', 1, { table: 'cdrs', insertsOnly: true, ms: 3000 });
+    const p = await startPipeline(cfg, quietLog);
+    try {
+      await waitFor('all stored through faults', async () => {
+        const [r] = await p.conn.query<{ c: string; d: string }>('SELECT (SELECT uniqExact(record_id) FROM cdrs) AS c, (SELECT count() FROM dead_letters) AS d');
+        return Number(r!.c) === produced.produced && Number(r!.d) === produced.corrupt;
+      }, 120_000);
+      expect(endpoint.stats.faultsInjected).toBe(5);
+      const [r] = await p.conn.query<{ rows: string }>('SELECT count() AS rows FROM cdrs');
+      // The insert whose ack was lost was retried with the same deduplication token: no second copy.
+      expect(Number(r!.rows)).toBe(produced.produced);
+      const metrics = await p.metrics.registry.getMetricsAsJSON();
+      const transient = metrics.find((m) => m.name === 'cdr_sink_errors_total')?.values.filter((v) => v.labels.class === 'transient').reduce((s, v) => s + Number(v.value), 0);
+      expect(transient).toBeGreaterThanOrEqual(5);
+    } finally {
+      await p.stop();
+      await endpoint.close();
     }
   });
 
