@@ -3,6 +3,9 @@
  * Nothing is dropped and nothing throws: every input record leaves as exactly one of the two, so
  * `cdrs.length + deadLetters.length === records.length` for every batch.
  * Later stages trust what leaves here and carry no defensive re-checks.
+ * Two framings: bare Avro of one configured writer schema (createDecoder), and the Confluent wire format
+ * with writer schemas from a schema registry (createConfluentDecoder); both read every writer schema as
+ * the pipeline's CDR through a resolver compiled once (schemas/index.ts readerCodec).
  */
 import { AvroDecodeError, cdrReaderFor, DeadLetterCode, SchemaIncompatibleError, type AvroCodec, type BatchContext, type Cdr, type DeadLetter, type Log, type SourceCoordinates, type SourceRecord, type SourcedCdr } from '../schemas/index.js';
 import { CONFLUENT_HEADER_BYTES, CONFLUENT_MAGIC_BYTE, type WriterSchemaSource } from '../schemas/registry.js';

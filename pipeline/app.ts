@@ -55,6 +55,13 @@ export function buildDecoder(cfg: Config, log: Log): Decoder {
   }
 }
 
+/** Fails start-up on a registry configuration error (wrong URL or base path, credentials); a registry that is down only warns. */
+async function probeRegistry(cfg: Config, log: Log): Promise<void> {
+  const d = cfg.decode;
+  const down = await new SchemaRegistryClient({ url: d.registryUrl, username: d.registryUsername, password: d.registryPassword, requestTimeoutMs: d.registryRequestTimeoutMs }).probe();
+  if (down) log.warn({ registry: d.registryUrl, err: down.message }, 'schema registry not reachable at start-up; batches with new schema ids wait for it');
+}
+
 export async function applyMigrations(conn: ClickHouseConnection, log: Log) {
   const res = await migrate(conn, loadMigrations(schemaPath('ddl')));
   if (res.applied.length) log.info({ applied: res.applied }, 'migrations applied');
@@ -68,6 +75,7 @@ export async function applyMigrations(conn: ClickHouseConnection, log: Log) {
 export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = createMetrics(), sourceOverride?: Source): Promise<Pipeline> {
   if (!sourceOverride && cfg.kafka.brokers.length === 0) throw new Error('no Kafka brokers configured: set KAFKA_BROKERS (or kafka.brokers in the config file), or run `cdr-pipeline demo`, which starts a local broker');
   const decode = buildDecoder(cfg, log);
+  if (cfg.decode.format === 'confluent') await probeRegistry(cfg, log);
   const conn = await connectClickHouse(cfg);
   if (cfg.clickhouse.migrateOnStart) await applyMigrations(conn, log);
   const sink = new ClickHouseSink(conn, {

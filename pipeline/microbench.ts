@@ -204,5 +204,5 @@ function withRunBlock(text: string, block: string): string {
   const firstRun = text.indexOf('\n### ', at);
   const nextSection = text.indexOf('\n## ', at + head.length);
   const insertAt = firstRun >= 0 && (nextSection < 0 || firstRun < nextSection) ? firstRun + 1 : nextSection < 0 ? text.length : nextSection + 1;
-  return `${text.slice(0, insertAt)}${block}\n${text.slice(insertAt)}`;
+  return `${text.slice(0, insertAt).replace(/\n*$/, '\n\n')}${block}\n${text.slice(insertAt)}`;
 }

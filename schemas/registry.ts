@@ -143,6 +143,21 @@ export class SchemaRegistryClient implements WriterSchemaSource {
   }
 
   /**
+   * One request to the API (GET /subjects), not retried, for start-up: throws a fatal RegistryError for a
+   * configuration error (wrong base path, credentials); returns the transient error, if any, for the caller
+   * to log (a registry that is down at start-up is waited for batch by batch, not refused).
+   */
+  async probe(): Promise<RegistryError | undefined> {
+    try {
+      await this.once('GET', '/subjects', undefined, undefined, []);
+      return undefined;
+    } catch (err) {
+      if (err instanceof RegistryError && err.errorClass === 'transient') return err;
+      throw err;
+    }
+  }
+
+  /**
    * One API call, retried while the failure is transient. Resolves undefined when the registry answers 404
    * with one of `notFoundCodes` (Confluent's "no such subject/schema"); rejects with a fatal RegistryError,
    * or with the abort reason once `signal` fires.
