@@ -8,7 +8,7 @@
  * Each scenario reports sustained CDRs/s, CPU seconds per 1k CDRs (this process; the broker's separately)
  * and peak RSS. Results go to a JSON file and a row in docs/BENCHMARKS.md with the machine described.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cdrCodec, packageRoot, type Log } from '../schemas/index.js';
@@ -220,14 +220,15 @@ export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (l
     print(`result: ${outFile}`);
     if (o.doc) {
       const doc = join(packageRoot, 'docs', 'BENCHMARKS.md');
-      if (!existsSync(doc)) writeFileSync(doc, '# Benchmarks\n');
+      const marker = '<!-- bench:e2e rows (newest last) -->';
+      if (!existsSync(doc) || !readFileSync(doc, 'utf8').includes(marker)) throw new Error(`${doc} has no "${marker}" line to add the row before`);
       const a = scenarios.find((s) => s.name.startsWith('(a)'))!;
       const a2 = scenarios.find((s) => s.name.startsWith('(a2)'))!;
       const b = scenarios.find((s) => s.name.startsWith('(b)'))!;
-      appendFileSync(
-        doc,
-        `| ${result.when.slice(0, 16).replace('T', ' ')} | ${o.records} | ${a.cdrPerSec} | ${a2.cdrPerSec} | ${b.cdrPerSec} | ${round(b.cdrPerSec / a.cdrPerSec, 2)} | ${b.cpuSecondsPer1k} | ${latency.p50} / ${latency.p99} | ${b.peakRssMb} | ${machine.cores}× ${machine.cpu}, load ${machine.loadavg1m} |\n`,
+      const row = (
+        `| ${result.when.slice(0, 16).replace('T', ' ')} | ${o.records} | ${a.cdrPerSec} | ${a2.cdrPerSec} | ${b.cdrPerSec} | ${round(b.cdrPerSec / a.cdrPerSec, 2)} | ${b.cpuSecondsPer1k} | ${latency.p50} / ${latency.p99} | ${b.peakRssMb} | ${machine.cores}× ${machine.cpu}, load ${machine.loadavg1m} |\n`
       );
+      writeFileSync(doc, readFileSync(doc, 'utf8').replace(marker, row + marker));
       print(`appended a row to ${doc}`);
     }
     return result;
