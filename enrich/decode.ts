@@ -46,11 +46,23 @@ export function createDecoder(codec: AvroCodec<Cdr>, opts: DecodeOptions): Decod
   return (coords, records) => {
     const out: DecodeResult = { cdrs: [], deadLetters: [] };
     const limitFuture = now() + opts.maxFutureSkewMs;
+    // Records that carry their writer schema (container files) are resolved to the reader once per schema.
+    let batchCodec = codec;
+    let incompatible: string | undefined;
+    if (coords.writerSchema !== undefined) {
+      try {
+        batchCodec = cdrReaderFor(coords.writerSchema);
+      } catch (err) {
+        if (!(err instanceof SchemaIncompatibleError)) throw err;
+        incompatible = `the records' writer schema cannot be read as the CDR schema: ${err.message}`;
+      }
+    }
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       if (r.poison) dead(out, coords, r, r.poison.code, r.poison.message);
       else if (r.value === null || r.value.length === 0) dead(out, coords, r, DeadLetterCode.EMPTY_VALUE, 'record has no value (tombstone or empty)');
-      else decodeOne(out, coords, r, r.value, codec, 0, limitFuture, maxDurationMs);
+      else if (incompatible !== undefined) dead(out, coords, r, DeadLetterCode.SCHEMA_INCOMPATIBLE, incompatible);
+      else decodeOne(out, coords, r, r.value, batchCodec, 0, limitFuture, maxDurationMs);
     }
     return out;
   };

@@ -119,6 +119,7 @@ export class FileSource implements Source {
       reader = await ContainerReader.open(path);
       const start = progress.state.position >= 0 ? progress.state.position : reader.header.dataStart;
       if (progress.state.position < 0) progress.state.position = reader.header.dataStart;
+      const writerSchema = JSON.stringify(reader.header.schema);
       this.o.log.info({ file: name, resumeAtBlock: progress.state.block, resumeAtRecord: progress.state.record }, 'reading container file');
       for await (const b of reader.blocks(start, progress.state.block, progress.state.record)) {
         if (!this.running) return;
@@ -131,7 +132,7 @@ export class FileSource implements Source {
         if (records.length === 0) continue;
         const next = b.firstRecord + count;
         progress.pending.set(String(next), { position: b.nextPosition, block: b.index + 1, record: next });
-        await handler({ topic, partition: 0, firstOffset: String(b.firstRecord), lastOffset: records[records.length - 1]!.offset, highWatermark: String(next), records }, ctx);
+        await handler({ topic, partition: 0, firstOffset: String(b.firstRecord), lastOffset: records[records.length - 1]!.offset, highWatermark: String(next), records, writerSchema }, ctx);
         if (b.unsplittable) progress.failed = true;
       }
     } catch (err) {

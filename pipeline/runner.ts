@@ -126,7 +126,7 @@ export class Runner {
     this.metrics.consumerLag.set({ topic: b.topic, partition: String(b.partition) }, Math.max(0, Number(BigInt(b.highWatermark) - BigInt(b.lastOffset) - 1n)));
 
     const t0 = performance.now();
-    const { cdrs, deadLetters } = this.decode({ topic: b.topic, partition: b.partition }, b.records);
+    const { cdrs, deadLetters } = this.decode(b.writerSchema === undefined ? { topic: b.topic, partition: b.partition } : { topic: b.topic, partition: b.partition, writerSchema: b.writerSchema }, b.records);
     this.metrics.stageDuration.observe({ stage: 'decode' }, (performance.now() - t0) / 1000);
     this.metrics.stageRecords.inc({ stage: 'decode', outcome: 'ok' }, cdrs.length);
     if (deadLetters.length > 0) {

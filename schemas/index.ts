@@ -56,7 +56,8 @@ function loadType(file: string): avro.Type {
 
 function codecOf<T>(type: avro.Type, resolver?: avro.Resolver): AvroCodec<T> {
   return {
-    schema: type.schema() as object,
+    // exportAttrs keeps aliases, defaults and docs: a container header or registry entry needs the full schema.
+    schema: type.schema({ exportAttrs: true }) as object,
     encode: (value) => type.toBuffer(value),
     decode: (buf, offset = 0) => {
       // decode() returns {value, offset}; offset < 0 means the buffer was too short (truncated record).
@@ -269,6 +270,11 @@ export interface SourceCoordinates {
   topic: string;
   /** Partition number, or the block number for files. */
   partition: number;
+  /**
+   * The writer schema (JSON text) of bare Avro records that carry their own, as container files do in their
+   * header; absent for Kafka, where the configured schema or the registry id tells.
+   */
+  writerSchema?: string;
 }
 
 /**
@@ -314,6 +320,8 @@ export interface FetchedBatch {
   /** Kafka high watermark; for files, the file's record count. */
   highWatermark: string;
   records: SourceRecord[];
+  /** See SourceCoordinates.writerSchema. */
+  writerSchema?: string;
 }
 
 export interface BatchContext {

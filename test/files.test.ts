@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cdrCodec, packageRoot, type Cdr } from '../schemas/index.js';
+import { avroCodec, cdrCodec, packageRoot, type Cdr } from '../schemas/index.js';
 import { ContainerReader, writeContainerFile } from '../schemas/container.js';
 import { generateCdrs } from '../ingest/generator.js';
 import { FileSource } from '../ingest/files.js';
@@ -108,6 +108,35 @@ describe('container files', () => {
     expect(readdirSync(join(dir, 'failed')).sort()).toEqual(['c.avro', 'd.avro']);
     expect(existsSync(join(dir, 'ignored.txt'))).toBe(true);
     expect(JSON.parse(readFileSync(join(dir, '.cdr-pipeline-checkpoints.json'), 'utf8'))).toEqual({});
+  });
+
+  it('decodes files with the writer schema of their header: v2 files are resolved to the CDR schema, unrelated schemas are dead letters', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'evolve-'));
+    const db = uniqueName('evolve');
+    const v2 = avroCodec<Record<string, unknown>>('cdr.v2.avsc');
+    const records = cdrs(6, 700);
+    // Version 2 writes lac as locationAreaCode, adds chargingId/ratType and may use the new REJECTED symbol.
+    const asV2 = records.map((c, i) => {
+      const { lac, ...rest } = c;
+      return { ...rest, locationAreaCode: lac, chargingId: i % 2 ? 1000 + i : null, ratType: 6, disposition: i % 10 === 0 ? 'REJECTED' : c.disposition };
+    });
+    await writeContainerFile(join(dir, 'v2.avro'), v2.schema, asV2.map((r) => v2.encode(r)), { codec: 'deflate', recordsPerBlock: 200 });
+    const other = { type: 'record', name: 'Invoice', fields: [{ name: 'amount', type: 'string' }] };
+    const otherType = avro.Type.forSchema(other as avro.Schema);
+    await writeContainerFile(join(dir, 'other.avro'), other, [otherType.toBuffer({ amount: '1.00' }), otherType.toBuffer({ amount: '2.00' })], { codec: 'null' });
+    const source = new FileSource({ dir, pattern: /\.avro$/, settleMs: 0, pollIntervalMs: 50, exitWhenIdle: true, log: quietLog });
+    const p = await startPipeline(cfgFor(db), quietLog, undefined, source);
+    await Promise.race([source.idle, p.done]);
+    await p.stop();
+    const conn = await openEmbedded({ path: chPath(), database: db });
+    conns.push(conn);
+    const stored = await conn.query<{ id: string; lac: number | null; disposition: string }>('SELECT record_id AS id, lac, toString(disposition) AS disposition FROM cdrs ORDER BY id');
+    expect(stored).toHaveLength(700);
+    const byId = new Map(records.map((c, i) => [c.recordId, { lac: c.lac, disposition: i % 10 === 0 ? 'FAILED' : c.disposition }]));
+    // The renamed field arrives through its alias; the unknown enum symbol reads as the v1 default.
+    for (const r of stored) expect({ lac: r.lac, disposition: r.disposition }).toEqual(byId.get(r.id));
+    const dead = await conn.query<{ code: string; n: string }>('SELECT code, count() AS n FROM dead_letters GROUP BY code');
+    expect(dead).toEqual([{ code: 'SCHEMA_INCOMPATIBLE', n: '2' }]);
   });
 
   it('a restarted ingest (after SIGKILL) neither skips nor repeats a record', async () => {
