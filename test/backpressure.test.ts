@@ -1,0 +1,64 @@
+/**
+ * When ClickHouse stalls, consumption pauses and memory stays bounded; when it recovers, everything is
+ * stored exactly once. Through the server connection and the fault-injecting endpoint.
+ */
+import { expect, inject, it } from 'vitest';
+import { ensureTopic } from '../ingest/kafka.js';
+import { loadConfig, type Config } from '../pipeline/config.js';
+import { startPipeline } from '../pipeline/app.js';
+import { produceCdrs } from '../pipeline/produce.js';
+import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
+import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
+
+const brokers = inject('kafkaBrokers');
+
+it('a stalled ClickHouse pauses consumption with bounded buffers; after recovery every CDR is stored once', async () => {
+  const name = uniqueName('bp');
+  const endpoint = await startClickHouseEndpoint({ path: chPath() });
+  const base = loadConfig({ env: {} });
+  const maxBatchRows = 1000;
+  const partitions = 2;
+  const cfg: Config = {
+    ...base,
+    kafka: { ...base.kafka, brokers, topic: name, groupId: name, deadLetterTopic: '', maxBytesPerPartition: 64 * 1024 },
+    clickhouse: { ...base.clickhouse, mode: 'server', url: endpoint.url, database: name, requestTimeoutMs: 1000 },
+    sink: { ...base.sink, maxBatchRows, flushIntervalMs: 100, retryInitialMs: 50, retryMaxMs: 200 },
+    telemetry: { ...base.telemetry, metricsPort: -1, logLevel: 'silent' },
+  };
+  await ensureTopic(brokers, name, partitions, quietLog);
+  const produced = await produceCdrs({ brokers, topic: name, records: 40_000, corrupt: 0, generator: { seed: 31, subscribers: 500, startMs: Date.UTC(2026, 9, 1), meanGapMs: 300, switches: 2 }, log: quietLog });
+  const p = await startPipeline(cfg, quietLog);
+  try {
+    await waitFor('first rows stored', async () => p.runner.stats.stored > 0, 60_000, 20);
+    // From now on every CDR insert stalls past the client's timeout, 8 times in a row (~8 s of outage).
+    endpoint.failNext('stall', 8, { table: 'cdrs', insertsOnly: true, ms: 5000 });
+    const storedAtStall = p.runner.stats.stored;
+    let maxInFlight = 0;
+    let sawBackpressure = false;
+    const deadline = Date.now() + 6000;
+    while (Date.now() < deadline) {
+      maxInFlight = Math.max(maxInFlight, p.runner.stats.consumed - p.runner.stats.stored);
+      const bp = (await p.metrics.sinkBackpressure.get()).values[0]?.value ?? 0;
+      if (bp === 1) sawBackpressure = true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // During the outage almost nothing new was stored, and consumption stopped well short of the topic.
+    expect(p.runner.stats.stored - storedAtStall).toBeLessThanOrEqual(2 * maxBatchRows);
+    expect(sawBackpressure).toBe(true);
+    expect(p.runner.stats.consumed).toBeLessThan(produced.produced);
+    // Bounded: per partition one buffer being written and one filling, plus one fetch (64 KiB ≈ 380 CDRs).
+    expect(maxInFlight).toBeLessThanOrEqual(partitions * (2 * maxBatchRows + 500));
+    // Recovery.
+    await waitFor('everything stored after the outage', async () => {
+      const [r] = await p.conn.query<{ ids: string }>('SELECT uniqExact(record_id) AS ids FROM cdrs');
+      return Number(r!.ids) === produced.produced;
+    }, 120_000);
+    expect(endpoint.stats.faultsInjected).toBe(8);
+    const [r] = await p.conn.query<{ rows: string; final: string }>('SELECT count() AS rows, (SELECT count() FROM cdrs FINAL) AS final FROM cdrs');
+    expect(Number(r!.final)).toBe(produced.produced);
+    process.stdout.write(`[backpressure] max in flight ${maxInFlight} CDRs during an ~8 s stall; rows ${r!.rows}, after FINAL ${r!.final}\n`);
+  } finally {
+    await p.stop();
+    await endpoint.close();
+  }
+});
