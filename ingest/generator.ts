@@ -1,7 +1,8 @@
 /**
  * Synthetic CDR source, deterministic for a seed (the same seed gives the same records, byte for byte).
- * Walking-skeleton version: a subscriber population with a voice/SMS/data mix and plausible durations.
- * (The realistic population and labelled fraud scenarios are issue #3's.)
+ * Walking-skeleton version: a subscriber population with a voice/SMS/data mix and plausible durations,
+ * kept for the demo, the benchmark and tests that want N records fast. The realistic population with
+ * labelled fraud scenarios is ingest/traffic/ (`cdr-pipeline generate`).
  */
 import type { Cdr, EventType } from '../schemas/index.js';
 

@@ -111,35 +111,82 @@ of them are stored, and prints the counts. Each run uses a fresh topic, group an
     },
   },
   generate: {
-    summary: 'publish synthetic Avro CDRs to Kafka',
-    usage: 'cdr-pipeline generate --records N [--topic T] [--seed N] [--corrupt N]',
-    options: { ...common, records: { type: 'string' }, topic: { type: 'string' }, seed: { type: 'string' }, corrupt: { type: 'string' }, subscribers: { type: 'string' } },
-    help: `Publishes deterministic synthetic CDRs (same seed, same records) to the CDR topic, Avro-encoded and keyed by
-served MSISDN. Creates the topic with kafka.partitions partitions if missing.
-
-      --records N       CDRs to publish (default 10000)
-      --topic T         topic (default kafka.topic, cdr.raw)
-      --seed N          generator seed (default 42)
-      --subscribers N   population size (default records/20)
-      --corrupt N       corrupt records mixed in (default 0)`,
+    summary: 'generate synthetic traffic with labelled fraud (Kafka, labels, reference data)',
+    usage: 'cdr-pipeline generate [--subscribers N] [--days N] [--scenarios LIST|all] [--param K=V ...] [--labels-out FILE] [--reference-out DIR] [--rate N] [--no-kafka]',
+    options: {
+      ...common,
+      records: { type: 'string' },
+      topic: { type: 'string' },
+      seed: { type: 'string' },
+      corrupt: { type: 'string' },
+      subscribers: { type: 'string' },
+      days: { type: 'string' },
+      start: { type: 'string' },
+      end: { type: 'string' },
+      scenarios: { type: 'string' },
+      param: { type: 'string', multiple: true },
+      holidays: { type: 'string' },
+      rate: { type: 'string' },
+      'no-kafka': { type: 'boolean' },
+      'labels-out': { type: 'string' },
+      'reference-out': { type: 'string' },
+    },
+    // Printed from the scenario and parameter declarations (ingest/traffic), so it cannot drift from the code.
+    help: (await import('./generate.js')).generateHelp(),
     async run(values) {
       const cfg = configFrom(values);
       const log = loggerFor(cfg);
-      if (cfg.kafka.brokers.length === 0) throw new ConfigError(['no Kafka brokers: set KAFKA_BROKERS or kafka.brokers']);
-      const { ensureTopic } = await import('../ingest/kafka.js');
-      const { produceCdrs } = await import('./produce.js');
-      const topic = typeof values.topic === 'string' ? values.topic : cfg.kafka.topic;
-      const records = intArg(values.records, 10_000, 'records');
-      await ensureTopic(cfg.kafka.brokers, topic, cfg.kafka.partitions, log);
-      const r = await produceCdrs({
-        brokers: cfg.kafka.brokers,
-        topic,
-        records,
-        corrupt: intArg(values.corrupt, 0, 'corrupt'),
-        generator: { seed: intArg(values.seed, 42, 'seed'), subscribers: intArg(values.subscribers, Math.max(100, Math.floor(records / 20)), 'subscribers'), startMs: Date.UTC(2026, 9, 1), meanGapMs: 500, switches: 4 },
-        log,
-      });
-      out(`published ${r.produced} CDRs and ${r.corrupt} corrupt records to ${topic}`);
+      const g = await import('./generate.js');
+      const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+      const kafka = values['no-kafka'] !== true;
+      if (kafka && cfg.kafka.brokers.length === 0) throw new ConfigError(['no Kafka brokers: set KAFKA_BROKERS or kafka.brokers (or use --no-kafka)']);
+      const params: Record<string, string> = {};
+      for (const kv of ((values as Record<string, unknown>).param as string[] | undefined) ?? []) {
+        const eq = kv.indexOf('=');
+        if (eq <= 0) throw new UsageError(`--param expects NAME.PARAM=VALUE, got "${kv}"`);
+        params[kv.slice(0, eq)] = kv.slice(eq + 1);
+      }
+      const scen = str('scenarios') ?? 'none';
+      let startMs: number;
+      let endMs: number;
+      try {
+        startMs = g.parseInstant(str('start') ?? g.DEFAULT_START, '--start');
+        endMs = str('end') !== undefined ? g.parseInstant(str('end') as string, '--end') : startMs + intArg(values.days, 7, 'days') * 86_400_000;
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const topic = str('topic') ?? cfg.kafka.topic;
+      if (kafka) {
+        const { ensureTopic } = await import('../ingest/kafka.js');
+        await ensureTopic(cfg.kafka.brokers, topic, cfg.kafka.partitions, log);
+      }
+      const { ParamError } = await import('../ingest/traffic/index.js');
+      const rate = values.rate === undefined ? null : intArg(values.rate, 0, 'rate');
+      const r = await g
+        .runGenerate(
+          {
+            seed: intArg(values.seed, 42, 'seed'),
+            subscribers: intArg(values.subscribers, 10_000, 'subscribers'),
+            startMs,
+            endMs,
+            scenarios: scen === 'all' || scen === 'none' ? scen : scen.split(',').map((x) => x.trim()).filter(Boolean),
+            params,
+            holidays: (str('holidays') ?? 'uk').split(',').map((x) => x.trim()).filter(Boolean),
+            maxRecords: values.records === undefined ? null : intArg(values.records, 0, 'records'),
+            corrupt: intArg(values.corrupt, 0, 'corrupt'),
+            kafka: kafka ? { brokers: cfg.kafka.brokers, topic } : null,
+            ratePerSec: rate === 0 ? null : rate,
+            labelsOut: str('labels-out') ?? null,
+            referenceOut: str('reference-out') ?? null,
+            chunk: 5000,
+            log,
+          },
+          out,
+        )
+        .catch((err: unknown) => {
+          throw err instanceof ParamError || err instanceof RangeError ? new UsageError((err as Error).message) : err;
+        });
+      out(`generated ${r.records} CDRs${kafka ? ` and ${r.corrupt} corrupt records to ${topic}` : ''} in ${r.seconds.toFixed(1)} s (${Math.round(r.records / r.seconds)} CDR/s); ${r.labels} fraud labels`);
       return 0;
     },
   },
@@ -338,8 +385,8 @@ CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs
   },
   microbench: {
     summary: 'decode microbenchmarks: records/s per core for bare Avro, Confluent, v2->v1 resolution, baselines',
-    usage: 'cdr-pipeline microbench [--records N] [--runs N] [--batch N] [--no-doc]',
-    options: { ...common, records: { type: 'string' }, runs: { type: 'string' }, batch: { type: 'string' }, 'no-doc': { type: 'boolean' } },
+    usage: 'cdr-pipeline microbench [--only decode|rating] [--records N] [--runs N] [--batch N] [--no-doc]',
+    options: { ...common, only: { type: 'string' }, records: { type: 'string' }, runs: { type: 'string' }, batch: { type: 'string' }, 'no-doc': { type: 'boolean' } },
     help: `Measures, in one process on the same generated CDRs, records per CPU-second (one core) and per second of:
 bare Avro decode (alone and with validation), Confluent decode with the writer schema equal to the reader's,
 Confluent decode of v2 records resolved to v1 (cached resolver), the anti-pattern of a resolver rebuilt per
@@ -349,8 +396,20 @@ or ClickHouse. Prints a table and appends it, with the machine described, to doc
       --records N       distinct CDRs per run (default 50000; the rebuilt-resolver baseline uses N/20)
       --runs N          measured runs per scenario (default 7)
       --batch N         records per decoder batch (default 1000)
-      --no-doc          do not append to docs/BENCHMARKS.md`,
+      --no-doc          do not append to docs/BENCHMARKS.md
+      --only rating     instead: the rating microbenchmarks (pipeline/microbench-rating.ts): CDRs rated per
+                        second with a 100k-prefix tariff, with a 1M-line inventory, band splits, baselines,
+                        and the memory of both ("Rating" section of docs/BENCHMARKS.md); --records default 200000`,
     async run(values) {
+      if (values.only !== undefined && values.only !== 'decode' && values.only !== 'rating') throw new UsageError('--only expects decode or rating');
+      if (values.only === 'rating') {
+        const { runRatingMicrobench } = await import('./microbench-rating.js');
+        const runs = intArg(values.runs, 7, 'runs');
+        const records = intArg(values.records, 200_000, 'records');
+        if (runs < 1 || records < 1) throw new UsageError('--records and --runs must be at least 1');
+        await runRatingMicrobench({ records, runs, prefixes: 100_000, lines: 1_000_000, doc: values['no-doc'] !== true }, out);
+        return 0;
+      }
       const { runMicrobench } = await import('./microbench.js');
       const runs = intArg(values.runs, 7, 'runs');
       const records = intArg(values.records, 50_000, 'records');

@@ -1,0 +1,131 @@
+/**
+ * Wangiri, one-ring callback fraud (reference/fraud.md §2.2, §5.2 S4): a dialler rings many subscribers
+ * once from a few foreign numbers of one range at night and hangs up; some victims call back in the morning
+ * and are held on a revenue-share line.
+ */
+import { Rng, hash2 } from '../random.js';
+import { HOUR_MS, localDay, localHour, localToUtc, utcOffsetMinutes } from '../calendar.js';
+import { CARIBBEAN_RANGES, dialledForm, riskBlock, riskNumber } from '../numbering.js';
+import { F, HOME_ZONE, LineKind } from '../population.js';
+import { State, type Actor, type Engine, type LabelAcc } from '../engine.js';
+import { TimedQueue, activeLine, labelParams, minutes, nextLocal, pickLines, resolveStart, startParam, type ScenarioDef } from './common.js';
+
+export const wangiri: ScenarioDef = {
+  name: 'wangiri',
+  ref: 'fraud.md §2.2, §5.2 S4',
+  summary: 'one-ring calls at night from a few numbers of one foreign range (Caribbean NANP) to many subscribers, unanswered and under 2 s (VOICE_MT); a share of victims call the range back later and are kept on the line (VOICE_MO)',
+  entityKind: 'range',
+  params: [
+    { name: 'victims', kind: 'int', default: 500, min: 1, max: 1_000_000, help: 'subscribers rung (capped at half the mobile lines)', source: 'fraud.md §5.2 S4: up to 40,000 (ConnexCS), scaled down' },
+    { name: 'aNumbers', kind: 'int', default: 10, min: 1, max: 50, help: 'calling numbers of the campaign, all in one range', source: 'fraud.md §5.2 S4: 1-50' },
+    { name: 'range', kind: 'string', default: 'auto', choices: ['auto', ...CARIBBEAN_RANGES.map((r) => r.prefix)], help: 'calling range (auto: one of the FBI-listed Caribbean codes)', source: 'fraud.md §2.2 (FBI 2014)' },
+    startParam('the first night at 03:00 local, the second when the window is long enough'),
+    { name: 'nightHours', kind: 'number', default: 3, min: 0.1, max: 24, help: 'length of the calling burst, hours', source: 'fraud.md §5.2 S4: 03:00-06:00 (ConnexCS)' },
+    { name: 'maxCallMs', kind: 'int', default: 2000, min: 500, max: 10_000, help: 'longest one-ring call, ms (each lasts 0.6 s to this)', source: 'fraud.md §5.2 S4: <2 s (ConnexCS), one or two rings (Mobileum)' },
+    { name: 'repeatShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'victims rung a second time', source: 'fraud.md §5.2 S4: repeat calls (Mobileum) [proposal: share]' },
+    { name: 'sequential', kind: 'bool', default: false, help: 'dial our number block sequentially instead of random victims', source: 'fraud.md §5.2 S4' },
+    { name: 'callbackShare', kind: 'number', default: 0.05, min: 0, max: 1, help: 'victims who call back', source: 'fraud.md §2.2: about 5% (Twomey)' },
+    { name: 'callbackDelayMinutesMax', kind: 'number', default: 600, min: 1, help: 'latest callback after the missed call (not before 07:00 local), minutes', source: 'fraud.md §5.2 S4: minutes-hours [proposal]' },
+    { name: 'callbackMinutesMin', kind: 'number', default: 1, min: 0.1, help: 'shortest callback (held on the line), minutes', source: 'fraud.md §5.2 S4 [proposal] 1-10 (FBI "please hold")' },
+    { name: 'callbackMinutesMax', kind: 'number', default: 10, min: 0.1, help: 'longest callback, minutes', source: 'fraud.md §5.2 S4 [proposal] 1-10' },
+  ],
+  setup(ctx, p) {
+    const pop = ctx.pop;
+    const rng = ctx.rng;
+    const range = p.range === 'auto' ? rng.pick(CARIBBEAN_RANGES) : (CARIBBEAN_RANGES.find((r) => r.prefix === p.range) as (typeof CARIBBEAN_RANGES)[number]);
+    const block = rng.int(1000);
+    const aNumbers = Array.from({ length: p.aNumbers as number }, (_, k) => riskNumber(range, block, hash2(pop.seed, 0x3a + k)));
+    const burstMs = (p.nightHours as number) * HOUR_MS;
+    // The second night when there is a first day of clean traffic before it, else the first.
+    const day0 = localDay(ctx.startMs, utcOffsetMinutes(HOME_ZONE, ctx.startMs));
+    const start = resolveStart(p.start as string, ctx, [localToUtc(HOME_ZONE, day0 + 2, 3 * 60), nextLocal(ctx.startMs, null, 3 * 60)], burstMs);
+    const mobiles = pop.homeLines;
+    const wanted = Math.min(p.victims as number, Math.max(1, Math.floor(mobiles / 2)));
+    const eligible = (i: number) => activeLine(pop, i) && pop.kind[i] === LineKind.MOBILE && !((pop.features[i] as number) & F.FWD_INTL_CFU) && !((pop.features[i] as number) & F.TRAVELLER);
+    let victims: number[];
+    if (p.sequential) {
+      // Sequential dialling over our number block: unallocated or ineligible numbers are skipped (the
+      // attempt dies at our gateway without a subscriber record).
+      victims = [];
+      const m = pop.msisdnBlockSize();
+      const first = rng.int(m);
+      for (let k = 0; k < m && victims.length < wanted; k++) {
+        const line = pop.lineOfMsisdn(pop.blockNumber(first + k));
+        if (line >= 0 && !ctx.used.has(line) && eligible(line)) {
+          ctx.used.add(line);
+          victims.push(line);
+        }
+      }
+    } else victims = pickLines(ctx, wanted, eligible);
+    return (eng) => {
+      const missed = eng.newLabel('wangiri', 'wangiri-1', 'missed-call', 'range', riskBlock(range, block), labelParams(p, { aNumbers, country: range.iso }));
+      const callback = eng.newLabel('wangiri', 'wangiri-1', 'callback', 'range', riskBlock(range, block), labelParams(p, { aNumbers, country: range.iso }));
+      eng.addActor(new WangiriCampaign(victims, aNumbers, start, burstMs, p, missed, callback, hash2(pop.seed, 0x3a1)), start);
+    };
+  },
+};
+
+type Agenda = { kind: 'ring'; victim: number; from: number } | { kind: 'callback'; victim: number; to: number; tries: number };
+
+class WangiriCampaign implements Actor {
+  private readonly agenda = new TimedQueue<Agenda>();
+  private readonly rng: Rng;
+
+  constructor(
+    victims: number[],
+    private readonly aNumbers: string[],
+    start: number,
+    burstMs: number,
+    private readonly p: Record<string, unknown>,
+    private readonly missed: LabelAcc,
+    private readonly callback: LabelAcc,
+    seed: number,
+  ) {
+    this.rng = new Rng(seed);
+    // Victims are rung in the order chosen (sequential numbers stay sequential), spread over the burst.
+    victims.forEach((victim, k) => {
+      const t = start + Math.round(((k + this.rng.next()) / victims.length) * burstMs);
+      this.agenda.push(t, { kind: 'ring', victim, from: k % aNumbers.length });
+      // A second ring, later in the same burst.
+      if (this.rng.chance(p.repeatShare as number)) this.agenda.push(t + Math.round(this.rng.next() * (start + burstMs - t)), { kind: 'ring', victim, from: (k + 1) % aNumbers.length });
+    });
+  }
+
+  step(now: number, eng: Engine): number {
+    while (this.agenda.size > 0 && this.agenda.peekTime() <= now) {
+      const a = this.agenda.pop();
+      if (a.kind === 'ring') this.ring(eng, a.victim, this.aNumbers[a.from] as string, now);
+      else this.callBack(eng, a, now);
+    }
+    return this.agenda.size > 0 ? Math.max(now + 1, this.agenda.peekTime()) : Infinity;
+  }
+
+  private ring(eng: Engine, victim: number, from: string, now: number): void {
+    const rng = this.rng;
+    // A ring only reaches a free, reachable handset; a busy or absent one is not recorded as a missed call.
+    const w = eng.where(victim, now, rng);
+    if (eng.isBusy(victim, now) || (w.state !== State.HOME && w.state !== State.ABROAD)) return;
+    const maxMs = this.p.maxCallMs as number;
+    const leg = eng.deliver(victim, from, now, 0, { rng, counter: 0, original: null, redirecting: null, label: this.missed, inTrunk: eng.trunkFor(from), answerProbability: 0, abandonAfterMs: 600 + rng.int(Math.max(1, maxMs - 700)) });
+    // Only a phone that rang shows a missed call to call back.
+    if (leg.disposition === 'NO_ANSWER' && rng.chance(this.p.callbackShare as number)) {
+      let t = now + minutes(1 + rng.next() * ((this.p.callbackDelayMinutesMax as number) - 1));
+      const off = utcOffsetMinutes(HOME_ZONE, t);
+      if (localHour(t, off) < 7) t = localToUtc(HOME_ZONE, localDay(t, off), 7 * 60 + rng.int(150));
+      this.agenda.push(t, { kind: 'callback', victim, to: this.aNumbers.indexOf(from), tries: 0 });
+    }
+  }
+
+  private callBack(eng: Engine, a: { kind: 'callback'; victim: number; to: number; tries: number }, now: number): void {
+    const rng = this.rng;
+    const w = eng.where(a.victim, now, rng);
+    if (eng.isBusy(a.victim, now) || (w.state !== State.HOME && w.state !== State.ABROAD)) {
+      if (a.tries < 20) this.agenda.push(Math.max(now + 60_000, (eng.busyUntil[a.victim] as number) + 30_000 + rng.int(300_000)), { ...a, tries: a.tries + 1 });
+      return;
+    }
+    const to = this.aNumbers[a.to] as string;
+    const minMs = minutes(this.p.callbackMinutesMin as number);
+    const talk = Math.round(rng.range(minMs, Math.max(minMs, minutes(this.p.callbackMinutesMax as number))));
+    eng.call(a.victim, w, dialledForm(to, w.state === State.ABROAD, rng.next()), to, -1, now, talk, rng, this.callback, 1);
+  }
+}
