@@ -3,8 +3,9 @@
  * decoder, runner and the telemetry endpoint. `cdr-pipeline run`, the demo, the benchmark and the tests all
  * start the pipeline through here, so they run the same code.
  */
-import { cdrCodec, cdrReaderFor, schemaPath, SchemaIncompatibleError, type DeadLetter, type Log, type Source } from '../schemas/index.js';
+import { cdrCodec, cdrReaderFor, schemaPath, SchemaIncompatibleError, type DeadLetter, type Log, type Source, type SourcedCdr } from '../schemas/index.js';
 import { encodeDeadLetter } from '../schemas/dead-letter.js';
+import { createRatingStage } from '../enrich/rate/stage.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import { KafkaSource } from '../ingest/kafka.js';
 import { readFileSync } from 'node:fs';
@@ -76,6 +77,17 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   if (!sourceOverride && cfg.kafka.brokers.length === 0) throw new Error('no Kafka brokers configured: set KAFKA_BROKERS (or kafka.brokers in the config file), or run `cdr-pipeline demo`, which starts a local broker');
   const decode = buildDecoder(cfg, log);
   if (cfg.decode.format === 'confluent') await probeRegistry(cfg, log);
+  // Rating: reference data and tariffs compiled once at start-up; without reference data CDRs are stored
+  // NOT_RATED (never priced at zero) and `cdr-pipeline rerate` prices them later.
+  let rateBatch: ((cdrs: SourcedCdr[]) => Record<string, number>) | undefined;
+  if (cfg.rating.referenceDir !== '') {
+    const stage = createRatingStage(cfg.rating.referenceDir, cfg.rating.tariffFile);
+    for (const w of stage.warnings) log.warn({ warning: w }, 'tariff book warning');
+    log.info({ version: stage.version, lines: stage.reference.lines.length, referenceDir: cfg.rating.referenceDir }, 'rating enabled');
+    rateBatch = (cdrs) => stage.rateBatch(cdrs);
+  } else {
+    log.warn({}, 'rating disabled: no rating.referenceDir (CDR_RATING_REFERENCE_DIR); CDRs are stored NOT_RATED');
+  }
   const conn = await connectClickHouse(cfg);
   if (cfg.clickhouse.migrateOnStart) await applyMigrations(conn, log);
   const sink = new ClickHouseSink(conn, {
@@ -115,6 +127,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     heartbeatIntervalMs: cfg.kafka.heartbeatIntervalMs,
     retryInitialMs: cfg.sink.retryInitialMs,
     retryMaxMs: cfg.sink.retryMaxMs,
+    ...(rateBatch ? { rate: rateBatch } : {}),
     ...(dlq
       ? {
           publishDeadLetters: (dls: DeadLetter[]) => {

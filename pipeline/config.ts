@@ -38,6 +38,12 @@ export interface Config {
     registryPassword: string;
     registryRequestTimeoutMs: number;
   };
+  rating: {
+    /** Folder of reference data (docs/REFERENCE-DATA.md); empty = no rating (CDRs are stored NOT_RATED). */
+    referenceDir: string;
+    /** Tariff book (docs/TARIFFS.md); empty = the bundled schemas/tariffs/default.json. */
+    tariffFile: string;
+  };
   clickhouse: {
     mode: 'embedded' | 'server';
     /** embedded: chDB data directory. */
@@ -90,6 +96,10 @@ export const DEFAULTS: Config = {
     registryPassword: '',
     registryRequestTimeoutMs: 10_000,
   },
+  rating: {
+    referenceDir: '',
+    tariffFile: '',
+  },
   clickhouse: {
     mode: 'embedded',
     path: './data/clickhouse',
@@ -140,6 +150,10 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     registryUsername: { kind: 'string', allowEmpty: true },
     registryPassword: { kind: 'string', allowEmpty: true },
     registryRequestTimeoutMs: { kind: 'int', min: 100 },
+  },
+  rating: {
+    referenceDir: { kind: 'string', allowEmpty: true },
+    tariffFile: { kind: 'string', allowEmpty: true },
   },
   clickhouse: {
     mode: { kind: 'enum', values: ['embedded', 'server'] },
@@ -269,6 +283,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (problems.length === 0) {
     if (cfg.decode.format === 'confluent' && cfg.decode.registryUrl === '') problems.push('decode.format is confluent: decode.registryUrl (CDR_DECODE_REGISTRY_URL) must name the schema registry');
     if (cfg.decode.writerSchema !== '' && !existsSync(cfg.decode.writerSchema)) problems.push(`decode.writerSchema: no file ${cfg.decode.writerSchema}`);
+    if (cfg.rating.referenceDir !== '' && !existsSync(cfg.rating.referenceDir)) problems.push(`rating.referenceDir: no folder ${cfg.rating.referenceDir}`);
+    if (cfg.rating.tariffFile !== '' && !existsSync(cfg.rating.tariffFile)) problems.push(`rating.tariffFile: no file ${cfg.rating.tariffFile}`);
     if (cfg.sink.retryMaxMs < cfg.sink.retryInitialMs) problems.push('sink.retryMaxMs must be >= sink.retryInitialMs');
     if (cfg.kafka.heartbeatIntervalMs * 3 > cfg.kafka.sessionTimeoutMs) problems.push('kafka.heartbeatIntervalMs must be at most a third of kafka.sessionTimeoutMs (Kafka consumer rule)');
   }

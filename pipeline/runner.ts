@@ -16,6 +16,11 @@ import type { Metrics } from './telemetry.js';
 
 export interface RunnerOptions {
   /**
+   * The rating and enrichment stage: sets `rated` on every CDR of the batch and returns counts per outcome
+   * (`rated`, or `unrated:<REASON>`; bounded labels).
+   */
+  rate?: (cdrs: SourcedCdr[]) => Record<string, number>;
+  /**
    * Publishes a stored batch's dead letters to the dead-letter topic before the offsets are committed
    * (at-least-once: a crash in between publishes them again; consumers key them by source coordinates).
    */
@@ -129,6 +134,13 @@ export class Runner {
     const { cdrs, deadLetters } = this.decode(b.writerSchema === undefined ? { topic: b.topic, partition: b.partition } : { topic: b.topic, partition: b.partition, writerSchema: b.writerSchema }, b.records);
     this.metrics.stageDuration.observe({ stage: 'decode' }, (performance.now() - t0) / 1000);
     this.metrics.stageRecords.inc({ stage: 'decode', outcome: 'ok' }, cdrs.length);
+    if (this.opts.rate && cdrs.length > 0) {
+      // Rating never drops a CDR: an unratable one is stored UNRATED with its reason.
+      const t1 = performance.now();
+      const outcomes = this.opts.rate(cdrs);
+      this.metrics.stageDuration.observe({ stage: 'rate' }, (performance.now() - t1) / 1000);
+      for (const [outcome, n] of Object.entries(outcomes)) this.metrics.stageRecords.inc({ stage: 'rate', outcome }, n);
+    }
     if (deadLetters.length > 0) {
       this.metrics.stageRecords.inc({ stage: 'decode', outcome: 'dead_letter' }, deadLetters.length);
       const byCode: Record<string, number> = {};

@@ -354,6 +354,8 @@ export interface Source {
 /** A decoded CDR together with its source coordinates (kept on every stored row for audits and replays). */
 export interface SourcedCdr {
   cdr: Cdr;
+  /** Rating and enrichment columns (schemas/tariff.ts ratingColumns), set by the rating stage. */
+  rated?: Record<string, string | number | null>;
   topic: string;
   partition: number;
   offset: string;

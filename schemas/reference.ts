@@ -206,3 +206,37 @@ export interface HolidayRecord {
   name: string;
   country: string;
 }
+
+/** Column order of every CSV file (documented in docs/REFERENCE-DATA.md). */
+export const COLUMNS = {
+  accounts: ['accountId', 'name', 'class', 'segment', 'addressLine', 'city', 'postcode', 'country', 'timezone', 'businessDays', 'businessOpen', 'businessClose', 'paymentType', 'createdDate'] as (keyof AccountRecord & string)[],
+  lines: ['msisdn', 'imsi', 'accountId', 'lineType', 'status', 'installDate', 'plan', 'region', 'trunkGroup'] as (keyof LineRecord & string)[],
+  features: ['msisdn', 'code', 'monthlyCharge', 'since', 'target'] as (keyof FeatureRecord & string)[],
+  featureCatalogue: ['code', 'name', 'description', 'monthlyCharge'] as (keyof FeatureCatalogueRecord & string)[],
+  plans: ['plan', 'name', 'lineType', 'paymentType', 'monthlyFee', 'includedMinutes', 'includedSms', 'includedDataMb'] as (keyof PlanRecord & string)[],
+  contractedRates: ['accountId', 'prefix', 'description', 'ratePerMinute', 'setupFee', 'firstIncrementSeconds', 'incrementSeconds', 'validFrom'] as (keyof ContractedRateRecord & string)[],
+  numberingPlan: ['prefix', 'minLength', 'maxLength', 'country', 'countryCode', 'numberClass', 'highRisk', 'rangeHolder', 'description'] as (keyof NumberRangeRecord & string)[],
+  cells: ['cellId', 'lac', 'plmn', 'region', 'country', 'lat', 'lon', 'switch'] as (keyof CellRecord & string)[],
+  networks: ['plmn', 'mcc', 'mnc', 'country', 'operator', 'home', 'timezone'] as (keyof NetworkRecord & string)[],
+  countries: ['country', 'name', 'countryCode', 'timezone'] as (keyof CountryRecord & string)[],
+  holidays: ['date', 'name', 'country'] as (keyof HolidayRecord & string)[],
+};
+
+export const FILES = {
+  operator: 'operator.json',
+  accounts: 'accounts.csv',
+  lines: 'lines.csv',
+  features: 'features.csv',
+  featureCatalogue: 'feature-catalogue.csv',
+  plans: 'plans.csv',
+  contractedRates: 'contracted-rates.csv',
+  numberingPlan: 'numbering-plan.csv',
+  cells: 'cells.csv',
+  networks: 'networks.csv',
+  countries: 'countries.csv',
+  holidays: 'holidays.csv',
+} as const;
+
+/** Columns holding numbers and booleans (every other column is a string; an empty field is null). */
+export const NUMERIC_COLUMNS: ReadonlySet<string> = new Set(['includedMinutes', 'includedSms', 'includedDataMb', 'firstIncrementSeconds', 'incrementSeconds', 'minLength', 'maxLength', 'cellId', 'lac', 'lat', 'lon']);
+export const BOOLEAN_COLUMNS: ReadonlySet<string> = new Set(['highRisk', 'home']);

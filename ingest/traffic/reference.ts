@@ -21,6 +21,7 @@ import type {
   OperatorRecord,
   PlanRecord,
 } from '../../schemas/reference.js';
+import { COLUMNS, FILES } from '../../schemas/reference.js';
 import { hash2, hash3, unit } from './random.js';
 import { BUSINESS_HOURS, isoDate, type Holiday } from './calendar.js';
 import { COUNTRIES, REGIONS, mscFor } from './geography.js';
@@ -306,35 +307,8 @@ export function writeCsv<T extends object>(path: string, columns: readonly (keyo
   return n;
 }
 
-/** Column order of every CSV file (documented in docs/REFERENCE-DATA.md). */
-export const COLUMNS = {
-  accounts: ['accountId', 'name', 'class', 'segment', 'addressLine', 'city', 'postcode', 'country', 'timezone', 'businessDays', 'businessOpen', 'businessClose', 'paymentType', 'createdDate'] as (keyof AccountRecord & string)[],
-  lines: ['msisdn', 'imsi', 'accountId', 'lineType', 'status', 'installDate', 'plan', 'region', 'trunkGroup'] as (keyof LineRecord & string)[],
-  features: ['msisdn', 'code', 'monthlyCharge', 'since', 'target'] as (keyof FeatureRecord & string)[],
-  featureCatalogue: ['code', 'name', 'description', 'monthlyCharge'] as (keyof FeatureCatalogueRecord & string)[],
-  plans: ['plan', 'name', 'lineType', 'paymentType', 'monthlyFee', 'includedMinutes', 'includedSms', 'includedDataMb'] as (keyof PlanRecord & string)[],
-  contractedRates: ['accountId', 'prefix', 'description', 'ratePerMinute', 'setupFee', 'firstIncrementSeconds', 'incrementSeconds', 'validFrom'] as (keyof ContractedRateRecord & string)[],
-  numberingPlan: ['prefix', 'minLength', 'maxLength', 'country', 'countryCode', 'numberClass', 'highRisk', 'rangeHolder', 'description'] as (keyof NumberRangeRecord & string)[],
-  cells: ['cellId', 'lac', 'plmn', 'region', 'country', 'lat', 'lon', 'switch'] as (keyof CellRecord & string)[],
-  networks: ['plmn', 'mcc', 'mnc', 'country', 'operator', 'home', 'timezone'] as (keyof NetworkRecord & string)[],
-  countries: ['country', 'name', 'countryCode', 'timezone'] as (keyof CountryRecord & string)[],
-  holidays: ['date', 'name', 'country'] as (keyof HolidayRecord & string)[],
-};
+export { COLUMNS, FILES } from '../../schemas/reference.js';
 
-export const FILES = {
-  operator: 'operator.json',
-  accounts: 'accounts.csv',
-  lines: 'lines.csv',
-  features: 'features.csv',
-  featureCatalogue: 'feature-catalogue.csv',
-  plans: 'plans.csv',
-  contractedRates: 'contracted-rates.csv',
-  numberingPlan: 'numbering-plan.csv',
-  cells: 'cells.csv',
-  networks: 'networks.csv',
-  countries: 'countries.csv',
-  holidays: 'holidays.csv',
-} as const;
 
 /** Writes every reference file into dir (created if missing). Returns file name -> rows. */
 export function writeReference(dir: string, t: ReferenceTables): Record<string, number> {

@@ -14,8 +14,7 @@ export function epochMsToCh(epochMs: number): string {
 
 export function cdrRowJson(sc: SourcedCdr): string {
   const c = sc.cdr;
-  return (
-    JSON.stringify({
+  const row = {
       recording_entity: c.recordingEntity,
       record_id: c.recordId,
       event_type: c.eventType,
@@ -56,8 +55,11 @@ export function cdrRowJson(sc: SourcedCdr): string {
       _topic: sc.topic,
       _partition: sc.partition,
       _offset: sc.offset,
-    }) + '\n'
-  );
+  };
+  if (sc.rated === undefined) return JSON.stringify(row) + '\n';
+  const rated = sc.rated;
+  // rated_at is epoch ms from the rater; ClickHouse gets the same exact seconds.millis form as other times.
+  return JSON.stringify({ ...row, ...rated, rated_at: typeof rated.rated_at === 'number' ? epochMsToCh(rated.rated_at) : null }) + '\n';
 }
 
 export function deadLetterRowJson(d: DeadLetter): string {

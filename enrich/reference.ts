@@ -1,0 +1,137 @@
+/**
+ * Reference data from files (docs/REFERENCE-DATA.md): operator.json and the CSV files of the customer
+ * inventory, numbering plan, cells, networks, countries and holidays. Loaded once at start-up (or reload),
+ * validated at the boundary: a missing file, a wrong header or a bad value is reported with file and line.
+ * The version is a hash of every file's bytes (and the tariff book's), recorded on every rated CDR.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BOOLEAN_COLUMNS, COLUMNS, FILES, NUMERIC_COLUMNS, type AccountRecord, type CellRecord, type ContractedRateRecord, type CountryRecord, type FeatureRecord, type HolidayRecord, type LineRecord, type NetworkRecord, type NumberRangeRecord, type OperatorRecord, type PlanRecord } from '../schemas/reference.js';
+
+export class ReferenceDataError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`reference data is invalid:\n  - ${problems.slice(0, 50).join('\n  - ')}${problems.length > 50 ? `\n  ... and ${problems.length - 50} more` : ''}`);
+    this.name = 'ReferenceDataError';
+  }
+}
+
+export interface ReferenceData {
+  dir: string;
+  /** sha256 (first 16 hex) over every file's name and bytes. */
+  version: string;
+  operator: OperatorRecord;
+  accounts: AccountRecord[];
+  lines: LineRecord[];
+  plans: PlanRecord[];
+  features: FeatureRecord[];
+  contractedRates: ContractedRateRecord[];
+  numberingPlan: NumberRangeRecord[];
+  cells: CellRecord[];
+  networks: NetworkRecord[];
+  countries: CountryRecord[];
+  holidays: HolidayRecord[];
+}
+
+/** RFC 4180: fields separated by commas, optionally quoted with "", "" inside quotes is one quote. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else quoted = false;
+      } else field += ch;
+    } else if (ch === '"' && field.length === 0) quoted = true;
+    else if (ch === ',') {
+      row.push(field);
+      field = '';
+    } else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      row.push(field);
+      field = '';
+      if (row.length > 1 || row[0] !== '') rows.push(row);
+      row = [];
+    } else field += ch;
+  }
+  if (field.length > 0 || row.length > 0) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+function readTable<T>(dir: string, file: string, columns: readonly string[], problems: string[], hash: ReturnType<typeof createHash>, optional = false): T[] {
+  const path = join(dir, file);
+  if (!existsSync(path)) {
+    if (!optional) problems.push(`${path}: missing`);
+    return [];
+  }
+  const bytes = readFileSync(path);
+  hash.update(file).update(bytes);
+  const rows = parseCsv(bytes.toString('utf8'));
+  const header = rows[0] ?? [];
+  const missing = columns.filter((c) => !header.includes(c));
+  if (missing.length) {
+    problems.push(`${path}: header lacks ${missing.join(', ')}`);
+    return [];
+  }
+  const index = columns.map((c) => header.indexOf(c));
+  const out: T[] = [];
+  for (let r = 1; r < rows.length; r++) {
+    const cells = rows[r]!;
+    const rec: Record<string, unknown> = {};
+    for (let c = 0; c < columns.length; c++) {
+      const name = columns[c]!;
+      const raw = cells[index[c]!] ?? '';
+      if (raw === '') rec[name] = null;
+      else if (NUMERIC_COLUMNS.has(name)) {
+        const n = Number(raw);
+        if (!Number.isFinite(n)) problems.push(`${path}:${r + 1}: ${name} is not a number: ${JSON.stringify(raw)}`);
+        rec[name] = n;
+      } else if (BOOLEAN_COLUMNS.has(name)) {
+        if (raw !== 'true' && raw !== 'false') problems.push(`${path}:${r + 1}: ${name} must be true or false, got ${JSON.stringify(raw)}`);
+        rec[name] = raw === 'true';
+      } else rec[name] = raw;
+    }
+    out.push(rec as T);
+  }
+  return out;
+}
+
+export function loadReferenceDir(dir: string): ReferenceData {
+  const problems: string[] = [];
+  const hash = createHash('sha256');
+  let operator: OperatorRecord | undefined;
+  const opPath = join(dir, FILES.operator);
+  try {
+    const bytes = readFileSync(opPath);
+    hash.update(FILES.operator).update(bytes);
+    operator = JSON.parse(bytes.toString('utf8')) as OperatorRecord;
+    for (const k of ['plmn', 'countryCode', 'timezone', 'currency'] as const) if (typeof operator[k] !== 'string') problems.push(`${opPath}: ${k} is missing`);
+  } catch (err) {
+    problems.push(`${opPath}: ${(err as Error).message}`);
+  }
+  const data = {
+    accounts: readTable<AccountRecord>(dir, FILES.accounts, COLUMNS.accounts, problems, hash),
+    lines: readTable<LineRecord>(dir, FILES.lines, COLUMNS.lines, problems, hash),
+    plans: readTable<PlanRecord>(dir, FILES.plans, COLUMNS.plans, problems, hash),
+    features: readTable<FeatureRecord>(dir, FILES.features, COLUMNS.features, problems, hash, true),
+    contractedRates: readTable<ContractedRateRecord>(dir, FILES.contractedRates, COLUMNS.contractedRates, problems, hash, true),
+    numberingPlan: readTable<NumberRangeRecord>(dir, FILES.numberingPlan, COLUMNS.numberingPlan, problems, hash),
+    cells: readTable<CellRecord>(dir, FILES.cells, COLUMNS.cells, problems, hash, true),
+    networks: readTable<NetworkRecord>(dir, FILES.networks, COLUMNS.networks, problems, hash, true),
+    countries: readTable<CountryRecord>(dir, FILES.countries, COLUMNS.countries, problems, hash, true),
+    holidays: readTable<HolidayRecord>(dir, FILES.holidays, COLUMNS.holidays, problems, hash, true),
+  };
+  const accounts = new Set(data.accounts.map((a) => a.accountId));
+  for (const [i, l] of data.lines.entries()) if (!accounts.has(l.accountId)) problems.push(`${join(dir, FILES.lines)}:${i + 2}: account ${l.accountId} is not in ${FILES.accounts}`);
+  if (problems.length || !operator) throw new ReferenceDataError(problems);
+  return { dir, version: hash.digest('hex').slice(0, 16), operator, ...data };
+}

@@ -1,0 +1,35 @@
+-- Rating and enrichment columns (issue #4; docs/TARIFFS.md "Wiring"). Money is Decimal(18, 6), written as
+-- exact decimal strings. Rows stored before rating existed, or while no reference data was configured, read
+-- NOT_RATED (never RATED at zero cost): `cdr-pipeline rerate` prices them later.
+-- rating_version identifies the tariff book and reference data used (a hash of their bytes).
+ALTER TABLE cdrs
+    ADD COLUMN IF NOT EXISTS rating_status          Enum8('NOT_RATED' = 0, 'RATED' = 1, 'UNRATED' = 2) DEFAULT 'NOT_RATED',
+    ADD COLUMN IF NOT EXISTS unrated_reason         LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS rating_version         LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS rating_service         LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS account_id             Nullable(String),
+    ADD COLUMN IF NOT EXISTS currency               LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS cost_total             Decimal(18, 6),
+    ADD COLUMN IF NOT EXISTS cost_connect_fee       Decimal(18, 6),
+    ADD COLUMN IF NOT EXISTS cost_usage             Decimal(18, 6),
+    ADD COLUMN IF NOT EXISTS cost_adjustment        Decimal(18, 6),
+    ADD COLUMN IF NOT EXISTS cost_surcharge         Decimal(18, 6),
+    ADD COLUMN IF NOT EXISTS usage_amount           UInt64,
+    ADD COLUMN IF NOT EXISTS billed_usage           UInt64,
+    ADD COLUMN IF NOT EXISTS usage_unit             LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS rated_at               Nullable(DateTime64(3, 'UTC')),
+    ADD COLUMN IF NOT EXISTS tariff_id              LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS tariff_version         LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS rate_id                LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS destination_id         LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS matched_prefix         Nullable(String),
+    ADD COLUMN IF NOT EXISTS band                   LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS bands                  LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS rating_segments        Nullable(String),
+    ADD COLUMN IF NOT EXISTS rating_note            LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS rounding               LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS roaming_zone           LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS surcharge_rate_id      LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS priced_number          Nullable(String),
+    ADD COLUMN IF NOT EXISTS priced_number_category LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS priced_number_country  LowCardinality(Nullable(String));
