@@ -10,7 +10,7 @@ import { ensureTopic } from '../ingest/kafka.js';
 import { startLocalBroker, type LocalBroker } from './broker.js';
 import type { Config } from './config.js';
 import { startPipeline } from './app.js';
-import { produceCdrs } from './produce.js';
+import { produceTraffic } from './produce.js';
 
 export interface DemoOptions {
   records: number;
@@ -41,17 +41,15 @@ export async function runDemo(cfg: Config, o: DemoOptions, log: Log, print: (lin
   };
   try {
     await ensureTopic(brokers, topic, cfg.kafka.partitions, log);
-    print(`Producing ${o.records} CDRs (+${o.corrupt} corrupt records) to topic ${topic} on ${brokers.join(',')}...`);
+    // A realistic day (clean traffic plus every labelled fraud scenario) and the reference data it implies.
+    const referenceDir = join(dataDir, 'reference');
+    const subscribers = Math.max(500, Math.round(o.records / 11));
+    const startMs = Date.UTC(2026, 9, 5, 23); // Tuesday 6 October 2026, 00:00 Europe/London
+    print(`Producing up to ${o.records} CDRs of one day's traffic (${subscribers} subscribers, every fraud scenario) + ${o.corrupt} corrupt records to ${topic} on ${brokers.join(',')}...`);
     const t0 = Date.now();
-    const produced = await produceCdrs({
-      brokers,
-      topic,
-      records: o.records,
-      corrupt: o.corrupt,
-      generator: { seed: o.seed, subscribers: Math.max(100, Math.floor(o.records / 20)), startMs: Date.UTC(2026, 9, 1), meanGapMs: 500, switches: 4 },
-      log,
-    });
-    print(`  produced in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const produced = await produceTraffic({ brokers, topic, records: o.records, corrupt: o.corrupt, seed: o.seed, subscribers, startMs, endMs: startMs + 86_400_000, scenarios: 'all', referenceDir, log });
+    print(`  produced ${produced.produced} CDRs in ${((Date.now() - t0) / 1000).toFixed(1)} s; reference data in ${referenceDir}`);
+    runCfg.rating = { referenceDir, tariffFile: cfg.rating.tariffFile };
     print(`Running the pipeline (Kafka -> decode -> ClickHouse ${cfg.clickhouse.mode})...`);
     const t1 = Date.now();
     const p = await startPipeline(runCfg, log);
@@ -77,6 +75,14 @@ export async function runDemo(cfg: Config, o: DemoOptions, log: Log, print: (lin
       for (const r of byType) print(`  ${r.event_type.padEnd(10)} ${String(r.records).padStart(9)} records ${String(r.minutes).padStart(12)} billable minutes`);
       const dl = await p.conn.query<{ code: string; n: string }>('SELECT code, count() AS n FROM dead_letters FINAL GROUP BY code ORDER BY code');
       for (const r of dl) print(`  dead letter ${r.code.padEnd(24)} ${r.n}`);
+      print('');
+      print('Rated with the bundled tariff book (exact decimals, GBP):');
+      const rated = await p.conn.query<{ service: string; status: string; n: string; revenue: string }>(
+        "SELECT rating_service AS service, toString(rating_status) AS status, count() AS n, toString(sum(cost_total)) AS revenue FROM cdrs FINAL GROUP BY service, status ORDER BY service, status",
+      );
+      for (const r of rated) print(`  ${r.service.padEnd(10)} ${r.status.padEnd(8)} ${String(r.n).padStart(9)} CDRs ${r.revenue.padStart(14)}`);
+      const [unrated] = await p.conn.query<{ n: string }>("SELECT count() AS n FROM cdrs FINAL WHERE rating_status != 'RATED'");
+      print(`  unrated CDRs: ${unrated?.n ?? '?'}`);
       print('');
       print(`CDRs produced: ${produced.produced}`);
       print(`CDRs stored in ClickHouse: ${stored}`);

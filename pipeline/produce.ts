@@ -96,3 +96,57 @@ export async function produceCdrs(o: ProduceOptions): Promise<ProduceResult> {
   }
   return { produced: n, corrupt: bad, recordIds, ...(schemaId !== undefined ? { schemaId } : {}) };
 }
+
+export interface TrafficProduceOptions {
+  brokers: string[];
+  topic: string;
+  /** At most this many CDRs (the traffic window may hold fewer). */
+  records: number;
+  corrupt: number;
+  seed: number;
+  subscribers: number;
+  startMs: number;
+  endMs: number;
+  scenarios: 'all' | 'none' | string[];
+  /** Writes the reference data the population implies here (docs/REFERENCE-DATA.md). */
+  referenceDir: string;
+  log: Log;
+}
+
+/**
+ * The realistic generator (ingest/traffic) published to Kafka: a population with clean traffic and labelled
+ * fraud, its reference data written for rating, corrupt records mixed in at deterministic positions.
+ */
+export async function produceTraffic(o: TrafficProduceOptions): Promise<ProduceResult & { labels: number }> {
+  const { createTraffic, writeReference } = await import('../ingest/traffic/index.js');
+  const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios });
+  writeReference(o.referenceDir, traffic.reference());
+  const codec = cdrCodec();
+  const sink = new KafkaSink({ brokers: o.brokers, clientId: 'cdr-pipeline-generator', log: o.log });
+  await sink.connect();
+  const rnd = prng(o.seed ^ 0x5eed);
+  const corruptAt = new Set<number>();
+  while (corruptAt.size < Math.min(o.corrupt, o.records)) corruptAt.add(Math.floor(rnd() * o.records));
+  const recordIds: string[] = [];
+  let batch: OutRecord[] = [];
+  let n = 0;
+  let bad = 0;
+  try {
+    for (const cdr of traffic.records()) {
+      if (n >= o.records) break;
+      const value = codec.encode(cdr);
+      batch.push({ key: cdr.servedMsisdn, value });
+      recordIds.push(cdr.recordId);
+      if (corruptAt.has(n)) batch.push({ key: cdr.servedMsisdn, value: corruptRecord(bad++, value, cdr).value });
+      n++;
+      if (batch.length >= 2000) {
+        await sink.send(o.topic, batch);
+        batch = [];
+      }
+    }
+    await sink.send(o.topic, batch);
+  } finally {
+    await sink.disconnect();
+  }
+  return { produced: n, corrupt: bad, recordIds, labels: traffic.labels().length };
+}
