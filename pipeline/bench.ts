@@ -19,7 +19,8 @@ import { KafkaSink } from '../sinks/kafka.js';
 import { KAFKA_VERSION, startLocalBroker, type LocalBroker } from './broker.js';
 import type { Config } from './config.js';
 import { startPipeline } from './app.js';
-import { produceCdrs } from './produce.js';
+import { produceTraffic } from './produce.js';
+import { createRatingStage } from '../enrich/rate/stage.js';
 
 export interface BenchOptions {
   records: number;
@@ -107,7 +108,8 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (line: string) => void) {
+export async function runBench(cfg: Config, o0: BenchOptions, log: Log, print: (line: string) => void) {
+  let o = o0;
   const dir = resolve('data', 'bench');
   let broker: LocalBroker | undefined;
   let brokers = cfg.kafka.brokers;
@@ -121,11 +123,17 @@ export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (l
   const scenarios: Scenario[] = [];
   try {
     await ensureTopic(brokers, topic, cfg.kafka.partitions, log);
-    const gen = { seed: 1, subscribers: Math.max(1000, Math.floor(o.records / 20)), startMs: Date.UTC(2026, 9, 1), meanGapMs: 50, switches: 8 };
-    print(`producing ${o.records} CDRs to ${topic} (${cfg.kafka.partitions} partitions)...`);
+    // The realistic workload: two days of generated traffic with every fraud scenario, rated against the
+    // reference data the population implies (what `cdr-pipeline demo` runs).
+    const referenceDir = join(dir, 'reference');
+    const gen = { seed: 1, subscribers: Math.max(1000, Math.floor(o.records / 20)), startMs: Date.UTC(2026, 8, 1), meanGapMs: 50, switches: 8 };
+    print(`producing up to ${o.records} CDRs of generated traffic to ${topic} (${cfg.kafka.partitions} partitions)...`);
     let m = new Meter(broker?.pid);
     let t0 = performance.now();
-    await produceCdrs({ brokers, topic, records: o.records, corrupt: 0, generator: gen, chunk: 5000, log });
+    const startMs = Date.UTC(2026, 9, 5, 23);
+    const produced = await produceTraffic({ brokers, topic, records: o.records, corrupt: 0, seed: 1, subscribers: gen.subscribers, startMs, endMs: startMs + 2 * 86_400_000, scenarios: 'all', referenceDir, log });
+    if (produced.produced < o.records) print(`  the traffic window holds ${produced.produced} CDRs`);
+    o = { ...o, records: produced.produced };
     scenarios.push(m.finish('produce (kafkajs producer, for context)', o.records, (performance.now() - t0) / 1000));
 
     print('(a) Kafka -> discard...');
@@ -141,11 +149,19 @@ export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (l
     scenarios.push(m.finish('(a2) Kafka -> decode -> discard', o.records, secs));
     if (decoded !== o.records) throw new Error(`decode lost records: ${decoded} of ${o.records}`);
 
+    print('(a3) Kafka -> decode -> rate -> discard...');
+    const rating = createRatingStage(referenceDir, cfg.rating.tariffFile);
+    let rated = 0;
+    m = new Meter(broker?.pid);
+    secs = await consumeAll(cfg, brokers, topic, `bench-a3-${runId}`, o.records, (b) => (rated += rating.rateBatch(decode(b, b.records).cdrs).rated ?? 0), log);
+    scenarios.push(m.finish('(a3) Kafka -> decode -> rate -> discard', o.records, secs));
+    if (rated !== o.records) print(`  note: ${o.records - rated} CDRs unrated`);
+
     print('(b) Kafka -> decode -> ClickHouse (embedded)...');
     const chPath = join(dir, 'clickhouse');
     rmSync(chPath, { recursive: true, force: true });
     const p = await startPipeline(
-      { ...cfg, kafka: { ...cfg.kafka, brokers, topic, groupId: `bench-b-${runId}` }, clickhouse: { ...cfg.clickhouse, mode: 'embedded', path: chPath, database: 'bench' }, telemetry: { ...cfg.telemetry, metricsPort: -1 } },
+      { ...cfg, kafka: { ...cfg.kafka, brokers, topic, groupId: `bench-b-${runId}` }, rating: { referenceDir, tariffFile: cfg.rating.tariffFile }, clickhouse: { ...cfg.clickhouse, mode: 'embedded', path: chPath, database: 'bench' }, telemetry: { ...cfg.telemetry, metricsPort: -1 } },
       log,
     );
     let latency: { p50: number; p99: number; max: number; samples: number; ratePerSec: number };
@@ -156,7 +172,7 @@ export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (l
         if (t0 === 0 && p.runner.stats.consumed > 0) t0 = performance.now();
         await Promise.race([new Promise((r) => setTimeout(r, 20)), p.done]);
       }
-      scenarios.push(m.finish('(b) Kafka -> decode -> ClickHouse', o.records, (performance.now() - t0) / 1000));
+      scenarios.push(m.finish('(b) Kafka -> decode -> rate -> ClickHouse', o.records, (performance.now() - t0) / 1000));
 
       const rate = o.latencyRatePerSec ?? 2000;
       const seconds = o.latencySeconds ?? 15;
@@ -167,7 +183,9 @@ export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (l
       const sent = new Map<string, number>();
       const tick = 50;
       const perTick = Math.max(1, Math.round((rate * tick) / 1000));
-      const it = generateCdrs({ ...gen, seed: 99, startMs: Date.UTC(2026, 9, 2) }, rate * seconds);
+      // Latency records are simple synthetic CDRs on 1 September (outside the traffic window), so they can be
+      // told apart; they are stored unrated (unknown subscribers), which costs the same as rating.
+      const it = generateCdrs({ ...gen, seed: 99 }, rate * seconds);
       const start = Date.now();
       for (let k = 0; k < (seconds * 1000) / tick; k++) {
         const batch = [];
@@ -185,7 +203,7 @@ export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (l
       await sink.disconnect();
       const target = o.records + sent.size;
       while (p.runner.stats.stored < target) await Promise.race([new Promise((r) => setTimeout(r, 50)), p.done]);
-      const rows = await p.conn.query<{ id: string; t: string }>(`SELECT record_id AS id, toUnixTimestamp64Milli(_ingested_at) AS t FROM cdrs WHERE seizure_time >= toDateTime64('2026-10-02 00:00:00', 3, 'UTC')`);
+      const rows = await p.conn.query<{ id: string; t: string }>(`SELECT record_id AS id, toUnixTimestamp64Milli(_ingested_at) AS t FROM cdrs WHERE seizure_time < toDateTime64('2026-09-05 00:00:00', 3, 'UTC')`);
       const lats = rows.map((r) => Number(r.t) - (sent.get(r.id) ?? NaN)).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
       latency = { p50: quantile(lats, 0.5), p99: quantile(lats, 0.99), max: lats[lats.length - 1] ?? NaN, samples: lats.length, ratePerSec: rate };
     } finally {
@@ -224,9 +242,10 @@ export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (l
       if (!existsSync(doc) || !readFileSync(doc, 'utf8').includes(marker)) throw new Error(`${doc} has no "${marker}" line to add the row before`);
       const a = scenarios.find((s) => s.name.startsWith('(a)'))!;
       const a2 = scenarios.find((s) => s.name.startsWith('(a2)'))!;
+      const a3 = scenarios.find((s) => s.name.startsWith('(a3)'))!;
       const b = scenarios.find((s) => s.name.startsWith('(b)'))!;
       const row = (
-        `| ${result.when.slice(0, 16).replace('T', ' ')} | ${o.records} | ${a.cdrPerSec} | ${a2.cdrPerSec} | ${b.cdrPerSec} | ${round(b.cdrPerSec / a.cdrPerSec, 2)} | ${b.cpuSecondsPer1k} | ${latency.p50} / ${latency.p99} | ${b.peakRssMb} | ${machine.cores}× ${machine.cpu}, load ${machine.loadavg1m} |\n`
+        `| ${result.when.slice(0, 16).replace('T', ' ')} | ${o.records} | ${a.cdrPerSec} | ${a2.cdrPerSec} | ${a3.cdrPerSec} | ${b.cdrPerSec} | ${round(b.cdrPerSec / a.cdrPerSec, 2)} | ${b.cpuSecondsPer1k} | ${latency.p50} / ${latency.p99} | ${b.peakRssMb} | ${machine.cores}× ${machine.cpu}, load ${machine.loadavg1m} |\n`
       );
       writeFileSync(doc, readFileSync(doc, 'utf8').replace(marker, row + marker));
       print(`appended a row to ${doc}`);
