@@ -95,6 +95,24 @@ it('rates generated traffic in the pipeline; a missing tariff leaves reasons, re
     const [ex] = await p.conn.query<Record<string, string | null>>("SELECT tariff_id, tariff_version, rate_id, matched_prefix, band, usage_unit, toString(cost_total) AS cost FROM cdrs FINAL WHERE rating_status = 'RATED' AND rating_service = 'voice' AND cost_total > 0 LIMIT 1");
     for (const k of ['tariff_id', 'tariff_version', 'rate_id', 'matched_prefix', 'band']) expect(ex![k], k).toBeTruthy();
     expect(ex!.usage_unit).toBe('ms');
+    // Enrichment: the served line from the inventory, the serving cell's region, roaming with the visited
+    // network, and the other party classified.
+    const homeLines = new Set([...ref.lines()].map((l) => l.msisdn));
+    const servedHome = cdrs.filter((c) => homeLines.has(c.servedMsisdn)).length;
+    const roamingExpected = cdrs.filter((c) => c.servingPlmn !== null && c.servingPlmn !== (c.homePlmn ?? ref.operator.plmn)).length;
+    const [en] = await p.conn.query<Record<string, string>>(
+      `SELECT countIf(line_status IS NOT NULL) AS with_line, countIf(roaming = 1) AS roaming_rows, countIf(roaming = 1 AND visited_plmn IS NOT NULL AND visited_plmn != ifNull(home_plmn, '')) AS roaming_ok,
+              countIf(roaming = 0 AND lac IS NOT NULL AND serving_region IS NOT NULL) AS home_region, countIf(roaming = 0 AND lac IS NOT NULL) AS home_rows,
+              countIf(event_type IN ('VOICE_MO', 'SMS_MO') AND other_party_category IS NOT NULL) AS mo_classified, countIf(event_type IN ('VOICE_MO', 'SMS_MO')) AS mo
+       FROM cdrs FINAL`,
+    );
+    expect(Number(en!.with_line)).toBe(servedHome);
+    expect(Number(en!.roaming_rows)).toBe(roamingExpected);
+    expect(Number(en!.roaming_ok)).toBe(roamingExpected);
+    // Every home record that carries a location (failed calls and fixed PBX lines carry none) has its region.
+    expect(Number(en!.home_rows)).toBeGreaterThan(1000);
+    expect(Number(en!.home_region)).toBe(Number(en!.home_rows));
+    expect(Number(en!.mo_classified)).toBe(Number(en!.mo));
   } finally {
     await p.stop();
   }

@@ -8,6 +8,7 @@ import type { SourcedCdr } from '../../schemas/index.js';
 import { ratingColumns } from '../../schemas/tariff.js';
 import { loadReferenceDir, type ReferenceData } from '../reference.js';
 import { createRating, defaultTariffPath, loadTariffBook, type RatingStage } from './index.js';
+import { createEnricher } from '../enrich.js';
 
 export interface RatingBatchStage {
   /** Hash of the tariff book and the reference data: stored as rating_version on every rated CDR. */
@@ -35,6 +36,7 @@ export function createRatingStage(referenceDir: string, tariffFile: string): Rat
     contractedRates: reference.contractedRates,
     expectedLines: reference.lines.length,
   });
+  const enrich = createEnricher(reference, rating.normaliser);
   return {
     version,
     reference,
@@ -46,6 +48,7 @@ export function createRatingStage(referenceDir: string, tariffFile: string): Rat
         const r = rating.rate(sc.cdr);
         const cols = ratingColumns(r);
         cols.rating_version = version;
+        Object.assign(cols, enrich(sc.cdr));
         sc.rated = cols;
         const key = r.status === 'RATED' ? 'rated' : `unrated:${r.reason}`;
         counts[key] = (counts[key] ?? 0) + 1;
