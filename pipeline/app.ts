@@ -5,7 +5,7 @@
  */
 import { cdrCodec, cdrReaderFor, schemaPath, SchemaIncompatibleError, type DeadLetter, type Log, type Source, type SourcedCdr } from '../schemas/index.js';
 import { encodeDeadLetter } from '../schemas/dead-letter.js';
-import { createRatingStage } from '../enrich/rate/stage.js';
+import { watchRatingStage } from '../enrich/rate/stage.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import { KafkaSource } from '../ingest/kafka.js';
 import { readFileSync } from 'node:fs';
@@ -80,11 +80,20 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   // Rating: reference data and tariffs compiled once at start-up; without reference data CDRs are stored
   // NOT_RATED (never priced at zero) and `cdr-pipeline rerate` prices them later.
   let rateBatch: ((cdrs: SourcedCdr[]) => Record<string, number>) | undefined;
+  let watcher: ReturnType<typeof watchRatingStage> | undefined;
   if (cfg.rating.referenceDir !== '') {
-    const stage = createRatingStage(cfg.rating.referenceDir, cfg.rating.tariffFile);
+    watcher = watchRatingStage(cfg.rating.referenceDir, cfg.rating.tariffFile, cfg.rating.reloadIntervalMs, {
+      onReload: (s) => {
+        for (const w of s.warnings) log.warn({ warning: w }, 'tariff book warning');
+        log.info({ version: s.version, lines: s.reference.lines.length }, 'reference data and tariffs reloaded');
+      },
+      onError: (err) => log.error({ err: err.message }, 'reference data or tariffs changed but do not load; the previous version stays in force'),
+    });
+    const stage = watcher.current();
     for (const w of stage.warnings) log.warn({ warning: w }, 'tariff book warning');
-    log.info({ version: stage.version, lines: stage.reference.lines.length, referenceDir: cfg.rating.referenceDir }, 'rating enabled');
-    rateBatch = (cdrs) => stage.rateBatch(cdrs);
+    log.info({ version: stage.version, lines: stage.reference.lines.length, referenceDir: cfg.rating.referenceDir, reloadIntervalMs: cfg.rating.reloadIntervalMs }, 'rating enabled');
+    const w = watcher;
+    rateBatch = (cdrs) => w.current().rateBatch(cdrs);
   } else {
     log.warn({}, 'rating disabled: no rating.referenceDir (CDR_RATING_REFERENCE_DIR); CDRs are stored NOT_RATED');
   }
@@ -145,6 +154,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   const done = runner.run();
   let stopping: Promise<void> | undefined;
   const closeAll = async () => {
+    watcher?.stop();
     await dlq?.disconnect().catch(() => undefined);
     await telemetry?.close();
     await conn.close();

@@ -43,6 +43,8 @@ export interface Config {
     referenceDir: string;
     /** Tariff book (docs/TARIFFS.md); empty = the bundled schemas/tariffs/default.json. */
     tariffFile: string;
+    /** How often the files are checked for changes and reloaded without a restart; 0 = never. */
+    reloadIntervalMs: number;
   };
   clickhouse: {
     mode: 'embedded' | 'server';
@@ -99,6 +101,7 @@ export const DEFAULTS: Config = {
   rating: {
     referenceDir: '',
     tariffFile: '',
+    reloadIntervalMs: 30_000,
   },
   clickhouse: {
     mode: 'embedded',
@@ -154,6 +157,7 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
   rating: {
     referenceDir: { kind: 'string', allowEmpty: true },
     tariffFile: { kind: 'string', allowEmpty: true },
+    reloadIntervalMs: { kind: 'int', min: 0 },
   },
   clickhouse: {
     mode: { kind: 'enum', values: ['embedded', 'server'] },

@@ -49,7 +49,7 @@ export async function runDemo(cfg: Config, o: DemoOptions, log: Log, print: (lin
     const t0 = Date.now();
     const produced = await produceTraffic({ brokers, topic, records: o.records, corrupt: o.corrupt, seed: o.seed, subscribers, startMs, endMs: startMs + 86_400_000, scenarios: 'all', referenceDir, log });
     print(`  produced ${produced.produced} CDRs in ${((Date.now() - t0) / 1000).toFixed(1)} s; reference data in ${referenceDir}`);
-    runCfg.rating = { referenceDir, tariffFile: cfg.rating.tariffFile };
+    runCfg.rating = { ...cfg.rating, referenceDir };
     print(`Running the pipeline (Kafka -> decode -> ClickHouse ${cfg.clickhouse.mode})...`);
     const t1 = Date.now();
     const p = await startPipeline(runCfg, log);

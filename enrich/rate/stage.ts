@@ -3,7 +3,8 @@
  * function that rates every CDR (pure, synchronous) and records the rating version on it.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SourcedCdr } from '../../schemas/index.js';
 import { ratingColumns } from '../../schemas/tariff.js';
 import { loadReferenceDir, type ReferenceData } from '../reference.js';
@@ -56,4 +57,57 @@ export function createRatingStage(referenceDir: string, tariffFile: string): Rat
       return counts;
     },
   };
+}
+
+export interface WatchedRatingStage {
+  /** The stage in force; a batch takes it once, so a reload never splits a batch between two versions. */
+  current(): RatingBatchStage;
+  /** Checks the files now (the timer calls this every intervalMs). */
+  check(): boolean;
+  stop(): void;
+}
+
+/**
+ * Reloads reference data and tariffs without a restart: every intervalMs the files' names, sizes and mtimes
+ * are compared; on a change the whole stage is rebuilt off to the side and swapped in atomically. A change
+ * that does not load (a bad file, a tariff error) keeps the stage in force and is reported through onError.
+ */
+export function watchRatingStage(referenceDir: string, tariffFile: string, intervalMs: number, events: { onReload?: (s: RatingBatchStage) => void; onError?: (err: Error) => void } = {}): WatchedRatingStage {
+  const fingerprint = () => {
+    const parts: string[] = [];
+    for (const name of readdirSync(referenceDir).sort()) {
+      const st = statSync(join(referenceDir, name));
+      if (st.isFile()) parts.push(`${name}:${st.size}:${st.mtimeMs}`);
+    }
+    const book = tariffFile || defaultTariffPath();
+    const st = statSync(book);
+    parts.push(`${book}:${st.size}:${st.mtimeMs}`);
+    return parts.join('|');
+  };
+  let seen = fingerprint();
+  let stage = createRatingStage(referenceDir, tariffFile);
+  const check = () => {
+    let now: string;
+    try {
+      now = fingerprint();
+    } catch (err) {
+      events.onError?.(err as Error);
+      return false;
+    }
+    if (now === seen) return false;
+    seen = now;
+    try {
+      const next = createRatingStage(referenceDir, tariffFile);
+      if (next.version === stage.version) return false;
+      stage = next;
+      events.onReload?.(stage);
+      return true;
+    } catch (err) {
+      events.onError?.(err as Error);
+      return false;
+    }
+  };
+  const timer = intervalMs > 0 ? setInterval(check, intervalMs) : undefined;
+  timer?.unref();
+  return { current: () => stage, check, stop: () => clearInterval(timer) };
 }
