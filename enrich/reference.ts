@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BOOLEAN_COLUMNS, COLUMNS, FILES, NUMERIC_COLUMNS, type AccountRecord, type CellRecord, type ContractedRateRecord, type CountryRecord, type FeatureRecord, type HolidayRecord, type LineRecord, type NetworkRecord, type NumberRangeRecord, type OperatorRecord, type PlanRecord } from '../schemas/reference.js';
+import { BOOLEAN_COLUMNS, COLUMNS, FILES, NUMERIC_COLUMNS, type AccountRecord, type CellRecord, type ContractedRateRecord, type CountryRecord, type FeatureCatalogueRecord, type FeatureRecord, type HolidayRecord, type LineRecord, type NetworkRecord, type NumberRangeRecord, type OperatorRecord, type PlanRecord } from '../schemas/reference.js';
 
 export class ReferenceDataError extends Error {
   constructor(readonly problems: string[]) {
@@ -25,6 +25,7 @@ export interface ReferenceData {
   lines: LineRecord[];
   plans: PlanRecord[];
   features: FeatureRecord[];
+  featureCatalogue: FeatureCatalogueRecord[];
   contractedRates: ContractedRateRecord[];
   numberingPlan: NumberRangeRecord[];
   cells: CellRecord[];
@@ -105,6 +106,10 @@ function readTable<T>(dir: string, file: string, columns: readonly string[], pro
   return out;
 }
 
+/** The tables of a reference snapshot, by COLUMNS key (for stores other than files). */
+export const REFERENCE_TABLES = ['accounts', 'lines', 'plans', 'features', 'featureCatalogue', 'contractedRates', 'numberingPlan', 'cells', 'networks', 'countries', 'holidays'] as const;
+export type ReferenceTable = (typeof REFERENCE_TABLES)[number];
+
 export function loadReferenceDir(dir: string): ReferenceData {
   const problems: string[] = [];
   const hash = createHash('sha256');
@@ -123,6 +128,7 @@ export function loadReferenceDir(dir: string): ReferenceData {
     lines: readTable<LineRecord>(dir, FILES.lines, COLUMNS.lines, problems, hash),
     plans: readTable<PlanRecord>(dir, FILES.plans, COLUMNS.plans, problems, hash),
     features: readTable<FeatureRecord>(dir, FILES.features, COLUMNS.features, problems, hash, true),
+    featureCatalogue: readTable<FeatureCatalogueRecord>(dir, FILES.featureCatalogue, COLUMNS.featureCatalogue, problems, hash, true),
     contractedRates: readTable<ContractedRateRecord>(dir, FILES.contractedRates, COLUMNS.contractedRates, problems, hash, true),
     numberingPlan: readTable<NumberRangeRecord>(dir, FILES.numberingPlan, COLUMNS.numberingPlan, problems, hash),
     cells: readTable<CellRecord>(dir, FILES.cells, COLUMNS.cells, problems, hash, true),

@@ -5,7 +5,8 @@
  */
 import { cdrCodec, cdrReaderFor, schemaPath, SchemaIncompatibleError, type DeadLetter, type Log, type Source, type SourcedCdr } from '../schemas/index.js';
 import { encodeDeadLetter } from '../schemas/dead-letter.js';
-import { watchRatingStage } from '../enrich/rate/stage.js';
+import { watchRatingStage, type RatingBatchStage, type WatchedRatingStage } from '../enrich/rate/stage.js';
+import { watchClickHouseRatingStage } from './reference-store.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import { KafkaSource } from '../ingest/kafka.js';
 import { readFileSync } from 'node:fs';
@@ -80,25 +81,30 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   // Rating: reference data and tariffs compiled once at start-up; without reference data CDRs are stored
   // NOT_RATED (never priced at zero) and `cdr-pipeline rerate` prices them later.
   let rateBatch: ((cdrs: SourcedCdr[]) => Record<string, number>) | undefined;
-  let watcher: ReturnType<typeof watchRatingStage> | undefined;
-  if (cfg.rating.referenceDir !== '') {
-    watcher = watchRatingStage(cfg.rating.referenceDir, cfg.rating.tariffFile, cfg.rating.reloadIntervalMs, {
-      onReload: (s) => {
-        for (const w of s.warnings) log.warn({ warning: w }, 'tariff book warning');
-        log.info({ version: s.version, lines: s.reference.lines.length }, 'reference data and tariffs reloaded');
-      },
-      onError: (err) => log.error({ err: err.message }, 'reference data or tariffs changed but do not load; the previous version stays in force'),
-    });
+  let watcher: WatchedRatingStage | undefined;
+  const onReload = (s: RatingBatchStage) => {
+    for (const w of s.warnings) log.warn({ warning: w }, 'tariff book warning');
+    log.info({ version: s.version, lines: s.reference.lines.length }, 'reference data and tariffs reloaded');
+  };
+  const onReloadError = (err: Error) => log.error({ err: err.message }, 'reference data or tariffs changed but do not load; the previous version stays in force');
+  if (cfg.rating.referenceSource === 'files' && cfg.rating.referenceDir !== '') {
+    watcher = watchRatingStage(cfg.rating.referenceDir, cfg.rating.tariffFile, cfg.rating.reloadIntervalMs, { onReload, onError: onReloadError });
     const stage = watcher.current();
     for (const w of stage.warnings) log.warn({ warning: w }, 'tariff book warning');
     log.info({ version: stage.version, lines: stage.reference.lines.length, referenceDir: cfg.rating.referenceDir, reloadIntervalMs: cfg.rating.reloadIntervalMs }, 'rating enabled');
     const w = watcher;
     rateBatch = (cdrs) => w.current().rateBatch(cdrs);
-  } else {
+  } else if (cfg.rating.referenceSource === 'files') {
     log.warn({}, 'rating disabled: no rating.referenceDir (CDR_RATING_REFERENCE_DIR); CDRs are stored NOT_RATED');
   }
   const conn = await connectClickHouse(cfg);
   if (cfg.clickhouse.migrateOnStart) await applyMigrations(conn, log);
+  if (cfg.rating.referenceSource === 'clickhouse') {
+    const w = await watchClickHouseRatingStage(conn, cfg.rating.tariffFile, cfg.rating.reloadIntervalMs, { onReload, onError: onReloadError });
+    watcher = w;
+    log.info({ version: w.current().version, reference: w.current().reference.dir }, 'rating enabled from reference data in ClickHouse');
+    rateBatch = (cdrs) => w.current().rateBatch(cdrs);
+  }
   const sink = new ClickHouseSink(conn, {
     retryInitialMs: cfg.sink.retryInitialMs,
     retryMaxMs: cfg.sink.retryMaxMs,

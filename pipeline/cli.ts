@@ -284,6 +284,31 @@ not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) a
       return 0;
     },
   },
+  reference: {
+    summary: 'import reference data files into ClickHouse (a versioned snapshot)',
+    usage: 'cdr-pipeline reference import DIR',
+    options: { ...common },
+    help: `import: validates the reference data files of DIR (docs/REFERENCE-DATA.md) and stores them in ClickHouse as
+one snapshot (tables ref_*, version = a hash of the files; reference_versions marks it complete). Rating reads
+the newest snapshot with rating.referenceSource = clickhouse and reloads when a newer one is imported;
+reconciliation joins against the same tables. Importing the same files twice changes nothing.`,
+    async run(values, positionals) {
+      if (positionals[0] !== 'import' || !positionals[1]) throw new UsageError('usage: cdr-pipeline reference import DIR');
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      const { connectClickHouse, applyMigrations } = await import('./app.js');
+      const { importReference } = await import('./reference-store.js');
+      const conn = await connectClickHouse(cfg);
+      try {
+        await applyMigrations(conn, log);
+        const r = await importReference(conn, positionals[1], log);
+        out(r.imported ? `imported reference snapshot ${r.version}: ${Object.entries(r.rows).map(([k, v]) => `${v} ${k}`).join(', ')}` : `reference snapshot ${r.version} is already imported`);
+      } finally {
+        await conn.close();
+      }
+      return 0;
+    },
+  },
   rerate: {
     summary: 'price stored CDRs again (the unrated ones, or a period) after reference data was fixed',
     usage: 'cdr-pipeline rerate [--all] [--from ISO] [--to ISO] [--batch N]',
@@ -300,20 +325,21 @@ duplicated in what billing queries read (FINAL). Each row records the rating_ver
     async run(values) {
       const cfg = configFrom(values);
       const log = loggerFor(cfg);
-      if (cfg.rating.referenceDir === '') throw new ConfigError(['rerate needs reference data: set rating.referenceDir (CDR_RATING_REFERENCE_DIR)']);
+      if (cfg.rating.referenceSource === 'files' && cfg.rating.referenceDir === '') throw new ConfigError(['rerate needs reference data: set rating.referenceDir (CDR_RATING_REFERENCE_DIR) or rating.referenceSource=clickhouse']);
       const time = (v: string | boolean | undefined, name: string) => {
         if (typeof v !== 'string') return undefined;
         const t = Date.parse(v);
         if (Number.isNaN(t)) throw new UsageError(`--${name} expects an ISO time, got ${v}`);
         return t;
       };
-      const { createRatingStage } = await import('../enrich/rate/stage.js');
+      const { createRatingStage, createRatingStageFrom } = await import('../enrich/rate/stage.js');
       const { connectClickHouse, applyMigrations } = await import('./app.js');
       const { rerate } = await import('./rerate.js');
-      const stage = createRatingStage(cfg.rating.referenceDir, cfg.rating.tariffFile);
+      const { loadReferenceFromClickHouse } = await import('./reference-store.js');
       const conn = await connectClickHouse(cfg);
       try {
         await applyMigrations(conn, log);
+        const stage = cfg.rating.referenceSource === 'clickhouse' ? createRatingStageFrom(await loadReferenceFromClickHouse(conn), cfg.rating.tariffFile) : createRatingStage(cfg.rating.referenceDir, cfg.rating.tariffFile);
         const r = await rerate(conn, stage, { all: values.all === true, fromMs: time(values.from, 'from'), toMs: time(values.to, 'to'), batchRows: intArg(values.batch, 20_000, 'batch'), log });
         out(`re-priced ${r.rerated} CDRs with rating version ${stage.version}: ${Object.entries(r.outcomes).map(([k, v]) => `${v} ${k}`).join(', ') || 'nothing to do'}`);
       } finally {

@@ -39,6 +39,8 @@ export interface Config {
     registryRequestTimeoutMs: number;
   };
   rating: {
+    /** Where reference data comes from: files in referenceDir, or the newest snapshot in ClickHouse. */
+    referenceSource: 'files' | 'clickhouse';
     /** Folder of reference data (docs/REFERENCE-DATA.md); empty = no rating (CDRs are stored NOT_RATED). */
     referenceDir: string;
     /** Tariff book (docs/TARIFFS.md); empty = the bundled schemas/tariffs/default.json. */
@@ -99,6 +101,7 @@ export const DEFAULTS: Config = {
     registryRequestTimeoutMs: 10_000,
   },
   rating: {
+    referenceSource: 'files',
     referenceDir: '',
     tariffFile: '',
     reloadIntervalMs: 30_000,
@@ -155,6 +158,7 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     registryRequestTimeoutMs: { kind: 'int', min: 100 },
   },
   rating: {
+    referenceSource: { kind: 'enum', values: ['files', 'clickhouse'] },
     referenceDir: { kind: 'string', allowEmpty: true },
     tariffFile: { kind: 'string', allowEmpty: true },
     reloadIntervalMs: { kind: 'int', min: 0 },

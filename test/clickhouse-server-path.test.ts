@@ -83,12 +83,18 @@ describe.each(openers)('%s', (_label, opener) => {
     const first = await migrate(conn, migrations);
     expect(first).toEqual({ applied: names, skipped: [] });
     const before = await schema();
-    expect(before.map((t) => [t.name, t.engine])).toEqual([
-      ['cdrs', 'ReplacingMergeTree'],
-      ['dead_letter_replays', 'ReplacingMergeTree'],
-      ['dead_letters', 'ReplacingMergeTree'],
-      ['schema_migrations', 'ReplacingMergeTree'],
-    ]);
+    const refTables = ['accounts', 'cells', 'contracted_rates', 'countries', 'feature_catalogue', 'features', 'holidays', 'lines', 'networks', 'numbering_plan', 'operator', 'plans'].map((t) => [`ref_${t}`, 'MergeTree']);
+    expect(before.map((t) => [t.name, t.engine])).toEqual(
+      [
+        ['cdrs', 'ReplacingMergeTree'],
+        ['dead_letter_replays', 'ReplacingMergeTree'],
+        ['dead_letters', 'ReplacingMergeTree'],
+        ...refTables,
+        ['ref_current_version', 'View'],
+        ['reference_versions', 'MergeTree'],
+        ['schema_migrations', 'ReplacingMergeTree'],
+      ].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+    );
     expect(before.find((t) => t.name === 'cdrs')!.create_table_query).toContain('non_replicated_deduplication_window = 10000');
 
     const second = await migrate(conn, migrations);

@@ -55,7 +55,7 @@ it('rates generated traffic in the pipeline; a missing tariff leaves reasons, re
   const cfg: Config = {
     ...base,
     kafka: { ...base.kafka, brokers, topic: name, groupId: name, deadLetterTopic: '' },
-    rating: { referenceDir: refDir, tariffFile: broken, reloadIntervalMs: 0 },
+    rating: { referenceSource: 'files', referenceDir: refDir, tariffFile: broken, reloadIntervalMs: 0 },
     clickhouse: { ...base.clickhouse, path: chPath(), database: name },
     sink: { ...base.sink, flushIntervalMs: 100 },
     telemetry: { ...base.telemetry, metricsPort: -1, logLevel: 'silent' },

@@ -22,7 +22,11 @@ export interface RatingBatchStage {
 }
 
 export function createRatingStage(referenceDir: string, tariffFile: string): RatingBatchStage {
-  const reference = loadReferenceDir(referenceDir);
+  return createRatingStageFrom(loadReferenceDir(referenceDir), tariffFile);
+}
+
+/** The same from reference data loaded elsewhere (ClickHouse tables: pipeline/reference-store.ts). */
+export function createRatingStageFrom(reference: ReferenceData, tariffFile: string): RatingBatchStage {
   const bookPath = tariffFile || defaultTariffPath();
   const book = loadTariffBook(bookPath);
   const version = createHash('sha256').update(readFileSync(bookPath)).update(reference.version).digest('hex').slice(0, 16);
