@@ -10,6 +10,12 @@ import { Session } from 'chdb';
 
 export type Settings = Record<string, string | number | boolean>;
 
+/** A positional insert: each row a JSON array of the values of `columns`, in order. */
+export interface InsertShape {
+  format: 'JSONCompactEachRow';
+  columns: readonly string[];
+}
+
 export interface ClickHouseConnection {
   readonly kind: 'embedded' | 'server';
   readonly database: string;
@@ -17,8 +23,11 @@ export interface ClickHouseConnection {
   command(sql: string, settings?: Settings): Promise<void>;
   /** A SELECT; rows come back as JSON objects with 64-bit integers and decimals quoted as strings. */
   query<T = Record<string, unknown>>(sql: string, settings?: Settings): Promise<T[]>;
-  /** Insert a JSONEachRow payload into `table` (unqualified: `database` is used). */
-  insert(table: string, jsonEachRow: string, settings?: Settings): Promise<void>;
+  /**
+   * Insert a payload into `table` (unqualified: `database` is used): JSONEachRow by default, or positional
+   * JSONCompactEachRow rows for the given columns.
+   */
+  insert(table: string, body: string, settings?: Settings, shape?: InsertShape): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -176,9 +185,9 @@ export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseCon
       const text = res.text();
       return text.length === 0 ? [] : (text.trimEnd().split('\n').map((l) => JSON.parse(l)) as T[]);
     },
-    async insert(table, jsonEachRow, settings = {}) {
+    async insert(table, body, settings = {}, shape) {
       try {
-        await session.insert({ table: `${opts.database}.${table}`, values: Buffer.from(jsonEachRow), format: 'JSONEachRow', settings });
+        await session.insert({ table: `${opts.database}.${table}`, values: Buffer.from(body), format: shape?.format ?? 'JSONEachRow', settings, ...(shape ? { columns: shape.columns } : {}) });
       } catch (err) {
         throw classifyClickHouseError(err);
       }
@@ -252,13 +261,14 @@ export async function openServer(opts: ServerOptions): Promise<ClickHouseConnect
         const rs = await client.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: { ...QUERY_SETTINGS, ...settings } as ClickHouseSettings });
         return (await rs.json()) as T[];
       }),
-    insert: (table, jsonEachRow, settings = {}) =>
+    insert: (table, body, settings = {}, shape) =>
       wrap(async () => {
         // @clickhouse/client's insert() serialises objects itself; exec() sends our bytes unchanged, so the
         // payload (and with it the deduplication block) is identical on every retry.
+        const target = shape ? `${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) FORMAT ${shape.format}` : `${quoteIdent(table)} FORMAT JSONEachRow`;
         const res = await client.exec({
-          query: `INSERT INTO ${quoteIdent(table)} FORMAT JSONEachRow`,
-          values: Readable.from([Buffer.from(jsonEachRow)]),
+          query: `INSERT INTO ${target}`,
+          values: Readable.from([Buffer.from(body)]),
           clickhouse_settings: settings as ClickHouseSettings,
         });
         // Drain the (empty) response so the socket returns to the pool.

@@ -17,7 +17,8 @@
 import type { DeadLetter, Log, SourcedCdr } from '../../schemas/index.js';
 import { DeadLetterCode } from '../../schemas/index.js';
 import { ClickHouseError, type ClickHouseConnection } from './connection.js';
-import { cdrRowJson, deadLetterRowJson } from './rows.js';
+import { CDR_INSERT_COLUMNS, cdrRowCompact, deadLetterRowJson } from './rows.js';
+import type { InsertShape } from './connection.js';
 
 export interface SinkBatch {
   topic: string;
@@ -49,6 +50,8 @@ export interface SinkOptions {
 }
 
 export const CDR_TABLE = 'cdrs';
+/** CDRs go positional (JSONCompactEachRow): column names are not repeated per row. */
+const CDR_SHAPE: InsertShape = { format: 'JSONCompactEachRow', columns: CDR_INSERT_COLUMNS };
 export const DEAD_LETTER_TABLE = 'dead_letters';
 
 export class ClickHouseSink {
@@ -62,8 +65,8 @@ export class ClickHouseSink {
     const result: SinkResult = { cdrRows: 0, deadLetterRows: 0, rejected: 0, retries: 0, deadLetters: [] };
     const rejected: DeadLetter[] = [];
     if (batch.cdrs.length > 0) {
-      const lines = batch.cdrs.map(cdrRowJson);
-      const bad = await this.insertIsolating(CDR_TABLE, lines, token, result, signal);
+      const lines = batch.cdrs.map(cdrRowCompact);
+      const bad = await this.insertIsolating(CDR_TABLE, lines, token, result, signal, 0, CDR_SHAPE);
       for (const [i, reason] of bad) {
         const sc = batch.cdrs[i]!;
         rejected.push({
@@ -97,27 +100,27 @@ export class ClickHouseSink {
    * Inserts `lines` as one block; on a data error splits in halves (each half with its own deterministic
    * token) until the refused lines are isolated. Returns the indexes of refused lines with the reason.
    */
-  private async insertIsolating(table: string, lines: string[], token: string, result: SinkResult, signal: AbortSignal | undefined, base = 0): Promise<Map<number, string>> {
+  private async insertIsolating(table: string, lines: string[], token: string, result: SinkResult, signal: AbortSignal | undefined, base = 0, shape?: InsertShape): Promise<Map<number, string>> {
     try {
-      await this.insertWithRetry(table, lines.join(''), `${token}:${table}:${base}+${lines.length}`, lines.length, result, signal);
+      await this.insertWithRetry(table, lines.join(''), `${token}:${table}:${base}+${lines.length}`, lines.length, result, signal, shape);
       return new Map();
     } catch (err) {
       if (!(err instanceof ClickHouseError) || err.errorClass !== 'data') throw err;
       if (lines.length === 1) return new Map([[base, err.message.slice(0, 500)]]);
       const mid = lines.length >>> 1;
-      const left = await this.insertIsolating(table, lines.slice(0, mid), token, result, signal, base);
-      const right = await this.insertIsolating(table, lines.slice(mid), token, result, signal, base + mid);
+      const left = await this.insertIsolating(table, lines.slice(0, mid), token, result, signal, base, shape);
+      const right = await this.insertIsolating(table, lines.slice(mid), token, result, signal, base + mid, shape);
       for (const [k, v] of right) left.set(k, v);
       return left;
     }
   }
 
-  private async insertWithRetry(table: string, body: string, token: string, rows: number, result: SinkResult, signal: AbortSignal | undefined): Promise<void> {
+  private async insertWithRetry(table: string, body: string, token: string, rows: number, result: SinkResult, signal: AbortSignal | undefined, shape?: InsertShape): Promise<void> {
     let delay = this.opts.retryInitialMs;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       try {
-        await this.conn.insert(table, body, { insert_deduplicate: 1, insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 });
+        await this.conn.insert(table, body, { insert_deduplicate: 1, insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 }, shape);
         this.opts.onInsert?.(table, rows, (performance.now() - started) / 1000);
         return;
       } catch (e) {
