@@ -142,6 +142,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     heartbeatIntervalMs: cfg.kafka.heartbeatIntervalMs,
     retryInitialMs: cfg.sink.retryInitialMs,
     retryMaxMs: cfg.sink.retryMaxMs,
+    shutdownTimeoutMs: cfg.sink.shutdownTimeoutMs,
     ...(rateBatch ? { rate: rateBatch } : {}),
     ...(dlq
       ? {

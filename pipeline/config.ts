@@ -66,6 +66,8 @@ export interface Config {
     flushIntervalMs: number;
     retryInitialMs: number;
     retryMaxMs: number;
+    /** On SIGTERM, how long to wait for ClickHouse to acknowledge what is buffered before stopping anyway. */
+    shutdownTimeoutMs: number;
   };
   telemetry: {
     logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -122,6 +124,7 @@ export const DEFAULTS: Config = {
     flushIntervalMs: 1_000,
     retryInitialMs: 200,
     retryMaxMs: 10_000,
+    shutdownTimeoutMs: 30_000,
   },
   telemetry: {
     logLevel: 'info',
@@ -179,6 +182,7 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     flushIntervalMs: { kind: 'int', min: 10 },
     retryInitialMs: { kind: 'int', min: 1 },
     retryMaxMs: { kind: 'int', min: 1 },
+    shutdownTimeoutMs: { kind: 'int', min: 0 },
   },
   telemetry: {
     logLevel: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },

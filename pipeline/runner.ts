@@ -25,6 +25,8 @@ export interface RunnerOptions {
    * (at-least-once: a crash in between publishes them again; consumers key them by source coordinates).
    */
   publishDeadLetters?: (deadLetters: DeadLetter[]) => Promise<void>;
+  /** Graceful stop: how long to wait for the sink before giving up on unacknowledged batches (default 30 s). */
+  shutdownTimeoutMs?: number;
   /** Backoff for publishDeadLetters failures (retried until they pass, like the sink). */
   retryInitialMs?: number;
   retryMaxMs?: number;
@@ -197,6 +199,12 @@ export class Runner {
 
   private async writeAndCommit(buf: Buffer_): Promise<void> {
     const rows = buf.cdrs.length + buf.deadLetters.length;
+    // After an abort (fatal error, or shutdown past its grace period) nothing is written or committed: a
+    // later batch committed past an abandoned one would skip the abandoned records for good.
+    if (this.abort.signal.aborted) {
+      this.metrics.sinkBufferedRows.dec(rows);
+      return;
+    }
     const t0 = performance.now();
     let res: SinkResult;
     try {
@@ -219,6 +227,7 @@ export class Runner {
       this.log.info({ topic: buf.topic, partition: buf.partition }, 'flushed a batch from before a rebalance; not committing');
       return;
     }
+    if (this.abort.signal.aborted) return;
     const next = (BigInt(buf.lastOffset) + 1n).toString();
     try {
       await this.source.commit(buf.topic, buf.partition, next);
@@ -265,7 +274,14 @@ export class Runner {
     this.stopping = true;
     clearInterval(this.timer);
     for (const k of [...this.buffers.keys()]) void this.flush(k);
+    // A sink that does not recover within the grace period (ClickHouse down at shutdown) is abandoned:
+    // nothing more is committed, and the unacknowledged records are read again after the restart.
+    const grace = setTimeout(() => {
+      this.log.warn({ shutdownTimeoutMs: this.opts.shutdownTimeoutMs }, 'the sink did not acknowledge within the shutdown grace period; stopping without committing the rest');
+      this.abort.abort();
+    }, this.opts.shutdownTimeoutMs ?? 30_000);
     await Promise.all([...this.chains.values()]);
+    clearTimeout(grace);
     await this.source.stop();
     this.metrics.ready.set(0);
     this.resolveRun?.();
