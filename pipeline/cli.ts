@@ -255,12 +255,6 @@ not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) a
       const cfg = configFrom(values);
       const log = loggerFor(cfg);
       if (cfg.kafka.brokers.length === 0 && values['dry-run'] !== true) throw new ConfigError(['no Kafka brokers: set KAFKA_BROKERS or kafka.brokers']);
-      const time = (v: string | boolean | undefined, name: string) => {
-        if (typeof v !== 'string') return undefined;
-        const t = Date.parse(v);
-        if (Number.isNaN(t)) throw new UsageError(`--${name} expects an ISO time, got ${v}`);
-        return t;
-      };
       const { connectClickHouse, applyMigrations } = await import('./app.js');
       const { replayDeadLetters } = await import('./replay.js');
       const conn = await connectClickHouse(cfg);
@@ -270,8 +264,8 @@ not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) a
           brokers: cfg.kafka.brokers,
           targetTopic: typeof values.topic === 'string' ? values.topic : undefined,
           codes: typeof values.code === 'string' ? values.code.split(',').map((c) => c.trim()).filter(Boolean) : [],
-          sinceMs: time(values.since, 'since'),
-          untilMs: time(values.until, 'until'),
+          sinceMs: isoArg(values.since, 'since'),
+          untilMs: isoArg(values.until, 'until'),
           limit: intArg(values.limit, 1_000_000, 'limit'),
           force: values.force === true,
           dryRun: values['dry-run'] === true,
@@ -326,12 +320,6 @@ duplicated in what billing queries read (FINAL). Each row records the rating_ver
       const cfg = configFrom(values);
       const log = loggerFor(cfg);
       if (cfg.rating.referenceSource === 'files' && cfg.rating.referenceDir === '') throw new ConfigError(['rerate needs reference data: set rating.referenceDir (CDR_RATING_REFERENCE_DIR) or rating.referenceSource=clickhouse']);
-      const time = (v: string | boolean | undefined, name: string) => {
-        if (typeof v !== 'string') return undefined;
-        const t = Date.parse(v);
-        if (Number.isNaN(t)) throw new UsageError(`--${name} expects an ISO time, got ${v}`);
-        return t;
-      };
       const { createRatingStage, createRatingStageFrom } = await import('../enrich/rate/stage.js');
       const { connectClickHouse, applyMigrations } = await import('./app.js');
       const { rerate } = await import('./rerate.js');
@@ -340,7 +328,7 @@ duplicated in what billing queries read (FINAL). Each row records the rating_ver
       try {
         await applyMigrations(conn, log);
         const stage = cfg.rating.referenceSource === 'clickhouse' ? createRatingStageFrom(await loadReferenceFromClickHouse(conn), cfg.rating.tariffFile) : createRatingStage(cfg.rating.referenceDir, cfg.rating.tariffFile);
-        const r = await rerate(conn, stage, { all: values.all === true, fromMs: time(values.from, 'from'), toMs: time(values.to, 'to'), batchRows: intArg(values.batch, 20_000, 'batch'), log });
+        const r = await rerate(conn, stage, { all: values.all === true, fromMs: isoArg(values.from, 'from'), toMs: isoArg(values.to, 'to'), batchRows: intArg(values.batch, 20_000, 'batch'), log });
         out(`re-priced ${r.rerated} CDRs with rating version ${stage.version}: ${Object.entries(r.outcomes).map(([k, v]) => `${v} ${k}`).join(', ') || 'nothing to do'}`);
       } finally {
         await conn.close();
@@ -486,6 +474,13 @@ or ClickHouse. Prints a table and appends it, with the machine described, to doc
 };
 
 class UsageError extends Error {}
+
+function isoArg(v: string | boolean | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const t = typeof v === 'string' ? Date.parse(v) : NaN;
+  if (Number.isNaN(t)) throw new UsageError(`--${name} expects an ISO time, got ${String(v)}`);
+  return t;
+}
 
 function intArg(v: string | boolean | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt;

@@ -7,11 +7,10 @@ import { COLUMNS, type OperatorRecord } from '../schemas/reference.js';
 import type { Log } from '../schemas/index.js';
 import { loadReferenceDir, REFERENCE_TABLES, type ReferenceData } from '../enrich/reference.js';
 import { createRatingStageFrom, type RatingBatchStage, type WatchedRatingStage } from '../enrich/rate/stage.js';
-import type { ClickHouseConnection } from '../sinks/clickhouse/connection.js';
+import { sqlString as quote, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 
 const snake = (s: string) => s.replace(/([A-Z])/g, '_$1').toLowerCase();
 const table = (t: string) => `ref_${snake(t)}`;
-const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** Imports the files of DIR as one snapshot; a snapshot already imported (same version) is not imported twice. */
 export async function importReference(conn: ClickHouseConnection, dir: string, log: Log): Promise<{ version: string; imported: boolean; rows: Record<string, number> }> {

@@ -6,7 +6,7 @@
  */
 import type { Log } from '../schemas/index.js';
 import { KafkaSink } from '../sinks/kafka.js';
-import type { ClickHouseConnection } from '../sinks/clickhouse/connection.js';
+import { sqlString as quote, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { epochMsToCh } from '../sinks/clickhouse/rows.js';
 
 export interface ReplayOptions {
@@ -32,7 +32,6 @@ interface Row {
   value_base64: string | null;
 }
 
-const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 export async function replayDeadLetters(conn: ClickHouseConnection, o: ReplayOptions): Promise<{ selected: number; published: number; byTopic: Record<string, number> }> {
   const where = ['1'];

@@ -5,7 +5,7 @@
  * The CDR is rebuilt from its stored columns; its source coordinates are kept.
  */
 import type { Cdr, Log, SourcedCdr } from '../schemas/index.js';
-import type { ClickHouseConnection } from '../sinks/clickhouse/connection.js';
+import { sqlString, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { cdrRowJson, epochMsToCh } from '../sinks/clickhouse/rows.js';
 import type { RatingBatchStage } from '../enrich/rate/stage.js';
 
@@ -65,8 +65,7 @@ export async function rerate(conn: ClickHouseConnection, stage: RatingBatchStage
     await conn.insert('cdrs', batch.map(cdrRowJson).join(''));
     rerated += batch.length;
     const last = page[page.length - 1]!;
-    const q = (s: unknown) => `'${String(s).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-    after = `${q(last.servedMsisdn)}, toDateTime64(${epochMsToCh(Number(last.seizureTime))}, 3, 'UTC'), ${q(last.recordingEntity)}, ${q(last.recordId)}`;
+    after = `${sqlString(last.servedMsisdn)}, toDateTime64(${epochMsToCh(Number(last.seizureTime))}, 3, 'UTC'), ${sqlString(last.recordingEntity)}, ${sqlString(last.recordId)}`;
     o.log.info({ rerated, outcomes }, 'rerate progress');
     if (page.length < o.batchRows) break;
   }

@@ -126,10 +126,15 @@ const QUERY_SETTINGS: Settings = {
   date_time_output_format: 'iso',
 };
 
+/** A ClickHouse string literal: single quotes, with backslashes and quotes escaped. */
+export function sqlString(value: unknown): string {
+  return `'${String(value).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 function settingsClause(settings: Settings): string {
   const parts = Object.entries(settings).map(([k, v]) => {
     if (!/^[a-z_0-9]+$/i.test(k)) throw new Error(`invalid setting name ${k}`);
-    const value = typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+    const value = typeof v === 'string' ? sqlString(v) : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
     return `${k} = ${value}`;
   });
   return parts.length ? ` SETTINGS ${parts.join(', ')}` : '';
