@@ -363,10 +363,21 @@ types are never edited by hand). Run after changing a schema, then rebuild.
   migrate: {
     summary: 'apply the ClickHouse schema migrations',
     usage: 'cdr-pipeline migrate [--config FILE]',
-    options: { ...common },
+    options: { ...common, cluster: { type: 'string' } },
     help: `Applies schemas/ddl/NNNN_*.sql in order to the configured ClickHouse (embedded or server), recording each in
-schema_migrations. Idempotent: running it twice changes nothing.`,
+schema_migrations. Idempotent: running it twice changes nothing.
+
+      --cluster NAME    print the cluster variant of the whole schema instead (ON CLUSTER, Replicated* engines,
+                        Distributed <table>_all over cdrs and dead letters sharded by subscriber), to apply
+                        with clickhouse-client --multiquery`,
     async run(values) {
+      if (typeof values.cluster === 'string') {
+        const { loadMigrations } = await import('../sinks/clickhouse/migrate.js');
+        const { clusterStatements } = await import('../sinks/clickhouse/cluster.js');
+        const { schemaPath } = await import('../schemas/index.js');
+        out(clusterStatements(loadMigrations(schemaPath('ddl')), values.cluster).map((st) => st + ';').join('\n\n'));
+        return 0;
+      }
       const cfg = configFrom(values);
       const log = loggerFor(cfg);
       const { connectClickHouse, applyMigrations } = await import('./app.js');
