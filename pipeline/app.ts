@@ -15,7 +15,7 @@ import { SchemaRegistryClient } from '../schemas/registry.js';
 import { openClickHouse, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { Runner } from './runner.js';
 import { createMetrics, serveTelemetry, type Metrics } from './telemetry.js';
 
@@ -75,7 +75,7 @@ export async function applyMigrations(conn: ClickHouseConnection, log: Log) {
  * folder of container files of `cdr-pipeline ingest-files`).
  */
 export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = createMetrics(), sourceOverride?: Source): Promise<Pipeline> {
-  if (!sourceOverride && cfg.kafka.brokers.length === 0) throw new Error('no Kafka brokers configured: set KAFKA_BROKERS (or kafka.brokers in the config file), or run `cdr-pipeline demo`, which starts a local broker');
+  if (!sourceOverride && cfg.kafka.brokers.length === 0) throw new ConfigError(['no Kafka brokers configured: set KAFKA_BROKERS (or kafka.brokers in the config file), or run `cdr-pipeline demo`, which starts a local broker']);
   const decode = buildDecoder(cfg, log);
   if (cfg.decode.format === 'confluent') await probeRegistry(cfg, log);
   // Rating: reference data and tariffs compiled once at start-up; without reference data CDRs are stored

@@ -540,7 +540,17 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`cdr-pipeline ${name}: ${(err as Error).message}\nSee: cdr-pipeline ${name} --help\n`);
       return 2;
     }
-    process.stderr.write(`cdr-pipeline ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    // Errors that explain themselves (bad reference data or tariffs, a broker that cannot start): no stack.
+    const e = err as Error;
+    if (e.name === 'ReferenceDataError' || e.name === 'TariffError') {
+      process.stderr.write(`cdr-pipeline ${name}: ${e.message}\n`);
+      return 2;
+    }
+    if (e.name === 'BrokerError') {
+      process.stderr.write(`cdr-pipeline ${name}: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`cdr-pipeline ${name}: ${e.stack ?? String(err)}\n`);
     return 1;
   }
 }
