@@ -8,26 +8,9 @@ import type { OperatorRecord } from '../schemas/reference.js';
 import { Normaliser } from '../enrich/normalise.js';
 import { numberingPlan } from '../ingest/traffic/numbering.js';
 
-const OPERATOR: OperatorRecord = {
-  name: 'Test Telecom',
-  plmn: '23499',
-  mcc: '234',
-  mnc: '99',
-  country: 'GB',
-  countryCode: '44',
-  nationalPrefix: '0',
-  internationalPrefix: '00',
-  timezone: 'Europe/London',
-  currency: 'GBP',
-  voicemailNumber: '447900000121',
-  smsCentre: '447900000001',
-  switches: [
-    { id: 'MSC-LON1', kind: 'msc', location: 'London' },
-    { id: 'VPMN-310260', kind: 'visited-network', location: '310260' },
-    { id: 'VPMN-21401', kind: 'visited-network', location: '21401' },
-    { id: 'VPMN-26201', kind: 'visited-network', location: '26201' },
-  ],
-};
+import { testOperator } from './operator-fixture.js';
+
+const OPERATOR: OperatorRecord = testOperator(['310260', '21401', '26201']);
 
 const n = new Normaliser({
   operator: OPERATOR,

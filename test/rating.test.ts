@@ -17,25 +17,9 @@ import { wallToUtc, zoneOffsetMs } from '../enrich/rate/time.js';
 import { numberingPlan } from '../ingest/traffic/numbering.js';
 import { createTraffic } from '../ingest/traffic/index.js';
 
-const OPERATOR: OperatorRecord = {
-  name: 'Test Telecom',
-  plmn: '23499',
-  mcc: '234',
-  mnc: '99',
-  country: 'GB',
-  countryCode: '44',
-  nationalPrefix: '0',
-  internationalPrefix: '00',
-  timezone: 'Europe/London',
-  currency: 'GBP',
-  voicemailNumber: '447900000121',
-  smsCentre: '447900000001',
-  switches: [
-    { id: 'MSC-LON1', kind: 'msc', location: 'London' },
-    { id: 'VPMN-20801', kind: 'visited-network', location: '20801' },
-    { id: 'VPMN-310260', kind: 'visited-network', location: '310260' },
-  ],
-};
+import { testOperator } from './operator-fixture.js';
+
+const OPERATOR: OperatorRecord = testOperator(['20801', '310260']);
 const NETWORKS = [
   { plmn: '23499', mcc: '234', mnc: '99', country: 'GB', operator: 'Test', home: true, timezone: 'Europe/London' },
   { plmn: '20801', mcc: '208', mnc: '01', country: 'FR', operator: 'Orange France', home: false, timezone: 'Europe/Paris' },
