@@ -303,6 +303,40 @@ reconciliation joins against the same tables. Importing the same files twice cha
       return 0;
     },
   },
+  report: {
+    summary: 'billing reconciliation, forecasts and dispute look-ups from ClickHouse',
+    usage: 'cdr-pipeline report <name> [options]    (names below)',
+    options: {
+      ...common,
+      period: { type: 'string' },
+      format: { type: 'string' },
+      out: { type: 'string' },
+    },
+    help: `Reports read what billing and planning read: the rated CDRs (FINAL, so replays and switch duplicates count
+once), the pre-aggregates and the reference tables in ClickHouse (clickhouse.* settings). The SQL of each
+report is kept in files under sinks/clickhouse/sql/ so analysts can run it in ClickHouse or Grafana too.
+
+      --format table|csv|json   output format (default table)
+      --out FILE                write the report to FILE instead of stdout
+
+Reports:
+{{REPORTS}}`,
+    async run(values, positionals) {
+      const [name, ...args] = positionals;
+      const { REPORTS } = await import('./report.js');
+      const load = name === undefined ? undefined : REPORTS[name];
+      if (!load) throw new UsageError(`report needs one of: ${Object.keys(REPORTS).join(', ') || '(none yet)'}`);
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      const report = await load();
+      try {
+        return await report.run({ cfg, log, values, args, out });
+      } catch (err) {
+        if ((err as Error).name === 'ReportUsageError') throw new UsageError((err as Error).message);
+        throw err;
+      }
+    },
+  },
   rerate: {
     summary: 'price stored CDRs again (the unrated ones, or a period) after reference data was fixed',
     usage: 'cdr-pipeline rerate [--all] [--from ISO] [--to ISO] [--batch N]',
@@ -531,7 +565,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const { values, positionals } = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
     if (values.help) {
-      out(`Usage: ${cmd.usage}\n\n${cmd.help}\n\nCommon options:\n${COMMON_HELP}`);
+      const help = cmd.help.includes('{{REPORTS}}') ? cmd.help.replace('{{REPORTS}}', await (await import('./report.js')).reportHelp()) : cmd.help;
+      out(`Usage: ${cmd.usage}\n\n${help}\n\nCommon options:\n${COMMON_HELP}`);
       return 0;
     }
     return await cmd.run(values as Record<string, string | boolean | undefined>, positionals);

@@ -1,0 +1,41 @@
+/**
+ * `cdr-pipeline report <name>`: analyst reports read from ClickHouse. Each report lives in its own module
+ * (pipeline/report-<name>.ts) and registers here; the CLI only parses the options and dispatches.
+ */
+import type { Config } from './config.js';
+import type { Log } from '../schemas/index.js';
+
+export type ReportValues = Record<string, string | boolean | undefined>;
+
+export interface ReportContext {
+  cfg: Config;
+  log: Log;
+  values: ReportValues;
+  /** Positionals after the report name. */
+  args: string[];
+  out(line: string): void;
+}
+
+export interface Report {
+  summary: string;
+  /** Lines for `report --help`: options of this report. */
+  help: string;
+  run(ctx: ReportContext): Promise<number>;
+}
+
+/** Raised for a bad option value: the CLI prints it with usage and exits 2. */
+export class ReportUsageError extends Error {
+  override name = 'ReportUsageError';
+}
+
+/** Lazily imported so `report --help` does not load ClickHouse. */
+export const REPORTS: Record<string, () => Promise<Report>> = {};
+
+export async function reportHelp(): Promise<string> {
+  const parts: string[] = [];
+  for (const [name, load] of Object.entries(REPORTS)) {
+    const r = await load();
+    parts.push(`  ${name}: ${r.summary}\n${r.help}`);
+  }
+  return parts.join('\n\n');
+}
