@@ -29,7 +29,7 @@ export function schemaPath(...parts: string[]): string {
 
 // The CDR's TypeScript shape is generated from schemas/avro/cdr.v1.avsc (`cdr-pipeline schema-types`).
 import type { Cdr } from './types.generated.js';
-export type { AlertStatus, Cdr, DeadLetterRecord, Disposition, EntityKind, EventType, Evidence, FraudAlert, FraudType, RedirectionReason, Severity } from './types.generated.js';
+export type { AlertStatus, Cdr, DeadLetterRecord, Disposition, EntityKind, EventType, Evidence, FraudAlert, FraudEvent, FraudEventGroup, FraudEventKind, FraudType, RedirectionReason, Severity } from './types.generated.js';
 
 /** A compiled Avro type with the operations the pipeline needs (avsc's Type, narrowed). */
 export interface AvroCodec<T> {

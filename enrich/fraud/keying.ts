@@ -1,0 +1,202 @@
+/**
+ * Keying: what the fraud detector needs of a rated CDR, as compact events keyed by the entity each rule
+ * profiles. The CDR topic is keyed by served subscriber; rules about a foreign number range (Wangiri), a
+ * forwarding destination, a forward chain's head or a business account see events from every partition,
+ * so the pipeline publishes these events to a repartition topic keyed by entity (docs/FRAUD.md "Keys").
+ *
+ * One CDR yields:
+ * - LINE (served MSISDN): every voice record; SMS and data only for young lines (SIM-box profile);
+ * - RANGE (range block of a foreign other party): international MT calls (Wangiri bursts) and MO calls to
+ *   international numbers (callbacks);
+ * - DEST (forwarded-to number): forwarded legs to international, premium or high-risk numbers;
+ * - CHAIN (original called number): forwarded legs deeper than one diversion, or released at the hop limit;
+ * - ACCOUNT: business and PBX accounts' calls to international, premium or high-risk numbers.
+ */
+import type { Cdr, FraudEvent, FraudEventGroup, SourcedCdr } from '../../schemas/index.js';
+import type { ReferenceData } from '../reference.js';
+import type { Normaliser } from '../normalise.js';
+
+export interface KeyingOptions {
+  /** SMS and data records are keyed only for lines installed at most this many days ago (SIM-box profile). */
+  youngLineDays: number;
+}
+
+export const DEFAULT_KEYING: KeyingOptions = { youngLineDays: 30 };
+
+export type FraudKeyer = (sc: SourcedCdr) => FraudEvent[];
+
+const DAY_MS = 86_400_000;
+
+interface LineInfo {
+  accountId: string;
+  accountClass: string | null;
+  installDay: number;
+  hours: BusinessHours | null;
+  country: string;
+}
+
+interface BusinessHours {
+  /** ISO weekdays open, bit 1..7. */
+  days: number;
+  open: number;
+  close: number;
+}
+
+function parseHours(days: string | null, open: string | null, close: string | null): BusinessHours | null {
+  if (!days || !open || !close) return null;
+  let mask = 0;
+  for (const part of days.split(',')) {
+    const [a = '', b] = part.split('-');
+    const from = Number(a);
+    const to = b === undefined ? from : Number(b);
+    for (let d = from; d <= to; d++) mask |= 1 << d;
+  }
+  const minutes = (s: string) => {
+    const [h = '0', m = '0'] = s.split(':');
+    return Number(h) * 60 + Number(m);
+  };
+  return { days: mask, open: minutes(open), close: minutes(close) };
+}
+
+/** day, evening, night or weekend by the local clock of the seizure. */
+export function bandOf(localMs: number): string {
+  const dow = (Math.floor(localMs / DAY_MS) + 3) % 7; // 0 = Monday
+  const minute = Math.floor((localMs % DAY_MS) / 60_000);
+  if (dow >= 5) return 'weekend';
+  if (minute < 7 * 60) return 'night';
+  if (minute >= 19 * 60) return 'evening';
+  return 'day';
+}
+
+/** Parses a Decimal(18,6) string ("12.340000") into integer micro-units, exactly. */
+export function microsOf(s: string | number | null | undefined): number {
+  if (s === null || s === undefined || s === '') return 0;
+  const str = String(s);
+  const neg = str.startsWith('-');
+  const [i = '0', f = ''] = (neg ? str.slice(1) : str).split('.');
+  const v = Number(i) * 1_000_000 + Number((f + '000000').slice(0, 6));
+  return neg ? -v : v;
+}
+
+export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opts: KeyingOptions = DEFAULT_KEYING): FraudKeyer {
+  const accounts = new Map(ref.accounts.map((a) => [a.accountId, a]));
+  const lines = new Map<string, LineInfo>();
+  for (const l of ref.lines) {
+    const a = accounts.get(l.accountId);
+    lines.set(l.msisdn, {
+      accountId: l.accountId,
+      accountClass: a?.class ?? null,
+      installDay: Math.floor(Date.parse(`${l.installDate}T00:00:00Z`) / DAY_MS),
+      hours: a ? parseHours(a.businessDays, a.businessOpen, a.businessClose) : null,
+      country: a?.country ?? ref.operator.country,
+    });
+  }
+  const holidays = new Set(ref.holidays.map((h) => `${h.country}/${h.date}`));
+  const cells = new Map(ref.cells.map((c) => [`${c.lac}/${c.cellId}`, c]));
+  const homeCountry = ref.operator.country;
+
+  const rangeOf = (e164: string, matched: string | null): string | null => {
+    const head = matched ?? '';
+    if (e164.length < head.length + 4) return null;
+    return e164.slice(0, head.length + 3);
+  };
+
+  return (sc) => {
+    const c: Cdr = sc.cdr;
+    const r = sc.rated ?? {};
+    const kind = c.eventType === 'VOICE_MO' ? 'MO' : c.eventType === 'VOICE_MT' ? 'MT' : c.eventType === 'VOICE_FWD' ? 'FWD' : c.eventType.startsWith('SMS') ? 'SMS' : 'DATA';
+    const line = lines.get(c.servedMsisdn);
+    const lineAgeDays = line && Number.isFinite(line.installDay) ? Math.floor(c.seizureTime / DAY_MS) - line.installDay : -1;
+    const young = lineAgeDays >= 0 && lineAgeDays <= opts.youngLineDays;
+    if ((kind === 'SMS' || kind === 'DATA') && !young) return [];
+
+    const localMs = c.seizureTime + c.utcOffsetMinutes * 60_000;
+    let businessHours = 0;
+    if (line?.hours) {
+      const dow = ((Math.floor(localMs / DAY_MS) + 3) % 7) + 1;
+      const minute = Math.floor((localMs % DAY_MS) / 60_000);
+      const date = new Date(localMs).toISOString().slice(0, 10);
+      const open = (line.hours.days & (1 << dow)) !== 0 && minute >= line.hours.open && minute < line.hours.close && !holidays.has(`${line.country}/${date}`);
+      businessHours = open ? 1 : 2;
+    }
+    const voice = kind === 'MO' || kind === 'MT' || kind === 'FWD';
+    const answered = c.answerTime !== null && c.disposition === 'ANSWERED';
+    // The rating stage already normalised the other party (enrichment columns); without reference data in
+    // the rating stage the keyer normalises it itself.
+    let other: string | null;
+    let otherCountry: string | null;
+    let category: string | null;
+    let highRisk: boolean;
+    const rated = sc.rated !== undefined && 'other_party_e164' in r;
+    const otherRaw = kind === 'MT' || c.eventType === 'SMS_MT' ? c.callingNumber : c.calledNumber;
+    if (rated) {
+      other = (r.other_party_e164 as string | null) ?? otherRaw ?? null;
+      otherCountry = (r.other_party_country as string | null) ?? null;
+      category = (r.other_party_category as string | null) ?? null;
+      highRisk = r.other_party_high_risk === 1;
+    } else {
+      const n = voice && otherRaw ? normaliser.normalise(otherRaw, normaliser.contextFor(c.recordingEntity)) : null;
+      other = n && n.e164 !== '' ? n.e164 : (otherRaw ?? null);
+      otherCountry = n?.country ?? null;
+      category = n?.category ?? null;
+      highRisk = n?.highRisk ?? false;
+    }
+    const international = otherCountry !== null && otherCountry !== homeCountry;
+    const risky = international || highRisk || category === 'premium';
+    // Only what some rule reads: every MO call (velocity), answered MT calls (cloning) or any on young lines
+    // (SIM-box in/out ratio), forwarded legs to risky numbers (forwarding spike) or deep in a chain.
+    const chain = kind === 'FWD' && (c.redirectionCounter >= 2 || c.q850Cause === 25);
+    if (kind === 'MT' && !answered && !young && !international) return [];
+    if (kind === 'FWD' && !risky && !chain) return [];
+    let range: string | null = null;
+    if (international && other !== null && (kind === 'MT' || kind === 'MO')) {
+      const n = normaliser.normalise(other, normaliser.contextFor(null));
+      range = n ? rangeOf(n.e164, n.matchedPrefix) : null;
+    }
+    const cell = c.lac !== null && c.cellId !== null ? cells.get(`${c.lac}/${c.cellId}`) : undefined;
+    const original = c.originalCalledNumber ? normaliser.normalise(c.originalCalledNumber, normaliser.contextFor(c.recordingEntity))?.e164 || c.originalCalledNumber : null;
+    const base: Omit<FraudEvent, 'group' | 'key'> = {
+      recordId: c.recordId,
+      kind,
+      start: c.seizureTime,
+      end: c.releaseTime,
+      talkMs: answered ? c.durationMs : 0,
+      answered,
+      msisdn: c.servedMsisdn,
+      imsi: c.servedImsi,
+      imei: c.servedImei,
+      other,
+      otherCountry,
+      otherCategory: category,
+      highRisk,
+      international,
+      range,
+      costMicros: r.rating_status === 'RATED' ? microsOf(r.cost_total) : 0,
+      currency: typeof r.currency === 'string' ? r.currency : '',
+      accountId: line?.accountId ?? (typeof r.account_id === 'string' ? r.account_id : null),
+      accountClass: line?.accountClass ?? null,
+      band: bandOf(localMs),
+      businessHours,
+      lineAgeDays,
+      roaming: c.servingPlmn !== null && c.servingPlmn !== (c.homePlmn ?? ref.operator.plmn),
+      visitedPlmn: c.servingPlmn !== null && c.servingPlmn !== (c.homePlmn ?? ref.operator.plmn) ? c.servingPlmn : null,
+      cellId: c.cellId,
+      lat: cell?.lat ?? null,
+      lon: cell?.lon ?? null,
+      redirectionCounter: c.redirectionCounter,
+      cause: c.q850Cause,
+      originalCalled: original,
+    };
+    const out: FraudEvent[] = [];
+    const add = (group: FraudEventGroup, key: string | null) => {
+      if (key) out.push({ group, key, ...base });
+    };
+    if (kind !== 'MT' || answered || young) if (kind !== 'FWD' || risky) add('LINE', c.servedMsisdn);
+    if (!voice) return out;
+    if (range !== null) add('RANGE', range);
+    if (kind === 'FWD' && risky) add('DEST', other);
+    if (chain) add('CHAIN', original ?? c.servedMsisdn);
+    if (kind === 'MO' && risky && line && (line.accountClass === 'business' || line.accountClass === 'pbx')) add('ACCOUNT', line.accountId);
+    return out;
+  };
+}

@@ -1,0 +1,433 @@
+/**
+ * The rule book: thresholds as data (schemas/fraud/rules.json, or a file of the operator's), resolved per
+ * account class and traffic-time band, and the rules themselves — each a pure function of an entity's
+ * recent events. Money thresholds are exact (micro-units).
+ */
+import { readFileSync } from 'node:fs';
+import type { EntityKind, FraudEvent, FraudType, Severity } from '../../schemas/index.js';
+import { schemaPath } from '../../schemas/index.js';
+import { parseMoney } from '../../schemas/reference.js';
+
+export class RuleBookError extends Error {
+  override name = 'RuleBookError';
+}
+
+export type Params = Record<string, number | string | boolean>;
+
+interface RuleSpec extends Params {
+  enabled: boolean;
+  severity: string;
+  windowMinutes: number;
+}
+
+export interface RuleBookFile {
+  episodeGapMinutes: number;
+  updateEveryMinutes: number;
+  evidenceRecordIds: number;
+  severity: { highExposure: string; criticalExposure: string };
+  rules: Record<string, RuleSpec & { overrides?: (Params & { accountClass?: string; band?: string })[]; source?: string }>;
+}
+
+/** What a rule found in the window ending at the triggering event. */
+export interface Finding {
+  /** Seizure of the window's first contributing event (the episode start). */
+  windowStart: number;
+  counts: Record<string, number>;
+  facts: Record<string, string>;
+  /** Contributing events of the window (exposure, evidence). */
+  events: FraudEvent[];
+  /** Observed / threshold of the strongest trigger (>= 1 when firing). */
+  strength: number;
+  fraudType?: FraudType;
+}
+
+export interface Rule {
+  id: string;
+  group: FraudEvent['group'];
+  fraudType: FraudType;
+  entityKind: EntityKind;
+  /** The entity named in the alert (the group key, or the IMSI for IMSI rules). */
+  entity(ev: FraudEvent): string;
+  /** Events that count towards the rule (and its exposure). */
+  contributes(ev: FraudEvent, p: Params): boolean;
+  /** Events that extend an open episode without triggering it (Wangiri callbacks). */
+  extends?(ev: FraudEvent): boolean;
+  /** Looks at the entity's events (oldest first, the trigger included) and decides. */
+  evaluate(events: readonly FraudEvent[], ev: FraudEvent, p: Params): Finding | null;
+  /** How far back the rule looks, ms (the state it needs). */
+  retentionMs(p: Params): number;
+}
+
+const MIN = 60_000;
+const num = (p: Params, k: string) => p[k] as number;
+const money = (p: Params, k: string) => Number(parseMoney(String(p[k]), 6));
+const inWindow = (events: readonly FraudEvent[], now: number, ms: number, pred: (e: FraudEvent) => boolean) => events.filter((e) => e.start >= now - ms && e.start <= now && pred(e));
+const sum = (events: readonly FraudEvent[], f: (e: FraudEvent) => number) => events.reduce((a, e) => a + f(e), 0);
+const minutes = (events: readonly FraudEvent[]) => sum(events, (e) => e.talkMs) / MIN;
+const cost = (events: readonly FraudEvent[]) => sum(events, (e) => e.costMicros);
+const distinct = (events: readonly FraudEvent[], f: (e: FraudEvent) => string | null) => new Set(events.map(f).filter((x) => x !== null)).size;
+const fmtMin = (m: number) => m.toFixed(1);
+const risky = (e: FraudEvent) => e.highRisk || e.otherCategory === 'premium';
+const finding = (events: FraudEvent[], counts: Record<string, number>, facts: Record<string, string>, strength: number, fraudType?: FraudType): Finding => ({
+  windowStart: events.reduce((m, e) => Math.min(m, e.start), Infinity),
+  counts,
+  facts,
+  events,
+  strength,
+  ...(fraudType ? { fraudType } : {}),
+});
+
+function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const rad = Math.PI / 180;
+  const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2;
+  return 12_742 * Math.asin(Math.sqrt(a));
+}
+
+const imsiOf = (ev: FraudEvent) => ev.imsi ?? ev.msisdn;
+
+export const RULES: Rule[] = [
+  {
+    id: 'forwarding.high_risk_spike',
+    group: 'LINE',
+    fraudType: 'FORWARDING',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    contributes: (ev) => ev.kind === 'FWD' && (ev.international || risky(ev)),
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'FWD' && (e.international || risky(e)));
+      const hr = w.filter(risky).length;
+      const m = minutes(w);
+      const s = Math.max(hr / num(p, 'minLegsHighRisk'), Math.min(w.length / num(p, 'minLegs'), m / num(p, 'minMinutes')));
+      if (!(hr >= num(p, 'minLegsHighRisk') || (w.length >= num(p, 'minLegs') && m >= num(p, 'minMinutes')))) return null;
+      return finding(w, { legs: w.length, highRiskLegs: hr, forwardedMinutesX10: Math.round(m * 10), destinations: distinct(w, (e) => e.other) }, { forwardedTo: [...new Set(w.map((e) => e.other ?? '?'))].slice(0, 5).join(','), forwardedMinutes: fmtMin(m), windowMinutes: String(p.windowMinutes) }, s);
+    },
+  },
+  {
+    id: 'forwarding.chain',
+    group: 'CHAIN',
+    fraudType: 'FORWARDING',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.originalCalled ?? ev.msisdn,
+    contributes: (ev, p) => ev.kind === 'FWD' && (ev.redirectionCounter >= num(p, 'minCounter') || ev.cause === 25),
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'FWD' && (e.redirectionCounter >= num(p, 'minCounter') || e.cause === 25));
+      if (w.length < num(p, 'minCalls')) return null;
+      const loops = w.filter((e) => e.cause === 25).length;
+      const maxCounter = w.reduce((m, e) => Math.max(m, e.redirectionCounter), 0);
+      return finding(w, { calls: w.length, loops, maxCounter, members: distinct(w, (e) => e.msisdn) }, { members: [...new Set(w.map((e) => e.msisdn))].slice(0, 10).join(','), loop: String(loops > 0) }, Math.max(1, maxCounter / num(p, 'minCounter')));
+    },
+  },
+  {
+    id: 'forwarding.self_call',
+    group: 'LINE',
+    fraudType: 'FORWARDING',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    contributes: (ev) => ev.kind === 'MO' && ev.other === ev.msisdn,
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MO' && e.other === e.msisdn);
+      if (w.length < num(p, 'minCalls')) return null;
+      const fwd = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'FWD');
+      return finding(w, { selfCalls: w.length, forwardedLegs: fwd.length, minutesX10: Math.round(minutes(w) * 10) }, { forwardedTo: [...new Set(fwd.map((e) => e.other ?? '?'))].slice(0, 5).join(',') }, w.length / num(p, 'minCalls'));
+    },
+  },
+  {
+    id: 'forwarding.shared_destination',
+    group: 'DEST',
+    fraudType: 'FORWARDING',
+    entityKind: 'NUMBER',
+    entity: (ev) => ev.other ?? '',
+    contributes: (ev) => ev.kind === 'FWD',
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'FWD');
+      const lines = distinct(w, (e) => e.msisdn);
+      if (lines < num(p, 'minLines')) return null;
+      return finding(w, { lines, legs: w.length, minutesX10: Math.round(minutes(w) * 10) }, { lines: [...new Set(w.map((e) => e.msisdn))].slice(0, 10).join(',') }, lines / num(p, 'minLines'));
+    },
+  },
+  {
+    id: 'wangiri.burst',
+    group: 'RANGE',
+    fraudType: 'WANGIRI',
+    entityKind: 'RANGE',
+    entity: (ev) => ev.range ?? '',
+    contributes: (ev, p) => ev.kind === 'MT' && !ev.answered && ev.end - ev.start <= num(p, 'maxRingSeconds') * 1000,
+    extends: (ev) => ev.kind === 'MO',
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const ms = num(p, 'windowMinutes') * MIN;
+      const mt = inWindow(events, ev.start, ms, (e) => e.kind === 'MT');
+      const short = mt.filter((e) => !e.answered && e.end - e.start <= num(p, 'maxRingSeconds') * 1000);
+      const targets = distinct(short, (e) => e.msisdn);
+      if (targets < num(p, 'minTargets') || short.length < num(p, 'minShortShare') * mt.length) return null;
+      return finding(short, { targets, shortCalls: short.length, inboundCalls: mt.length, callingNumbers: distinct(short, (e) => e.other) }, { callingNumbers: [...new Set(short.map((e) => e.other ?? '?'))].slice(0, 10).join(','), country: short[0]?.otherCountry ?? '' }, targets / num(p, 'minTargets'));
+    },
+  },
+  {
+    id: 'irsf.high_risk',
+    group: 'LINE',
+    fraudType: 'IRSF',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    contributes: (ev) => ev.kind === 'MO' && risky(ev),
+    retentionMs: (p) => Math.max(num(p, 'windowMinutes'), num(p, 'testWindowMinutes')) * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MO' && risky(e));
+      const answered = w.filter((e) => e.answered);
+      const m = minutes(answered);
+      const c = cost(w);
+      const tests = inWindow(events, ev.start, num(p, 'testWindowMinutes') * MIN, (e) => e.kind === 'MO' && risky(e) && e.answered && e.talkMs <= num(p, 'maxTestSeconds') * 1000);
+      const young = ev.lineAgeDays >= 0 && ev.lineAgeDays <= num(p, 'youngLineDays');
+      const minTests = young ? num(p, 'minTestsYoungLine') : num(p, 'minTestsOldLine');
+      const byTests = tests.length >= minTests;
+      const byVolume = answered.length >= num(p, 'minCalls') && m >= num(p, 'minMinutes');
+      const byCost = c >= money(p, 'minCost') && answered.length >= num(p, 'costMinCalls');
+      if (!byTests && !byVolume && !byCost) return null;
+      const domesticPremium = w.every((e) => e.otherCategory === 'premium' && !e.international);
+      const trigger = [byTests ? 'test-calls' : '', byVolume ? 'volume' : '', byCost ? 'cost' : ''].filter(Boolean).join('+');
+      return finding(w, { calls: w.length, answered: answered.length, testCalls: tests.length, minutesX10: Math.round(m * 10) }, { trigger, destinations: [...new Set(w.map((e) => e.range ?? e.other ?? '?'))].slice(0, 5).join(','), lineAgeDays: String(ev.lineAgeDays) }, Math.max(tests.length / minTests, Math.min(answered.length / num(p, 'minCalls'), m / num(p, 'minMinutes')), c / money(p, 'minCost')), domesticPremium ? 'PREMIUM_RATE' : 'IRSF');
+    },
+  },
+  {
+    id: 'simbox.profile',
+    group: 'LINE',
+    fraudType: 'SIM_BOX',
+    entityKind: 'IMSI',
+    entity: imsiOf,
+    contributes: (ev, p) => ev.kind === 'MO' && ev.cellId !== null && ev.lineAgeDays >= 0 && ev.lineAgeDays <= num(p, 'maxLineAgeDays'),
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, () => true);
+      const out = w.filter((e) => e.kind === 'MO');
+      if (out.length < num(p, 'minCalls')) return null;
+      const incoming = w.filter((e) => e.kind === 'MT').length;
+      const smsData = w.filter((e) => e.kind === 'SMS' || e.kind === 'DATA').length;
+      const callees = distinct(out, (e) => e.other);
+      const cells = distinct(w, (e) => (e.cellId === null ? null : String(e.cellId)));
+      if (incoming * num(p, 'minOutInRatio') > out.length || smsData > num(p, 'maxSmsData') || callees < num(p, 'minDistinctShare') * out.length || cells > num(p, 'maxCells')) return null;
+      return finding(out, { outgoing: out.length, incoming, smsData, distinctCallees: callees, cells }, { msisdn: ev.msisdn, imei: ev.imei ?? '', cell: String(ev.cellId ?? '') }, out.length / num(p, 'minCalls'));
+    },
+  },
+  {
+    id: 'pbx.out_of_hours',
+    group: 'ACCOUNT',
+    fraudType: 'PBX_HACKING',
+    entityKind: 'ACCOUNT',
+    entity: (ev) => ev.accountId ?? '',
+    contributes: (ev) => ev.kind === 'MO' && ev.businessHours === 2,
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MO' && e.businessHours === 2);
+      const lines = distinct(w, (e) => e.msisdn);
+      if (w.length < num(p, 'minCalls') || lines < num(p, 'minLines')) return null;
+      return finding(w, { calls: w.length, lines, minutesX10: Math.round(minutes(w) * 10) }, { destinations: [...new Set(w.map((e) => e.range ?? e.other ?? '?'))].slice(0, 5).join(','), band: ev.band }, Math.min(w.length / num(p, 'minCalls'), lines / num(p, 'minLines')));
+    },
+  },
+  {
+    id: 'cloning.overlap',
+    group: 'LINE',
+    fraudType: 'SIM_CLONING',
+    entityKind: 'IMSI',
+    entity: imsiOf,
+    contributes: (ev) => (ev.kind === 'MO' || ev.kind === 'MT') && ev.answered,
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      // Compare the trigger with the line's other answered calls: overlapping with another handset, or too
+      // far apart for the time between them.
+      // A clone is another handset: only calls made with a different IMEI are compared (one handset moving
+      // fast is a traveller, not a clone), the nearest few in time.
+      let hit: { other: FraudEvent; why: string; kmh: number; km: number } | null = null;
+      const from = ev.start - num(p, 'windowMinutes') * MIN;
+      let compared = 0;
+      for (let i = events.length - 1; i >= 0 && !hit && compared < 16; i--) {
+        const o = events[i]!;
+        if (o.start < from) break;
+        if (o === ev || o.recordId === ev.recordId || !(o.kind === 'MO' || o.kind === 'MT') || !o.answered || o.imei === null || ev.imei === null || o.imei === ev.imei) continue;
+        compared++;
+        const overlap = o.start < ev.end && ev.start < o.end;
+        if (overlap) hit = { other: o, why: 'overlap', kmh: 0, km: 0 };
+        else if (o.lat !== null && o.lon !== null && ev.lat !== null && ev.lon !== null && o.cellId !== ev.cellId) {
+          const km = haversineKm(o.lat, o.lon, ev.lat, ev.lon);
+          const gapH = Math.max(0, o.end <= ev.start ? ev.start - o.end : ev.end <= o.start ? o.start - ev.end : 0) / 3_600_000;
+          const kmh = gapH === 0 ? Infinity : km / gapH;
+          if (km >= num(p, 'minKm') && kmh > num(p, 'maxKmh')) hit = { other: o, why: overlap ? 'overlap' : 'velocity', kmh, km };
+        }
+      }
+      if (!hit) return null;
+      return finding([hit.other, ev], { km: Math.round(hit.km), kmh: Number.isFinite(hit.kmh) ? Math.round(hit.kmh) : -1 }, { reason: hit.why, imeis: [...new Set([hit.other.imei, ev.imei])].join(','), cells: `${hit.other.cellId ?? '?'}->${ev.cellId ?? '?'}` }, hit.why === 'overlap' ? 2 : Math.min(5, hit.kmh / num(p, 'maxKmh')));
+    },
+  },
+  {
+    id: 'roaming.high_usage',
+    group: 'LINE',
+    fraudType: 'ROAMING',
+    entityKind: 'IMSI',
+    entity: imsiOf,
+    contributes: (ev) => ev.roaming && ev.kind === 'MO',
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.roaming && e.kind === 'MO');
+      const c = cost(w);
+      const riskMin = minutes(w.filter(risky));
+      if ((c < money(p, 'minCost') || w.length < num(p, 'costMinCalls')) && riskMin < num(p, 'minRiskMinutes')) return null;
+      return finding(w, { calls: w.length, riskMinutesX10: Math.round(riskMin * 10), minutesX10: Math.round(minutes(w) * 10) }, { visitedPlmn: ev.visitedPlmn ?? '', msisdn: ev.msisdn }, Math.max(c / money(p, 'minCost'), riskMin / num(p, 'minRiskMinutes')));
+    },
+  },
+  {
+    id: 'velocity.generic',
+    group: 'LINE',
+    fraudType: 'VELOCITY',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    contributes: (ev) => ev.kind === 'MO',
+    retentionMs: (p) => Math.max(num(p, 'windowMinutes') * MIN, num(p, 'burstSeconds') * 1000),
+    evaluate(events, ev, p) {
+      const burst = inWindow(events, ev.start, num(p, 'burstSeconds') * 1000, (e) => e.kind === 'MO');
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MO');
+      const c = cost(w);
+      const byBurst = burst.length >= num(p, 'maxCalls');
+      const byCost = c >= money(p, 'maxCost') && w.length >= num(p, 'costMinCalls');
+      if (!byBurst && !byCost) return null;
+      return finding(byCost ? w : burst, { burstCalls: burst.length, calls: w.length }, { trigger: [byBurst ? 'calls' : '', byCost ? 'cost' : ''].filter(Boolean).join('+') }, Math.max(burst.length / num(p, 'maxCalls'), c / money(p, 'maxCost')));
+    },
+  },
+];
+
+const SEVERITIES: Severity[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
+
+/** Thresholds resolved per (account class, band), cached. */
+export class RuleBook {
+  readonly episodeGapMs: number;
+  readonly updateEveryMs: number;
+  readonly evidenceRecordIds: number;
+  readonly highExposureMicros: number;
+  readonly criticalExposureMicros: number;
+  readonly rules: Rule[];
+  private readonly cache = new Map<string, Params>();
+
+  constructor(readonly file: RuleBookFile) {
+    const problems: string[] = [];
+    const known = new Map(RULES.map((r) => [r.id, r]));
+    for (const id of Object.keys(file.rules ?? {})) if (!known.has(id)) problems.push(`unknown rule "${id}" (known: ${[...known.keys()].join(', ')})`);
+    for (const [k, v] of [['episodeGapMinutes', file.episodeGapMinutes], ['updateEveryMinutes', file.updateEveryMinutes], ['evidenceRecordIds', file.evidenceRecordIds]] as const) if (!(typeof v === 'number' && v > 0)) problems.push(`${k} must be a positive number`);
+    const moneyOk = (v: unknown) => {
+      try {
+        parseMoney(String(v), 6);
+        return typeof v === 'string';
+      } catch {
+        return false;
+      }
+    };
+    if (!moneyOk(file.severity?.highExposure) || !moneyOk(file.severity?.criticalExposure)) problems.push('severity.highExposure and severity.criticalExposure must be decimal strings');
+    for (const [id, spec] of Object.entries(file.rules ?? {})) {
+      if (typeof spec.enabled !== 'boolean') problems.push(`${id}.enabled must be true or false`);
+      if (!SEVERITIES.includes(spec.severity as Severity)) problems.push(`${id}.severity must be one of ${SEVERITIES.join(', ')}`);
+      for (const o of spec.overrides ?? []) {
+        if (o.accountClass === undefined && o.band === undefined) problems.push(`${id}.overrides: each entry needs accountClass and/or band`);
+        if (o.band !== undefined && !['day', 'evening', 'night', 'weekend'].includes(o.band)) problems.push(`${id}.overrides: band "${o.band}" is not day, evening, night or weekend`);
+        if (o.accountClass !== undefined && !['private', 'business', 'pbx'].includes(o.accountClass)) problems.push(`${id}.overrides: accountClass "${o.accountClass}" is not private, business or pbx`);
+        for (const [k, v] of Object.entries(o)) {
+          if (k === 'accountClass' || k === 'band') continue;
+          if (!(k in spec)) problems.push(`${id}.overrides: "${k}" is not a parameter of the rule`);
+          else if (/(Cost|Exposure)$/.test(k) ? !moneyOk(v) : !(typeof v === 'number' && v >= 0)) problems.push(`${id}.overrides: ${k} ${JSON.stringify(v)} is not ${/(Cost|Exposure)$/.test(k) ? 'a decimal string' : 'a non-negative number'}`);
+        }
+      }
+      for (const [k, v] of Object.entries(spec)) {
+        if (k === 'overrides' || k === 'source' || k === 'enabled' || k === 'severity') continue;
+        if (/(Cost|Exposure)$/.test(k) ? !moneyOk(v) : !(typeof v === 'number' && v >= 0)) problems.push(`${id}.${k}: ${JSON.stringify(v)} is not ${/(Cost|Exposure)$/.test(k) ? 'a decimal string' : 'a non-negative number'}`);
+      }
+    }
+    if (problems.length) throw new RuleBookError(`fraud rules: ${problems.join('; ')}`);
+    this.episodeGapMs = file.episodeGapMinutes * MIN;
+    this.updateEveryMs = file.updateEveryMinutes * MIN;
+    this.evidenceRecordIds = file.evidenceRecordIds;
+    this.highExposureMicros = Number(parseMoney(file.severity.highExposure, 6));
+    this.criticalExposureMicros = Number(parseMoney(file.severity.criticalExposure, 6));
+    this.rules = RULES.filter((r) => file.rules[r.id]?.enabled === true);
+  }
+
+  private readonly byGroup = new Map<string, Rule[]>();
+  private readonly contexts = new Map<string, Map<string, Params>>();
+
+  rulesOf(group: FraudEvent['group']): Rule[] {
+    let rs = this.byGroup.get(group);
+    if (!rs) this.byGroup.set(group, (rs = this.rules.filter((r) => r.group === group)));
+    return rs;
+  }
+
+  /** The parameters of every rule for one (account class, band): resolve once per event, not per rule. */
+  context(accountClass: string | null, band: string): Map<string, Params> {
+    const k = `${accountClass ?? ''}|${band}`;
+    let c = this.contexts.get(k);
+    if (!c) {
+      c = new Map(this.rules.map((r) => [r.id, this.params(r.id, accountClass, band)]));
+      this.contexts.set(k, c);
+    }
+    return c;
+  }
+
+  paramsIn(rule: Rule, ctx: Map<string, Params>): Params {
+    return ctx.get(rule.id)!;
+  }
+
+  params(ruleId: string, accountClass: string | null, band: string): Params {
+    const k = `${ruleId}|${accountClass ?? ''}|${band}`;
+    let p = this.cache.get(k);
+    if (!p) {
+      const spec = this.file.rules[ruleId]!;
+      p = { ...spec };
+      delete p.overrides;
+      for (const o of spec.overrides ?? []) {
+        if ((o.accountClass === undefined || o.accountClass === accountClass) && (o.band === undefined || o.band === band)) {
+          const { accountClass: _a, band: _b, ...rest } = o;
+          Object.assign(p, rest);
+        }
+      }
+      this.cache.set(k, p);
+    }
+    return p;
+  }
+
+  /** Longest look-back of any enabled rule of a group (how long events are kept). */
+  retentionMs(group: FraudEvent['group']): number {
+    let ms = 0;
+    for (const r of this.rules) if (r.group === group) for (const p of this.variants(r.id)) ms = Math.max(ms, r.retentionMs(p));
+    return ms;
+  }
+
+  private variants(ruleId: string): Params[] {
+    const out = [this.params(ruleId, null, 'day')];
+    for (const o of this.file.rules[ruleId]?.overrides ?? []) out.push(this.params(ruleId, o.accountClass ?? null, o.band ?? 'day'));
+    return out;
+  }
+
+  baseSeverity(ruleId: string): Severity {
+    return this.file.rules[ruleId]!.severity as Severity;
+  }
+}
+
+export function defaultRulesPath(): string {
+  return schemaPath('fraud', 'rules.json');
+}
+
+export function loadRuleBook(path = ''): RuleBook {
+  const file = path || defaultRulesPath();
+  let parsed: RuleBookFile;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8')) as RuleBookFile;
+  } catch (err) {
+    throw new RuleBookError(`fraud rules ${file}: ${(err as Error).message}`);
+  }
+  // An operator's file may name only the rules it changes: the rest keep the defaults.
+  if (path) {
+    const defaults = JSON.parse(readFileSync(defaultRulesPath(), 'utf8')) as RuleBookFile;
+    const merged: RuleBookFile = { ...defaults, ...parsed, severity: { ...defaults.severity, ...parsed.severity }, rules: { ...defaults.rules } };
+    for (const [id, spec] of Object.entries(parsed.rules ?? {})) merged.rules[id] = { ...(defaults.rules[id] ?? {}), ...spec } as RuleBookFile['rules'][string];
+    parsed = merged;
+  }
+  return new RuleBook(parsed);
+}
