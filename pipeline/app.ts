@@ -8,7 +8,9 @@ import { encodeDeadLetter } from '../schemas/dead-letter.js';
 import { watchRatingStage, type RatingBatchStage, type WatchedRatingStage } from '../enrich/rate/stage.js';
 import { watchClickHouseRatingStage } from './reference-store.js';
 import { KafkaSink } from '../sinks/kafka.js';
-import { KafkaSource } from '../ingest/kafka.js';
+import { KafkaSource, ensureTopic } from '../ingest/kafka.js';
+import { createFraudKeyer, type FraudKeyer } from '../enrich/fraud/index.js';
+import { FraudEventPublisher, FraudService } from './fraud.js';
 import { readFileSync } from 'node:fs';
 import { createConfluentDecoder, createDecoder, type Decoder } from '../enrich/decode.js';
 import { SchemaRegistryClient } from '../schemas/registry.js';
@@ -21,6 +23,8 @@ import { createMetrics, serveTelemetry, type Metrics } from './telemetry.js';
 
 export interface Pipeline {
   runner: Runner;
+  /** The fraud detector, when enabled (needs rating and Kafka). */
+  fraud: FraudService | undefined;
   conn: ClickHouseConnection;
   metrics: Metrics;
   metricsPort: number | undefined;
@@ -135,6 +139,22 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     await dlq.connect();
   }
   const dlqTopic = cfg.kafka.deadLetterTopic;
+  // Fraud detection reads rated, enriched CDRs: it runs when rating does and Kafka carries the events.
+  let fraudEvents: FraudEventPublisher | undefined;
+  let fraud: FraudService | undefined;
+  if (cfg.fraud.enabled && watcher && !sourceOverride && cfg.kafka.brokers.length > 0) {
+    const w = watcher;
+    let keyed: { stage: RatingBatchStage; keyer: FraudKeyer } | undefined;
+    const keyer = () => {
+      const stage = w.current();
+      if (keyed?.stage !== stage) keyed = { stage, keyer: createFraudKeyer(stage.reference, stage.rating.normaliser) };
+      return keyed.keyer;
+    };
+    fraudEvents = new FraudEventPublisher(cfg.fraud.eventsTopic, cfg.kafka.brokers, cfg.kafka.clientId, keyer, metrics, log);
+    await ensureTopic(cfg.kafka.brokers, cfg.fraud.eventsTopic, cfg.kafka.partitions, log);
+    await fraudEvents.connect();
+    fraud = new FraudService({ cfg, conn, metrics, log });
+  } else if (cfg.fraud.enabled && !watcher) log.warn({}, 'fraud detection disabled: it needs rating (reference data)');
   const runner = new Runner(source, decode, sink, metrics, log.child({ component: 'runner' }), {
     maxBatchRows: cfg.sink.maxBatchRows,
     maxBatchBytes: cfg.sink.maxBatchBytes,
@@ -144,6 +164,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     retryMaxMs: cfg.sink.retryMaxMs,
     shutdownTimeoutMs: cfg.sink.shutdownTimeoutMs,
     ...(rateBatch ? { rate: rateBatch } : {}),
+    ...(fraudEvents ? { publishFraudEvents: (cdrs: SourcedCdr[]) => fraudEvents.publish(cdrs) } : {}),
     ...(dlq
       ? {
           publishDeadLetters: (dls: DeadLetter[]) => {
@@ -159,9 +180,12 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
       : undefined;
   if (telemetry) log.info({ url: `http://${cfg.telemetry.metricsHost}:${telemetry.port}/metrics` }, 'telemetry endpoint listening');
   const done = runner.run();
+  if (fraud) await fraud.start((err) => log.error({ err: err.message }, 'fraud detector stopped'));
   let stopping: Promise<void> | undefined;
   const closeAll = async () => {
     watcher?.stop();
+    await fraud?.stop().catch(() => undefined);
+    await fraudEvents?.disconnect().catch(() => undefined);
     await dlq?.disconnect().catch(() => undefined);
     await telemetry?.close();
     await conn.close();
@@ -169,6 +193,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   done.catch(() => void closeAll().catch(() => undefined));
   return {
     runner,
+    fraud,
     conn,
     metrics,
     metricsPort: telemetry?.port,

@@ -48,6 +48,20 @@ export interface Config {
     /** How often the files are checked for changes and reloaded without a restart; 0 = never. */
     reloadIntervalMs: number;
   };
+  fraud: {
+    /** Run the fraud detector (needs rating: it reads rated, enriched CDRs). */
+    enabled: boolean;
+    /** Repartition topic: fraud events keyed by the entity each rule profiles (docs/FRAUD.md). */
+    eventsTopic: string;
+    /** Alerts (Avro, schemas/avro/fraud-alert.avsc), keyed by alertId; empty = ClickHouse only. */
+    alertsTopic: string;
+    /** Rule thresholds (JSON, only the rules and parameters that differ); empty = schemas/fraud/rules.json. */
+    rulesFile: string;
+    /** Consumer group of the detector (the fraud-events topic); empty = `<kafka.groupId>-fraud`. */
+    groupId: string;
+    /** How long a record may arrive after later ones (call length, NRTRDE delay) and still count, minutes. */
+    maxLatenessMinutes: number;
+  };
   clickhouse: {
     mode: 'embedded' | 'server';
     /** embedded: chDB data directory. */
@@ -108,6 +122,14 @@ export const DEFAULTS: Config = {
     tariffFile: '',
     reloadIntervalMs: 30_000,
   },
+  fraud: {
+    enabled: true,
+    eventsTopic: 'cdr.fraud-events',
+    alertsTopic: 'cdr.fraud-alerts',
+    rulesFile: '',
+    groupId: '',
+    maxLatenessMinutes: 240,
+  },
   clickhouse: {
     mode: 'embedded',
     path: './data/clickhouse',
@@ -165,6 +187,14 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     referenceDir: { kind: 'string', allowEmpty: true },
     tariffFile: { kind: 'string', allowEmpty: true },
     reloadIntervalMs: { kind: 'int', min: 0 },
+  },
+  fraud: {
+    enabled: { kind: 'bool' },
+    eventsTopic: { kind: 'string', pattern: /^[a-zA-Z0-9._-]{1,249}$/ },
+    alertsTopic: { kind: 'string', allowEmpty: true, pattern: /^[a-zA-Z0-9._-]{0,249}$/ },
+    rulesFile: { kind: 'string', allowEmpty: true },
+    groupId: { kind: 'string', allowEmpty: true },
+    maxLatenessMinutes: { kind: 'int', min: 0, max: 7 * 24 * 60 },
   },
   clickhouse: {
     mode: { kind: 'enum', values: ['embedded', 'server'] },

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FraudAlert, SourcedCdr } from '../schemas/index.js';
+import type { Cdr, FraudAlert, SourcedCdr } from '../schemas/index.js';
 import { createTraffic, writeReference } from '../ingest/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 import { createFraudKeyer, Detector, loadRuleBook, microsOf } from '../enrich/fraud/index.js';
@@ -38,6 +38,44 @@ export function partitionOf(key: string, partitions: number): number {
   return (h >>> 0) % partitions;
 }
 
+/** Re-orders a seizure-ordered stream into release order (a record is emitted once nothing earlier can follow). */
+export function* releaseOrder(records: Iterable<Cdr>): Generator<Cdr> {
+  const heap: Cdr[] = [];
+  const up = (i: number) => {
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (heap[p]!.releaseTime <= heap[i]!.releaseTime) break;
+      [heap[p], heap[i]] = [heap[i]!, heap[p]!];
+      i = p;
+    }
+  };
+  const pop = (): Cdr => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && heap[l]!.releaseTime < heap[m]!.releaseTime) m = l;
+        if (r < heap.length && heap[r]!.releaseTime < heap[m]!.releaseTime) m = r;
+        if (m === i) break;
+        [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+  for (const c of records) {
+    while (heap.length > 0 && heap[0]!.releaseTime <= c.seizureTime) yield pop();
+    heap.push(c);
+    up(heap.length - 1);
+  }
+  while (heap.length > 0) yield pop();
+}
+
 export function runOfflineEval(o: OfflineEvalOptions): OfflineEvalResult {
   const dir = mkdtempSync(join(tmpdir(), 'cdr-fraud-'));
   try {
@@ -55,7 +93,7 @@ export function runOfflineEval(o: OfflineEvalOptions): OfflineEvalResult {
     let tDet = 0;
     const offsets = new Array<number>(parts).fill(0);
     let t = performance.now();
-    for (const batch of traffic.batches(5000)) {
+    for (const batch of chunks(releaseOrder(traffic.records()), 5000)) {
       const scs: SourcedCdr[] = batch.map((cdr, i) => ({ cdr, topic: 'cdrs', partition: 0, offset: String(records + i) }));
       stage.rateBatch(scs);
       records += batch.length;
@@ -81,4 +119,16 @@ export function runOfflineEval(o: OfflineEvalOptions): OfflineEvalResult {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function* chunks<T>(it: Iterable<T>, n: number): Generator<T[]> {
+  let b: T[] = [];
+  for (const x of it) {
+    b.push(x);
+    if (b.length >= n) {
+      yield b;
+      b = [];
+    }
+  }
+  if (b.length) yield b;
 }

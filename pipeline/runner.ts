@@ -25,6 +25,12 @@ export interface RunnerOptions {
    * (at-least-once: a crash in between publishes them again; consumers key them by source coordinates).
    */
   publishDeadLetters?: (deadLetters: DeadLetter[]) => Promise<void>;
+  /**
+   * Publishes a stored batch's fraud events (the repartition topic of the detector) before the offsets are
+   * committed; retried like dead letters. A crash in between publishes them again: the detector recognises
+   * the duplicates by record id.
+   */
+  publishFraudEvents?: (cdrs: SourcedCdr[]) => Promise<void>;
   /** Graceful stop: how long to wait for the sink before giving up on unacknowledged batches (default 30 s). */
   shutdownTimeoutMs?: number;
   /** Backoff for publishDeadLetters failures (retried until they pass, like the sink). */
@@ -220,7 +226,8 @@ export class Runner {
     this.stats.stored += res.cdrRows;
     this.stats.deadLetters += res.deadLetterRows;
     if (res.rejected > 0) this.metrics.deadLetters.inc({ code: 'SINK_REJECTED' }, res.rejected);
-    if (this.opts.publishDeadLetters && res.deadLetters.length > 0) await this.publishWithRetry(res.deadLetters);
+    if (this.opts.publishDeadLetters && res.deadLetters.length > 0) await this.withRetry('dead letters', res.deadLetters.length, () => this.opts.publishDeadLetters!(res.deadLetters));
+    if (this.opts.publishFraudEvents && buf.cdrs.length > 0) await this.withRetry('fraud events', buf.cdrs.length, () => this.opts.publishFraudEvents!(buf.cdrs));
     if (buf.generation !== this.generation) {
       // The partition may belong to another member now; it re-reads from the committed offset, and the
       // rows written here are deduplicated in ClickHouse (same block token, ReplacingMergeTree key).
@@ -242,15 +249,15 @@ export class Runner {
     }
   }
 
-  private async publishWithRetry(deadLetters: DeadLetter[]): Promise<void> {
+  private async withRetry(what: string, count: number, publish: () => Promise<void>): Promise<void> {
     let delay = this.opts.retryInitialMs ?? 200;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.opts.publishDeadLetters!(deadLetters);
+        await publish();
         return;
       } catch (err) {
         if (this.abort.signal.aborted) throw err;
-        this.log.warn({ attempt, count: deadLetters.length, err: (err as Error).message, retryInMs: delay }, 'publishing dead letters failed; retrying');
+        this.log.warn({ attempt, count, err: (err as Error).message, retryInMs: delay }, `publishing ${what} failed; retrying`);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, this.opts.retryMaxMs ?? 10_000);
       }

@@ -46,6 +46,12 @@ export function createMetrics(registry = new client.Registry()) {
     consumerLag: new client.Gauge({ name: 'cdr_source_lag_records', help: 'High watermark minus the last fetched offset, per partition.', labelNames: ['topic', 'partition'], registers: [registry] }),
     lastProcessed: new client.Gauge({ name: 'cdr_last_record_processed_timestamp_seconds', help: 'Broker timestamp of the newest record acknowledged by the sink.', registers: [registry] }),
     ready: new client.Gauge({ name: 'cdr_pipeline_ready', help: '1 when the pipeline has joined its group and its sink is reachable.', registers: [registry] }),
+    fraudEventsPublished: new client.Counter({ name: 'cdr_fraud_events_published_total', help: 'Fraud events published to the repartition topic, by group (entity kind).', labelNames: ['group'], registers: [registry] }),
+    fraudEventsProcessed: new client.Counter({ name: 'cdr_fraud_events_processed_total', help: 'Fraud events processed by the detector, by outcome (ok, duplicate, late).', labelNames: ['outcome'], registers: [registry] }),
+    fraudAlerts: new client.Counter({ name: 'cdr_fraud_alerts_total', help: 'Alert versions published, by rule, severity and status (OPEN = a new alert).', labelNames: ['rule', 'severity', 'status'], registers: [registry] }),
+    fraudEntities: new client.Gauge({ name: 'cdr_fraud_state_entities', help: 'Entities with detector state (windows or open episodes).', registers: [registry] }),
+    fraudStateEvents: new client.Gauge({ name: 'cdr_fraud_state_events', help: 'Events held in detector windows.', registers: [registry] }),
+    fraudDetectDuration: new client.Histogram({ name: 'cdr_fraud_detect_duration_seconds', help: 'Detector time per fetched batch of fraud events.', buckets: SECONDS_BUCKETS, registers: [registry] }),
   };
   return m;
 }

@@ -641,7 +641,7 @@ ruleDescribe('pbx.out_of_hours', () => {
   const R = 'pbx.out_of_hours';
   const p = P(R, 'pbx', 'night');
   const ACC = 'ACC-PBX-1';
-  const lines = ['447700900801', '447700900802', '447700900803'];
+  const lines = Array.from({ length: 8 }, (_, i) => `44770090080${i + 1}`);
   /** n calls to high-risk numbers, 2 minutes apart, round-robin over `nLines` lines of the PBX account, at night. */
   const calls = (prefix: string, n: number, nLines: number, businessHours: number, step = 2 * MIN) => {
     const b = builder(prefix);
@@ -1079,17 +1079,18 @@ describe('Detector: restore after a restart', () => {
     expect(new Set(afterB.map((x) => x.alertId))).toEqual(new Set([last.alertId]));
   });
 
-  it('CLOSED alerts are not restored: a new episode opens normally', () => {
+  it('a restored CLOSED alert keeps its events from opening the episode again on replay', () => {
     const evs = seq('restore-closed');
     const a = new Detector(book);
     const [open] = of(run(evs.slice(0, 12), { det: a }), R);
+    expect(open).toBeDefined();
     const b = new Detector(book);
     b.restore([{ ...open!, status: 'CLOSED', version: 2 }]);
     const again = of(run(copy(evs.slice(0, 12)), { det: b }), R);
-    expect(again).toEqual([open]);
+    expect(again).toEqual([]);
   });
 
-  it.fails('BUG: events absorbed after the last published version but released before its windowEnd are lost on restore', () => {
+  it.fails('KNOWN LIMITATION (docs/FRAUD.md): events absorbed after the last published version but released before its windowEnd are lost on restore', () => {
     // An ACCOUNT key sees the CDRs of several lines, which come from different CDR partitions, so the
     // fraud-events topic interleaves them out of release order. Line A's long call (released 30 min later)
     // triggers v1, so v1.windowEnd is its release; line B's two calls, made and released meanwhile, arrive

@@ -104,8 +104,14 @@ export class Detector {
    * continues under the same id and version sequence after a restart instead of opening a second alert.
    */
   restore(alerts: readonly FraudAlert[]): void {
-    for (const a of alerts) if (a.status !== 'CLOSED') this.restored.set(`${a.rule}\u0000${a.entity}`, a);
+    for (const a of alerts) {
+      const k = `${a.rule}\u0000${a.entity}`;
+      if (a.status !== 'CLOSED') this.restored.set(k, a);
+      else if ((this.restoredClosed.get(k) ?? -Infinity) < a.lastSeen) this.restoredClosed.set(k, a.lastSeen);
+    }
   }
+  /** Closed episodes from the alert store: their events must not open a new episode after a restart. */
+  private readonly restoredClosed = new Map<string, number>();
 
   /** Processes one event; returns the alert versions to publish (new or updated episodes). */
   process(partition: number, offset: number, ev: FraudEvent): FraudAlert[] {
@@ -150,6 +156,10 @@ export class Detector {
       if (entity === '') continue;
       const epKey = `${rule.id}\u0000${entity}`;
       let ep = ent.episodes.get(epKey);
+      if (!ep && !ent.closed?.has(epKey)) {
+        const c = this.restoredClosed.get(epKey);
+        if (c !== undefined) (ent.closed ??= new Map()).set(epKey, c);
+      }
       if (!ep) {
         const r = this.restored.get(epKey);
         if (r) {

@@ -243,10 +243,19 @@ export const RULES: Rule[] = [
       let hit: { other: FraudEvent; why: string; kmh: number; km: number } | null = null;
       const from = ev.start - num(p, 'windowMinutes') * MIN;
       let compared = 0;
+      // A handset far away between two calls of this one (A, B, A) is the other signature of a clone used
+      // when the original is idle, when the calls are too far apart in time for the velocity check.
+      let far: FraudEvent | null = null;
+      const km = (a: FraudEvent, b: FraudEvent) => (a.lat !== null && a.lon !== null && b.lat !== null && b.lon !== null ? haversineKm(a.lat, a.lon, b.lat, b.lon) : 0);
       for (let i = events.length - 1; i >= 0 && !hit && compared < 16; i--) {
         const o = events[i]!;
         if (o.start < from) break;
-        if (o === ev || o.recordId === ev.recordId || !(o.kind === 'MO' || o.kind === 'MT') || !o.answered || o.imei === null || ev.imei === null || o.imei === ev.imei) continue;
+        if (o === ev || o.recordId === ev.recordId || !(o.kind === 'MO' || o.kind === 'MT') || !o.answered || o.imei === null || ev.imei === null) continue;
+        if (o.imei === ev.imei) {
+          if (far && o.start < far.start) hit = { other: far, why: 'alternating', kmh: 0, km: km(far, ev) };
+          continue;
+        }
+        if (!far && km(o, ev) >= num(p, 'minKm')) far = o;
         compared++;
         const overlap = o.start < ev.end && ev.start < o.end;
         if (overlap) hit = { other: o, why: 'overlap', kmh: 0, km: 0 };
@@ -258,7 +267,7 @@ export const RULES: Rule[] = [
         }
       }
       if (!hit) return null;
-      return finding([hit.other, ev], { km: Math.round(hit.km), kmh: Number.isFinite(hit.kmh) ? Math.round(hit.kmh) : -1 }, { reason: hit.why, imeis: [...new Set([hit.other.imei, ev.imei])].join(','), cells: `${hit.other.cellId ?? '?'}->${ev.cellId ?? '?'}` }, hit.why === 'overlap' ? 2 : Math.min(5, hit.kmh / num(p, 'maxKmh')));
+      return finding([hit.other, ev], { km: Math.round(hit.km), kmh: Number.isFinite(hit.kmh) ? Math.round(hit.kmh) : -1 }, { reason: hit.why, imeis: [...new Set([hit.other.imei, ev.imei])].join(','), cells: `${hit.other.cellId ?? '?'}->${ev.cellId ?? '?'}` }, hit.why === 'velocity' ? Math.min(5, hit.kmh / num(p, 'maxKmh')) : 2);
     },
   },
   {
