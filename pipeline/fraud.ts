@@ -189,6 +189,7 @@ export class FraudService {
       onAssigned: (a) => {
         for (const p of a[cfg.fraud.eventsTopic] ?? []) this.owned.add(p);
         this.restoring = this.restore();
+        this.restoring.catch(() => undefined); // onBatch awaits it and fails the batch; never an unhandled rejection
       },
       onCrash: onFatal,
     });
