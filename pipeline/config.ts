@@ -123,7 +123,8 @@ export const DEFAULTS: Config = {
     reloadIntervalMs: 30_000,
   },
   fraud: {
-    enabled: true,
+    // Off by default until the two-instance restart test passes (docs/FRAUD.md); `eval fraud` turns it on.
+    enabled: false,
     eventsTopic: 'cdr.fraud-events',
     alertsTopic: 'cdr.fraud-alerts',
     rulesFile: '',
