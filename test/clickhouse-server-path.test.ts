@@ -89,6 +89,7 @@ describe.each(openers)('%s', (_label, opener) => {
         ['cdrs', 'ReplacingMergeTree'],
         ['dead_letter_replays', 'ReplacingMergeTree'],
         ['dead_letters', 'ReplacingMergeTree'],
+        ['fraud_alerts', 'ReplacingMergeTree'],
         ...refTables,
         ['ref_current_version', 'View'],
         ['reference_versions', 'MergeTree'],
