@@ -31,6 +31,8 @@ RUN npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY schemas ./schemas
+# The report and aggregate SQL files (sinks/clickhouse/sql/**.sql) are read at run time, like the DDL.
+COPY sinks/clickhouse/sql ./sinks/clickhouse/sql
 USER node
 # In a container the metrics endpoint must listen on all interfaces to be scraped; ClickHouse is a server.
 ENV CDR_TELEMETRY_METRICS_HOST=0.0.0.0 \

@@ -112,7 +112,7 @@ of them are stored, and prints the counts. Each run uses a fresh topic, group an
   },
   generate: {
     summary: 'generate synthetic traffic with labelled fraud (Kafka, labels, reference data)',
-    usage: 'cdr-pipeline generate [--subscribers N] [--days N] [--scenarios LIST|all] [--param K=V ...] [--labels-out FILE] [--reference-out DIR] [--rate N] [--no-kafka]',
+    usage: 'cdr-pipeline generate [--subscribers N] [--days N] [--scenarios LIST|all] [--param K=V ...] [--labels-out FILE] [--reference-out DIR] [--invoices-out FILE] [--rate N] [--no-kafka]',
     options: {
       ...common,
       records: { type: 'string' },
@@ -130,6 +130,10 @@ of them are stored, and prints the counts. Each run uses a fresh topic, group an
       'no-kafka': { type: 'boolean' },
       'labels-out': { type: 'string' },
       'reference-out': { type: 'string' },
+      'invoices-out': { type: 'string' },
+      'billing-labels-out': { type: 'string' },
+      'billing-errors': { type: 'string' },
+      'unused-days': { type: 'string' },
     },
     // Printed from the scenario and parameter declarations (ingest/traffic), so it cannot drift from the code.
     help: (await import('./generate.js')).generateHelp(),
@@ -162,6 +166,11 @@ of them are stored, and prints the counts. Each run uses a fresh topic, group an
       }
       const { ParamError } = await import('../ingest/traffic/index.js');
       const rate = values.rate === undefined ? null : intArg(values.rate, 0, 'rate');
+      const invoicesOut = str('invoices-out');
+      if (invoicesOut === undefined && (str('billing-labels-out') ?? str('billing-errors') ?? str('unused-days')) !== undefined) throw new UsageError('--billing-labels-out, --billing-errors and --unused-days go with --invoices-out');
+      if (invoicesOut !== undefined && str('reference-out') === undefined) throw new UsageError('--invoices-out needs --reference-out (the inventory the invoices are reconciled against)');
+      if (invoicesOut !== undefined && values.records !== undefined) throw new UsageError('--invoices-out bills the whole window: leave out --records');
+      const billing = invoicesOut === undefined ? null : { invoicesOut, labelsOut: str('billing-labels-out') ?? null, errorsPerKind: intArg(values['billing-errors'], 2, 'billing-errors'), unusedDays: intArg(values['unused-days'], 30, 'unused-days'), tariffFile: cfg.rating.tariffFile };
       const r = await g
         .runGenerate(
           {
@@ -178,6 +187,7 @@ of them are stored, and prints the counts. Each run uses a fresh topic, group an
             ratePerSec: rate === 0 ? null : rate,
             labelsOut: str('labels-out') ?? null,
             referenceOut: str('reference-out') ?? null,
+            billing,
             chunk: 5000,
             log,
           },
@@ -303,6 +313,134 @@ reconciliation joins against the same tables. Importing the same files twice cha
       return 0;
     },
   },
+  import: {
+    summary: 'import billing data into ClickHouse: invoice lines, benchmark rates',
+    usage: 'cdr-pipeline import invoices FILE | cdr-pipeline import benchmarks FILE | cdr-pipeline import benchmarks --from-tariffs',
+    options: { ...common, 'from-tariffs': { type: 'boolean' } },
+    help: `invoices FILE: the billing system's invoice lines (CSV with a header row; format in docs/RECONCILIATION.md)
+into the invoice_lines table, for \`cdr-pipeline report reconcile\`. Every row is validated before anything is
+stored: a bad file is reported with the line number of each problem and nothing is imported (exit code 2).
+Importing the same file twice changes nothing; a corrected export of the same invoices replaces their lines.
+Prints the lines, invoices, accounts and periods imported and the total billed.
+
+benchmarks FILE: benchmark per-minute rates by destination class (CSV: service, destination_class, price_unit,
+rate, description) into rate_benchmarks, the ceiling the rate audit checks billed rates against where no
+contracted rate applies. A newer import of the same service and class replaces the rate.
+
+      --from-tariffs    benchmarks from the tariff book instead of a file (rating.tariffFile, default the bundled
+                        book): per destination, the highest per-minute list price of any retail tariff`,
+    async run(values, positionals) {
+      const [what, file] = positionals;
+      if (what !== 'invoices' && what !== 'benchmarks') throw new UsageError('import needs what to import: invoices FILE or benchmarks FILE|--from-tariffs');
+      const fromTariffs = values['from-tariffs'] === true;
+      if (what === 'invoices' && (!file || fromTariffs)) throw new UsageError('usage: cdr-pipeline import invoices FILE');
+      if (what === 'benchmarks' && !file === !fromTariffs) throw new UsageError('usage: cdr-pipeline import benchmarks FILE, or --from-tariffs');
+      if (file && !(await import('node:fs')).existsSync(file)) throw new UsageError(`${file}: no such file`);
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      const inv = await import('./invoices.js');
+      const { connectClickHouse, applyMigrations } = await import('./app.js');
+      // A benchmark file is read and checked before ClickHouse is opened.
+      let rates: Awaited<ReturnType<typeof inv.readBenchmarks>> = [];
+      let source = file ?? '';
+      try {
+        if (what === 'benchmarks') {
+          if (fromTariffs) {
+            const { benchmarksFromTariffs } = await import('./billing.js');
+            const { defaultTariffPath, loadTariffBook } = await import('../enrich/rate/index.js');
+            source = cfg.rating.tariffFile || defaultTariffPath();
+            rates = benchmarksFromTariffs(loadTariffBook(source));
+          } else rates = await inv.readBenchmarks(file!);
+        }
+        const conn = await connectClickHouse(cfg);
+        try {
+          await applyMigrations(conn, log);
+          if (what === 'benchmarks') {
+            const n = await inv.importBenchmarks(conn, rates, source);
+            out(`imported ${n} benchmark rates from ${source}`);
+            return 0;
+          }
+          const r = await inv.importInvoices(conn, file!, log);
+          if (r.alreadyImported) out(`${file} is already imported (${r.lines} lines, file ${r.sha.slice(0, 12)}): nothing changed`);
+          else {
+            out(`imported ${r.lines} invoice lines of ${r.invoices} invoices, ${r.accounts} accounts, period${r.periods.length > 1 ? 's' : ''} ${r.periods.join(', ')} from ${file}`);
+            out(`  by charge type: ${Object.entries(r.byChargeType).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+            out(`  billed: ${Object.entries(r.amounts).map(([c, a]) => `${a} ${c}`).join(', ')}${r.replaced ? `; ${r.replaced} lines of an earlier export of these invoices replaced` : ''}`);
+          }
+          return 0;
+        } finally {
+          await conn.close();
+        }
+      } catch (err) {
+        if ((err as Error).name !== 'InvoiceFileError') throw err;
+        process.stderr.write(`cdr-pipeline import: ${(err as Error).message}\n`);
+        return 2;
+      }
+    },
+  },
+  aggregate: {
+    summary: 'refresh the pre-aggregates (agg_usage_daily, agg_traffic_hourly) from the deduplicated CDRs',
+    usage: 'cdr-pipeline aggregate [--period YYYY-MM | --from DATE --to DATE | --all] [--every SECONDS]',
+    options: { ...common, period: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, all: { type: 'boolean' }, every: { type: 'string' } },
+    help: `Recomputes whole UTC days of the pre-aggregates from cdrs FINAL and swaps each day in atomically (REPLACE
+PARTITION), so replays, switch duplicates and re-ratings never count twice (docs/RECONCILIATION.md). By
+default only the stale days are recomputed: those whose CDRs changed (row count or newest _ingested_at) since
+their last refresh. \`report reconcile\` refreshes its period's stale days itself; run this for Grafana and
+forecasting, or after bulk loads.
+
+      --period YYYY-MM  recompute every day of the month, stale or not
+      --from DATE       recompute the days from DATE (YYYY-MM-DD, UTC) ...
+      --to DATE         ... to DATE (exclusive; default: the day after --from)
+      --all             recompute every day that has CDRs or aggregates
+      --every SECONDS   keep running: refresh the stale days every SECONDS until SIGTERM/SIGINT (server mode;
+                        embedded ClickHouse is one process's, so there run it between pipeline runs)`,
+    async run(values) {
+      const cfg = configFrom(values);
+      const log = loggerFor(cfg);
+      const agg = await import('./aggregates.js');
+      const day = (v: string | boolean | undefined, name: string) => {
+        if (v === undefined) return undefined;
+        if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw new UsageError(`--${name} expects YYYY-MM-DD, got ${String(v)}`);
+        return v;
+      };
+      let range: { fromDay: string; toDay: string } | undefined;
+      if (typeof values.period === 'string') {
+        try {
+          range = agg.periodDays(values.period);
+        } catch (err) {
+          throw new UsageError(`--period: ${(err as Error).message}`);
+        }
+      } else if (values.from !== undefined) {
+        const fromDay = day(values.from, 'from')!;
+        range = { fromDay, toDay: day(values.to, 'to') ?? agg.isoDay(Date.parse(`${fromDay}T00:00:00Z`) + 86_400_000) };
+      } else if (values.to !== undefined) throw new UsageError('--to needs --from');
+      const every = values.every === undefined ? 0 : intArg(values.every, 0, 'every');
+      const { connectClickHouse, applyMigrations } = await import('./app.js');
+      const conn = await connectClickHouse(cfg);
+      try {
+        await applyMigrations(conn, log);
+        const once = async (force: boolean) => {
+          const days = range && force ? agg.daysBetween(range.fromDay, range.toDay) : values.all === true && force ? (await agg.dayFingerprints(conn, '1970-01-01', '2200-01-01')).map((d) => d.day) : await agg.staleDays(conn, range?.fromDay, range?.toDay);
+          const r = await agg.refreshDays(conn, days, log);
+          out(`refreshed ${r.days.length} day(s)${r.days.length ? ` (${r.days[0]} .. ${r.days[r.days.length - 1]})` : ''}: ${r.usageRows} agg_usage_daily rows, ${r.trafficRows} agg_traffic_hourly rows in ${r.seconds.toFixed(1)} s`);
+        };
+        await once(range !== undefined || values.all === true);
+        if (every > 0) {
+          let stop = false;
+          const onSignal = () => void (stop = true);
+          process.once('SIGTERM', onSignal);
+          process.once('SIGINT', onSignal);
+          while (!stop) {
+            await new Promise((res) => setTimeout(res, every * 1000));
+            if (!stop) await once(false);
+          }
+        }
+      } finally {
+        await conn.close();
+      }
+      return 0;
+    },
+  },
   eval: {
     summary: 'measure fraud detection on labelled generated traffic (precision, recall, time to detect)',
     usage: 'cdr-pipeline eval fraud [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--in-process]',
@@ -371,6 +509,16 @@ traffic (with its hard negatives) per 1,000 subscribers per day. Method and resu
       period: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
+      horizon: { type: 'string' },
+      from: { type: 'string' },
+      'weeks-of-history': { type: 'string' },
+      weeks: { type: 'string' },
+      holidays: { type: 'string' },
+      'time-zone': { type: 'string' },
+      msisdn: { type: 'string' },
+      tolerance: { type: 'string' },
+      'unused-days': { type: 'string' },
+      'no-refresh': { type: 'boolean' },
     },
     help: `Reports read what billing and planning read: the rated CDRs (FINAL, so replays and switch duplicates count
 once), the pre-aggregates and the reference tables in ClickHouse (clickhouse.* settings). The SQL of each
@@ -523,18 +671,35 @@ Needs Java 17+ and Maven.
   },
   bench: {
     summary: 'measure throughput and latency (Kafka -> discard, Kafka -> ClickHouse)',
-    usage: 'cdr-pipeline bench [--records N] [--out FILE]',
-    options: { ...common, records: { type: 'string' }, out: { type: 'string' }, 'no-doc': { type: 'boolean' } },
+    usage: 'cdr-pipeline bench [--records N] [--out FILE] | bench --reconcile [--records N] [--runs N]',
+    options: { ...common, records: { type: 'string' }, out: { type: 'string' }, 'no-doc': { type: 'boolean' }, reconcile: { type: 'boolean' }, runs: { type: 'string' }, 'data-dir': { type: 'string' }, keep: { type: 'boolean' } },
     help: `Produces N CDRs into a fresh topic, then measures in one run: (a) Kafka -> discard (the consumer alone) and
 (b) Kafka -> decode -> ClickHouse end to end, as sustained CDRs/s, produce-to-queryable latency p50/p99,
 CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs/BENCHMARKS.md.
 
       --records N       CDRs per scenario (default 200000)
       --out FILE        JSON result (default bench-results/bench-<time>.json)
-      --no-doc          do not append to docs/BENCHMARKS.md`,
+      --no-doc          do not append to docs/BENCHMARKS.md
+
+      --reconcile       instead: the reconciliation query benchmark (pipeline/bench-reconcile.ts). Fills a fresh
+                        embedded ClickHouse with a generated, rated month (--records, default 10000000) and its
+                        invoices, refreshes the pre-aggregates, and times the usage comparison on the
+                        pre-aggregate against the same query on raw rows (cdrs FINAL), and the whole monthly
+                        reconciliation; needs no Kafka. "Reconciliation" section of docs/BENCHMARKS.md
+      --runs N          (--reconcile) timed runs per query, the median is reported (default 5)
+      --data-dir DIR    (--reconcile) where the ClickHouse data goes (default ./data/bench; removed afterwards)
+      --keep            (--reconcile) keep the data directory`,
     async run(values) {
       const cfg = configFrom({ ...values, 'log-level': values['log-level'] ?? process.env.CDR_TELEMETRY_LOG_LEVEL ?? 'error' });
       const log = loggerFor(cfg);
+      if (values.reconcile === true) {
+        const { runReconcileBench } = await import('./bench-reconcile.js');
+        const runs = intArg(values.runs, 5, 'runs');
+        const records = intArg(values.records, 10_000_000, 'records');
+        if (runs < 1 || records < 1000) throw new UsageError('--runs must be at least 1 and --records at least 1000');
+        await runReconcileBench({ records, runs, dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'bench'), out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true, keep: values.keep === true }, log, out);
+        return 0;
+      }
       const { runBench } = await import('./bench.js');
       await runBench(cfg, { records: intArg(values.records, 200_000, 'records'), out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true }, log, out);
       return 0;

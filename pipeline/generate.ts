@@ -10,6 +10,7 @@ import { cdrCodec, type Cdr, type Log } from '../schemas/index.js';
 import { createTraffic, scenarioHelp, writeReference, type Traffic } from '../ingest/traffic/index.js';
 import { DAY_MS, localToUtc } from '../ingest/traffic/calendar.js';
 import { HOME_ZONE } from '../ingest/traffic/population.js';
+import type { BillingOutput } from './generate-billing.js';
 
 export interface GenerateOptions {
   seed: number;
@@ -28,6 +29,8 @@ export interface GenerateOptions {
   ratePerSec: number | null;
   labelsOut: string | null;
   referenceOut: string | null;
+  /** Bill the traffic and write invoice lines with labelled billing errors (needs referenceOut, the whole window). */
+  billing?: BillingOutput | null;
   chunk: number;
   log: Log;
 }
@@ -58,11 +61,19 @@ export async function runGenerate(o: GenerateOptions, print: (line: string) => v
   const started = performance.now();
   const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios, params: o.params, holidays: o.holidays });
   let reference: Record<string, number> | null = null;
-  if (o.referenceOut) {
+  // With billing, the reference data is the inventory with the injected billing errors: written after the traffic.
+  const billing = o.billing ? (await import('./generate-billing.js')).startBilling(traffic, o, o.billing) : null;
+  if (o.referenceOut && !billing) {
     reference = writeReference(o.referenceOut, traffic.reference());
     print(`reference data: ${Object.entries(reference).map(([f, n]) => `${f} ${n}`).join(', ')} -> ${o.referenceOut}`);
   }
-  const counts = o.kafka ? await publish(traffic, o) : consume(traffic, o.maxRecords);
+  const counts = o.kafka ? await publish(traffic, o, billing?.addBatch) : consume(traffic, o.maxRecords, billing?.addBatch);
+  if (billing && o.billing && o.referenceOut) {
+    const b = billing.finish(o.referenceOut);
+    reference = b.reference;
+    print(`reference data (the inventory as the pipeline sees it, with the injected inventory errors): ${Object.entries(reference).map(([f, n]) => `${f} ${n}`).join(', ')} -> ${o.referenceOut}`);
+    print(`invoices: ${b.lines} lines on ${b.invoices} invoices for ${b.periods.join(', ')} -> ${o.billing.invoicesOut}; ${b.labels} billing labels${o.billing.labelsOut ? ` -> ${o.billing.labelsOut}` : ''}; injected ${Object.entries(b.injected).map(([k, n]) => `${n} ${k}`).join(', ')}`);
+  }
   const labels = traffic.labels();
   if (o.labelsOut) {
     mkdirSync(dirname(o.labelsOut), { recursive: true });
@@ -78,15 +89,22 @@ export async function runGenerate(o: GenerateOptions, print: (line: string) => v
   return { records: counts.records, corrupt: counts.corrupt, labels: labels.length, seconds, reference };
 }
 
-/** Runs the traffic without publishing (labels, reference data, speed). */
-function consume(traffic: Traffic, max: number | null): { records: number; corrupt: number } {
+/** Runs the traffic without publishing (labels, reference data, billing, speed). */
+function consume(traffic: Traffic, max: number | null, onBatch?: (cdrs: Cdr[]) => void): { records: number; corrupt: number } {
   let n = 0;
+  if (onBatch) {
+    for (const b of traffic.batches(5000)) {
+      onBatch(b);
+      n += b.length;
+    }
+    return { records: n, corrupt: 0 };
+  }
   const it = traffic.records();
   while (n !== max && !it.next().done) n++;
   return { records: n, corrupt: 0 };
 }
 
-async function publish(traffic: Traffic, o: GenerateOptions): Promise<{ records: number; corrupt: number }> {
+async function publish(traffic: Traffic, o: GenerateOptions, onBatch?: (cdrs: Cdr[]) => void): Promise<{ records: number; corrupt: number }> {
   const kafka = o.kafka as { brokers: string[]; topic: string };
   // Loaded here, not at the top: the CLI imports this module for its help text, and kafkajs is heavy.
   const { KafkaSink } = await import('../sinks/kafka.js');
@@ -115,6 +133,7 @@ async function publish(traffic: Traffic, o: GenerateOptions): Promise<{ records:
         }
       }
       await sink.send(kafka.topic, out);
+      onBatch?.(batch as Cdr[]);
       if (o.ratePerSec) {
         const ahead = (n / o.ratePerSec) * 1000 - (performance.now() - t0);
         if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
@@ -149,6 +168,14 @@ docs/REFERENCE-DATA.md). Creates the topic with kafka.partitions partitions if m
       --no-kafka          do not publish (write labels/reference data only, or measure the generator)
       --labels-out FILE   fraud labels, one JSON object per line, written when the traffic is done
       --reference-out DIR customer inventory, numbering plan, cells, networks ... (CSV + operator.json)
+      --invoices-out FILE bill the traffic like a billing system (per UTC month; needs --reference-out and the
+                          whole window, not --records) and write the invoice lines (CSV, docs/RECONCILIATION.md)
+                          with labelled billing errors of every kind the reconciliation reports. The reference
+                          data is then the inventory as the pipeline sees it (injected inventory errors included).
+                          Import with: reference import DIR, import invoices FILE, import benchmarks --from-tariffs
+      --billing-labels-out FILE  ground truth of the billing errors, one JSON object per line (schemas/billing.ts)
+      --billing-errors N  injected errors of each kind (default 2; each in an account of its own)
+      --unused-days N     the unused-line window the natural labels assume (default 30, as report reconcile)
 
 ${scenarioHelp()}`;
 }

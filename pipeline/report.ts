@@ -39,3 +39,10 @@ export async function reportHelp(): Promise<string> {
   }
   return parts.join('\n\n');
 }
+
+// Billing reconciliation and the service-record audit (issue #5 item 3; docs/RECONCILIATION.md).
+REPORTS.reconcile = async () => (await import('./report-reconcile.js')).reconcileReport;
+// Forecasting and the dispute look-up (issue #5 items 4 and 5; docs/FORECASTING.md).
+REPORTS.forecast = async () => (await import('./report-forecast.js')).forecastReport;
+REPORTS.backtest = async () => (await import('./report-forecast.js')).backtestReport;
+REPORTS.subscriber = async () => (await import('./report-subscriber.js')).subscriberReport;

@@ -90,6 +90,14 @@ describe.each(openers)('%s', (_label, opener) => {
         ['dead_letter_replays', 'ReplacingMergeTree'],
         ['dead_letters', 'ReplacingMergeTree'],
         ['fraud_alerts', 'ReplacingMergeTree'],
+        // Billing reconciliation: invoice lines, benchmark rates (0007) and the pre-aggregates (0008).
+        ['invoice_lines', 'ReplacingMergeTree'],
+        ['rate_benchmarks', 'ReplacingMergeTree'],
+        ['agg_usage_daily', 'ReplacingMergeTree'],
+        ['agg_traffic_hourly', 'ReplacingMergeTree'],
+        ['agg_refreshes', 'ReplacingMergeTree'],
+        // Traffic forecasts (0009).
+        ['traffic_forecast', 'ReplacingMergeTree'],
         ...refTables,
         ['ref_current_version', 'View'],
         ['reference_versions', 'MergeTree'],

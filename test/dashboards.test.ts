@@ -14,6 +14,7 @@ import { schemaPath, packageRoot, type Cdr, type DeadLetter, type DeadLetterCode
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { cdrRowJson, deadLetterRowJson } from '../sinks/clickhouse/rows.js';
+import { refreshStale } from '../pipeline/aggregates.js';
 import { chPath, uniqueName } from './helpers.js';
 import { CLICKHOUSE_PLUGIN_VERSION, expandQuery, macrosIn, panelIntervalMs, parseRelativeTime, SUPPORTED_MACROS, type ExpandContext, type TemplateVariable } from './tools/grafana-macros.js';
 import { checkRefs, exportedSeries, metricsFromTelemetry, promqlRefs, variableQueryRefs } from './tools/promql.js';
@@ -77,8 +78,8 @@ const panelsOf = (d: Dashboard): Panel[] => d.panels.flatMap((p) => (p.type === 
 const queryPanels = (d: Dashboard, type: string) => panelsOf(d).filter((p) => p.datasource?.type === type);
 
 describe('dashboards: structure', () => {
-  it('finds the two dashboards', () => {
-    expect(dashboards.map((x) => x.file)).toEqual(['cdr-overview.json', 'pipeline-health.json']);
+  it('finds the dashboards', () => {
+    expect(dashboards.map((x) => x.file)).toEqual(['cdr-overview.json', 'pipeline-health.json', 'traffic-forecast.json']);
   });
 
   for (const { file, d } of dashboards) {
@@ -193,6 +194,17 @@ describe('ClickHouse panels: every query runs on the real schema and returns row
     // dead_at defaults to now64(3): these are dead-lettered "now", inside the range.
     await conn.insert('dead_letters', deadLetters.map(deadLetterRowJson).join(''));
     await conn.insert('dead_letters', deadLetters.slice(0, 3).map(deadLetterRowJson).join(''));
+    // The hourly aggregate, filled from cdrs FINAL the way `cdr-pipeline aggregate` does (pipeline/aggregates.ts),
+    // and a forecast run for the next hours (traffic_forecast, schemas/ddl/0009), for the forecast dashboard.
+    await refreshStale(conn);
+    const hour = Math.floor(nowMs / 3600_000) * 3600_000;
+    const forecastRows = ['calls', 'minutes', 'revenue'].flatMap((metric) =>
+      [-2, -1, 0, 1, 2, 3].map((h) => {
+        const at = new Date(hour + h * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
+        return { run_id: 'forecast/test', run_kind: 'forecast', model: 'seasonal-trend', origin: at.slice(0, 11) + '00:00:00', history_weeks: 4, target_hour: at, destination_class: '*', region: '*', metric, currency: metric === 'revenue' ? 'GBP' : '', point: '12.5', lower: '10', upper: '15.25', daily_level: 300, seasonal_index: 1, holiday_factor: 1, trend_per_day: 0, holiday: 0 };
+      }),
+    );
+    await conn.insert('traffic_forecast', forecastRows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     // $__timeFilter compares with toDateTime(whole seconds): a row from the current second is after `to`
     // (as in Grafana, where it shows on the next refresh). Let the clock pass into the next second.
     await new Promise((resolve) => setTimeout(resolve, 1050 - (Date.now() % 1000)));

@@ -230,13 +230,16 @@ export function expandQuery(rawSql: string, ctx: ExpandContext): string {
   return expandBackendMacros(interpolateVariables(applyConditionalAll(rawSql, ctx.variables), ctx.variables), ctx);
 }
 
-/** Grafana relative time (`now`, `now-6h`, `now-30m`, `now-7d`) to epoch ms; rounding (`/d`) is not supported. */
+/**
+ * Grafana relative time (`now`, `now-6h`, `now-30m`, `now-7d`, and future ends such as `now+7d` for forecasts) to
+ * epoch ms; rounding (`/d`) is not supported.
+ */
 export function parseRelativeTime(expr: string, nowMs: number): number {
   if (expr === 'now') return nowMs;
-  const m = /^now-(\d+)([smhdw])$/.exec(expr);
+  const m = /^now([+-])(\d+)([smhdw])$/.exec(expr);
   if (!m) throw new Error(`unsupported time expression ${expr}`);
-  const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
-  return nowMs - Number(m[1]) * unit;
+  const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[3] as 's' | 'm' | 'h' | 'd' | 'w'];
+  return nowMs + (m[1] === '+' ? 1 : -1) * Number(m[2]) * unit;
 }
 
 /** Grafana duration strings as used for a panel's min interval (`30s`, `1m`, `5m`, `1h`). */

@@ -1,0 +1,16 @@
+-- agg_traffic_hourly for the UTC days [from_day, to_day): voice calls (VOICE_MO, VOICE_MT, VOICE_FWD) per hour,
+-- destination class and serving region, from the deduplicated CDRs (FINAL). Parameters as usage_daily.sql.
+SELECT
+    toStartOfHour(seizure_time) AS hour,
+    ifNull(priced_number_category, ifNull(other_party_category, 'unknown')) AS destination_class,
+    ifNull(serving_region, '') AS region,
+    count() AS calls,
+    countIf(disposition = 'ANSWERED') AS answered_calls,
+    sum(intDiv(billable_ms + 999, 1000)) AS billable_seconds,
+    CAST(sumIf(cost_total, rating_status = 'RATED') AS Decimal(18, 6)) AS revenue,
+    currency,
+    {refreshed_at:DateTime64(3, 'UTC')} AS refreshed_at
+FROM cdrs FINAL
+WHERE seizure_time >= toDateTime64({from_day:Date}, 3, 'UTC') AND seizure_time < toDateTime64({to_day:Date}, 3, 'UTC')
+  AND event_type IN ('VOICE_MO', 'VOICE_MT', 'VOICE_FWD')
+GROUP BY hour, destination_class, region, currency
