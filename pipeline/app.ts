@@ -154,7 +154,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     await ensureTopic(cfg.kafka.brokers, cfg.fraud.eventsTopic, cfg.kafka.partitions, log);
     await fraudEvents.connect();
     fraud = new FraudService({ cfg, conn, metrics, log });
-  } else if (cfg.fraud.enabled && !watcher) log.warn({}, 'fraud detection disabled: it needs rating (reference data)');
+  } else if (cfg.fraud.enabled && !watcher) log.info({}, 'fraud detection off: it needs rating (reference data)');
   const runner = new Runner(source, decode, sink, metrics, log.child({ component: 'runner' }), {
     maxBatchRows: cfg.sink.maxBatchRows,
     maxBatchBytes: cfg.sink.maxBatchBytes,

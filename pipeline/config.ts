@@ -123,8 +123,7 @@ export const DEFAULTS: Config = {
     reloadIntervalMs: 30_000,
   },
   fraud: {
-    // Off by default until the two-instance restart test passes (docs/FRAUD.md); `eval fraud` turns it on.
-    enabled: false,
+    enabled: true,
     eventsTopic: 'cdr.fraud-events',
     alertsTopic: 'cdr.fraud-alerts',
     rulesFile: '',

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import type { FetchedBatch, FraudAlert, FraudEvent, Log, SourcedCdr } from '../schemas/index.js';
 import { schemaPath } from '../schemas/index.js';
 import { Detector, loadRuleBook, type FraudKeyer } from '../enrich/fraud/index.js';
-import { KafkaSource, ensureTopic } from '../ingest/kafka.js';
+import { KafkaSource, ensureTopic, topicEndOffsets } from '../ingest/kafka.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import type { ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { epochMsToCh } from '../sinks/clickhouse/rows.js';
@@ -176,6 +176,8 @@ export class FraudService {
   async start(onFatal: (err: Error) => void): Promise<void> {
     const { cfg } = this.o;
     await ensureTopic(cfg.kafka.brokers, cfg.fraud.eventsTopic, cfg.kafka.partitions, this.log);
+    // Every partition of the CDR topic feeds every fraud-events partition: the watermark waits for all of them.
+    this.detector.setSources((await topicEndOffsets(cfg.kafka.brokers, cfg.kafka.topic, this.log)).size);
     if (this.alerts) {
       await ensureTopic(cfg.kafka.brokers, cfg.fraud.alertsTopic, 1, this.log);
       await this.alerts.connect();
@@ -187,6 +189,12 @@ export class FraudService {
         this.owned.clear();
       },
       onAssigned: (a) => {
+        // After every join kafkajs resumes each assigned partition from its committed offset (our low
+        // watermark), also for partitions this member kept: so all in-memory state goes, and the replay
+        // rebuilds it. Keeping it would be wrong when another member owned a partition in between (its
+        // episodes moved on without us) — kafkajs does not announce every rejoin with REBALANCING.
+        this.detector.dropPartitions(() => false);
+        this.owned.clear();
         for (const p of a[cfg.fraud.eventsTopic] ?? []) this.owned.add(p);
         this.restoring = this.restore();
         this.restoring.catch(() => undefined); // onBatch awaits it and fails the batch; never an unhandled rejection

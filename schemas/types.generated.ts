@@ -169,4 +169,6 @@ export interface FraudEvent {
   redirectionCounter: number;
   cause: null | number;
   originalCalled: null | string;
+  /** Partition of the CDR topic the record was read from. Events reach a fraud-events partition from every CDR partition, each in its own order; the detector's event-time watermark is the slowest source's progress. */
+  source: number;
 }

@@ -113,6 +113,7 @@ function builder(prefix: string) {
       redirectionCounter: 0,
       cause: null,
       originalCalled: null,
+      source: 0,
       ...over,
     };
   };
@@ -949,6 +950,45 @@ describe('Detector: episodes, versions and throttling', () => {
     const closed = det.sweep(3, true);
     expect(closed.map((a) => [a.alertId, a.version, a.status, a.exposure])).toEqual([[open!.alertId, 2, 'CLOSED', open!.exposure]]);
     expect(det.sweep(3, true), 'closed once').toEqual([]);
+  });
+
+  it('with several CDR partitions feeding it, the watermark is the slowest source: a source hours ahead closes nothing, an idle one stops holding it back', () => {
+    const b = builder('wm');
+    let wall = 0;
+    const det = new Detector(book, { sources: 2, idleMs: 60_000, now: () => wall });
+    const first = calls(b, num(p, 'maxCalls')).map((e) => ({ ...e, source: 0 }));
+    const [open] = of(run(first, { det, partition: 1 }), R);
+    expect(open).toBeDefined();
+    const lastSeen = first[first.length - 1]!.start;
+    // Source 1 (another CDR partition, catching up faster) is already past the gap; source 0 is not.
+    run([{ ...b.mo('447700902999', '447700902998', { base: lastSeen + book.episodeGapMs + HOUR }), source: 1 }], { det, partition: 1, firstOffset: 100 });
+    expect(det.watermark(1)).toBe(lastSeen);
+    expect(det.sweep(1, true), 'the slow source may still deliver this line within the gap').toEqual([]);
+    // Source 0 moves past the gap too: now the episode closes.
+    run([{ ...b.mo('447700902997', '447700902998', { base: lastSeen + book.episodeGapMs + MIN }), source: 0 }], { det, partition: 1, firstOffset: 101 });
+    expect(det.sweep(1, true).map((a) => [a.alertId, a.status])).toEqual([[open!.alertId, 'CLOSED']]);
+
+    // An idle source: behind, and silent for longer than idleMs of wall-clock time.
+    const det2 = new Detector(book, { sources: 2, idleMs: 60_000, now: () => wall });
+    const again = calls(builder('wm2'), num(p, 'maxCalls')).map((e) => ({ ...e, source: 0 }));
+    const [open2] = of(run(again, { det: det2, partition: 0 }), R);
+    const ahead = again[again.length - 1]!.start + book.episodeGapMs + HOUR;
+    wall = 10_000;
+    run([{ ...b.mo('447700902996', '447700902998', { base: ahead }), source: 1 }], { det: det2, partition: 0, firstOffset: 100 });
+    expect(det2.sweep(0, true), 'source 0 is behind but was heard from 10 s ago').toEqual([]);
+    wall = 10_000 + 61_000;
+    expect(det2.watermark(0)).toBe(ahead);
+    expect(det2.sweep(0, true).map((a) => [a.alertId, a.status])).toEqual([[open2!.alertId, 'CLOSED']]);
+  });
+
+  it('a source never heard from holds the watermark back only until it counts as idle', () => {
+    let wall = 0;
+    const det = new Detector(book, { sources: 3, idleMs: 60_000, now: () => wall });
+    const evs = calls(builder('wm3'), num(p, 'maxCalls')).map((e) => ({ ...e, source: 2 }));
+    run(evs, { det, partition: 0 });
+    expect(det.watermark(0)).toBe(-Infinity);
+    wall = 61_000;
+    expect(det.watermark(0)).toBe(evs[evs.length - 1]!.start);
   });
 
   it('without force, sweep runs at most once per minute of traffic time', () => {

@@ -57,8 +57,29 @@ export interface DetectorStats {
 }
 
 export interface DetectorOptions {
-  /** Events older than the partition clock minus this are dropped as too late (default: the longest retention). */
+  /** Events older than the partition's watermark minus this are dropped as too late (default: the longest retention). */
   maxLatenessMs?: number;
+  /**
+   * Partitions of the CDR topic feeding the fraud-events topic (FraudEvent.source; default 1). Each source
+   * reaches a fraud-events partition in its own order, and while the pipeline catches up one source can be
+   * hours of traffic ahead of another; the watermark is therefore the slowest source's clock.
+   */
+  sources?: number;
+  /** A source that is behind and has not moved for this long (wall clock) stops holding the watermark back (default 60 s). */
+  idleMs?: number;
+  /** Wall clock, for idle sources (tests). */
+  now?: () => number;
+}
+
+/** Event-time progress of one fraud-events partition. */
+interface Clock {
+  /** Latest seizure time seen from any source. */
+  max: number;
+  /** Latest seizure time seen per source, and when (wall clock) it last moved. */
+  src: number[];
+  moved: number[];
+  /** When (wall clock) this partition's state began: an unseen source holds the watermark back until idle. */
+  since: number;
 }
 
 const SEVERITIES: Severity[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
@@ -70,8 +91,10 @@ export function alertIdOf(rule: string, entityKind: string, entity: string, firs
 export class Detector {
   /** Entities per partition of the fraud-events topic. */
   private readonly parts = new Map<number, Map<string, Entity>>();
-  /** Per partition: latest seizure time seen (the stream's position in traffic time). */
-  private readonly clocks = new Map<number, number>();
+  /** Per partition: event-time progress per source (the stream's position in traffic time). */
+  private readonly clocks = new Map<number, Clock>();
+  private sources: number;
+  private readonly now: () => number;
   private readonly swept = new Map<number, number>();
   private readonly retention = new Map<FraudEvent['group'], number>();
   /** Episodes restored from the alert store, waiting for their entity to appear: `${rule}\0${entity}`. */
@@ -83,6 +106,34 @@ export class Detector {
     private readonly opts: DetectorOptions = {},
   ) {
     for (const g of ['LINE', 'RANGE', 'DEST', 'CHAIN', 'ACCOUNT'] as const) this.retention.set(g, book.retentionMs(g));
+    this.sources = Math.max(1, opts.sources ?? 1);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The number of CDR-topic partitions feeding the events (it can only grow, like a topic's partitions). */
+  setSources(n: number): void {
+    this.sources = Math.max(this.sources, n);
+  }
+
+  /**
+   * The partition's event-time watermark: the slowest source's latest seizure time (sources idle for
+   * longer than idleMs while behind are skipped). Windows are evicted, episodes closed and events judged
+   * late against it, never against the fastest source. With one source it is simply the latest seizure seen.
+   */
+  watermark(partition: number): number {
+    const c = this.clocks.get(partition);
+    if (!c) return -Infinity;
+    if (this.sources === 1 && c.src.length <= 1) return c.max;
+    const now = this.now();
+    const idle = this.opts.idleMs ?? 60_000;
+    let wm = c.max;
+    for (let s = 0; s < Math.max(this.sources, c.src.length); s++) {
+      const t = c.src[s] ?? -Infinity;
+      if (t >= wm) continue;
+      if (now - (c.moved[s] ?? c.since) > idle) continue; // idle (or silent) and behind: not holding back
+      wm = t;
+    }
+    return wm;
   }
 
   stats(): DetectorStats {
@@ -102,8 +153,13 @@ export class Detector {
   /**
    * Open alerts from the alert store (ClickHouse), so an episode that began before the replayed window
    * continues under the same id and version sequence after a restart instead of opening a second alert.
+   * Call it with the partitions' state dropped, before replaying them from their low watermarks.
    */
   restore(alerts: readonly FraudAlert[]): void {
+    // The store's picture replaces any earlier one: an alert restored open before may have been closed since
+    // by the member that owned its entity in between.
+    this.restored.clear();
+    this.restoredClosed.clear();
     for (const a of alerts) {
       const k = `${a.rule}\u0000${a.entity}`;
       if (a.status !== 'CLOSED') this.restored.set(k, a);
@@ -115,11 +171,18 @@ export class Detector {
 
   /** Processes one event; returns the alert versions to publish (new or updated episodes). */
   process(partition: number, offset: number, ev: FraudEvent): FraudAlert[] {
-    const clock = Math.max(this.clocks.get(partition) ?? 0, ev.start);
-    this.clocks.set(partition, clock);
+    let c = this.clocks.get(partition);
+    if (!c) this.clocks.set(partition, (c = { max: -Infinity, src: [], moved: [], since: this.now() }));
+    const src = ev.source ?? 0;
+    if (ev.start > (c.src[src] ?? -Infinity)) {
+      c.src[src] = ev.start;
+      c.moved[src] = this.now();
+    }
+    if (ev.start > c.max) c.max = ev.start;
+    const wm = this.watermark(partition);
     const keep = this.retention.get(ev.group) ?? 0;
     if (keep === 0) return [];
-    if (ev.start < clock - (this.opts.maxLatenessMs ?? keep) - keep) {
+    if (ev.start < wm - (this.opts.maxLatenessMs ?? keep) - keep) {
       this.stats_.late++;
       return [];
     }
@@ -146,7 +209,8 @@ export class Detector {
     if (i === evs.length) evs.push(stored);
     else evs.splice(i, 0, stored);
     if (ev.start > ent.clock) ent.clock = ev.start;
-    this.evict(ent, keep);
+    // An entity fed by several sources may have seen a fast source's future; evict only behind the watermark.
+    this.evict(ent, keep, Math.min(ent.clock, wm));
 
     const out: FraudAlert[] = [];
     const ctx = this.book.context(ev.accountClass, ev.band);
@@ -168,6 +232,8 @@ export class Detector {
           ent.episodes.set(epKey, ep);
         }
       }
+      // The entity's own event after the gap starts a new episode. (Its events from a slower source that
+      // fall inside the gap, possible only for entities fed by several sources, then join the new one.)
       if (ep && ev.start - ep.alert.lastSeen > this.book.episodeGapMs) {
         // A new episode: the previous one closes first.
         out.push(this.close(ep));
@@ -193,14 +259,15 @@ export class Detector {
   }
 
   /**
-   * Drops events older than their group's retention relative to the partition clock and closes episodes
+   * Drops events older than their group's retention relative to the partition watermark and closes episodes
    * idle for longer than the episode gap (their CLOSED versions are returned for publishing).
    */
   sweep(partition: number, force = false): FraudAlert[] {
-    const clock = this.clocks.get(partition) ?? 0;
+    const clock = this.watermark(partition);
     const out: FraudAlert[] = [];
+    if (clock === -Infinity) return out;
     // At most once per minute of traffic time: the work is proportional to the partition's entities.
-    if (!force && clock - (this.swept.get(partition) ?? 0) < 60_000) return out;
+    if (!force && clock - (this.swept.get(partition) ?? -Infinity) < 60_000) return out;
     this.swept.set(partition, clock);
     const part = this.parts.get(partition);
     if (!part) return out;

@@ -186,6 +186,7 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
       redirectionCounter: c.redirectionCounter,
       cause: c.q850Cause,
       originalCalled: original,
+      source: sc.partition,
     };
     const out: FraudEvent[] = [];
     const add = (group: FraudEventGroup, key: string | null) => {
