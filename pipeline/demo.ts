@@ -5,11 +5,12 @@
  */
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Log } from '../schemas/index.js';
+import type { FraudAlert, Log } from '../schemas/index.js';
 import { ensureTopic } from '../ingest/kafka.js';
 import { startLocalBroker, type LocalBroker } from './broker.js';
 import type { Config } from './config.js';
-import { startPipeline } from './app.js';
+import { startPipeline, type Pipeline } from './app.js';
+import { readAlerts } from './fraud.js';
 import { produceTraffic } from './produce.js';
 
 export interface DemoOptions {
@@ -18,6 +19,33 @@ export interface DemoOptions {
   seed: number;
   dataDir: string;
   timeoutMs: number;
+}
+
+/** A decimal string with at least two decimals (ClickHouse prints Decimal without trailing zeros). */
+function cents(d: string): string {
+  const [i, f = ''] = d.split('.');
+  return `${i}.${f.padEnd(2, '0')}`;
+}
+
+/** Waits for the detector to catch up with the day, then prints its alerts per rule (docs/FRAUD.md). */
+async function printFraud(p: Pipeline, deadline: number, print: (line: string) => void): Promise<void> {
+  const fraud = p.fraud!;
+  // Caught up twice in a row a second apart: the last batches' events are published just after their rows.
+  for (let stable = 0; stable < 2; ) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the fraud detector to catch up');
+    stable = (await fraud.caughtUp()) ? stable + 1 : 0;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const alerts = await readAlerts(p.conn);
+  print('');
+  print(`Fraud alerts raised in the stream (${alerts.length}; one per entity, rule and episode, in fraud_alerts and on the alerts topic):`);
+  const byRule = new Map<string, FraudAlert[]>();
+  for (const a of alerts) byRule.set(a.rule, [...(byRule.get(a.rule) ?? []), a]);
+  for (const [rule, as] of [...byRule].sort(([a], [b]) => a.localeCompare(b))) {
+    const micros = (a: FraudAlert) => BigInt(a.exposure.replace('.', ''));
+    const top = as.reduce((m, a) => (micros(a) > micros(m) ? a : m));
+    print(`  ${rule.padEnd(28)} ${String(as.length).padStart(3)}   e.g. ${top.entityKind} ${top.entity} ${top.severity}, exposure ${cents(top.exposure)} ${top.currency}, ${top.evidence.counts.events ?? 0} records`);
+  }
 }
 
 export async function runDemo(cfg: Config, o: DemoOptions, log: Log, print: (line: string) => void): Promise<{ stored: number; deadLetters: number; produced: number; corrupt: number }> {
@@ -37,6 +65,8 @@ export async function runDemo(cfg: Config, o: DemoOptions, log: Log, print: (lin
   const runCfg: Config = {
     ...cfg,
     kafka: { ...cfg.kafka, brokers, topic, groupId: `${cfg.kafka.groupId}-demo-${runId}`, fromBeginning: true },
+    // The run's own fraud topics too: the broker's data directory outlives a run.
+    fraud: { ...cfg.fraud, eventsTopic: `${cfg.fraud.eventsTopic}.demo-${runId}`, alertsTopic: cfg.fraud.alertsTopic && `${cfg.fraud.alertsTopic}.demo-${runId}` },
     clickhouse: { ...cfg.clickhouse, path: chPath },
   };
   try {
@@ -83,6 +113,7 @@ export async function runDemo(cfg: Config, o: DemoOptions, log: Log, print: (lin
       for (const r of rated) print(`  ${r.service.padEnd(10)} ${r.status.padEnd(8)} ${String(r.n).padStart(9)} CDRs ${r.revenue.padStart(14)}`);
       const [unrated] = await p.conn.query<{ n: string }>("SELECT count() AS n FROM cdrs FINAL WHERE rating_status != 'RATED'");
       print(`  unrated CDRs: ${unrated?.n ?? '?'}`);
+      if (p.fraud) await printFraud(p, deadline, print);
       print('');
       print(`CDRs produced: ${produced.produced}`);
       print(`CDRs stored in ClickHouse: ${stored}`);

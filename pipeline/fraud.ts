@@ -151,6 +151,8 @@ export class FraudService {
   private restoring: Promise<void> | undefined;
   private readonly log: Log;
   readonly stats = { events: 0, alertVersions: 0, commits: 0 };
+  /** Per fraud-events partition: the next offset after the last batch processed (how far detection got). */
+  readonly positions = new Map<number, bigint>();
   private stopped = false;
 
   constructor(private readonly o: FraudServiceOptions) {
@@ -246,7 +248,9 @@ export class FraudService {
     this.stats.events += b.records.length;
     if (out.size > 0) await this.publish([...out.values()]);
     m.fraudDetectDuration.observe((performance.now() - t0) / 1000);
-    const low = this.detector.lowWatermark(b.partition, Number(BigInt(b.lastOffset) + 1n));
+    const next = BigInt(b.lastOffset) + 1n;
+    if (next > (this.positions.get(b.partition) ?? 0n)) this.positions.set(b.partition, next);
+    const low = this.detector.lowWatermark(b.partition, Number(next));
     await this.source.commit(b.topic, b.partition, String(low)).then(
       () => void this.stats.commits++,
       (err: Error) => this.log.warn({ partition: b.partition, err: err.message }, 'fraud-events commit failed; the next batch commits past it'),
@@ -276,6 +280,13 @@ export class FraudService {
     for (const a of alerts) this.o.metrics.fraudAlerts.inc({ rule: a.rule, severity: a.severity, status: a.status });
     const opened = alerts.filter((a) => a.version === 1);
     if (opened.length) this.log.warn({ alerts: opened.map((a) => ({ rule: a.rule, entity: a.entity, severity: a.severity, exposure: a.exposure })) }, 'fraud alerts raised');
+  }
+
+  /** True once every fraud event published so far has been through the detector (for demos and evaluations). */
+  async caughtUp(): Promise<boolean> {
+    const end = await topicEndOffsets(this.o.cfg.kafka.brokers, this.o.cfg.fraud.eventsTopic, this.log);
+    for (const [p, high] of end) if ((this.positions.get(p) ?? 0n) < high) return false;
+    return true;
   }
 
   async stop(): Promise<void> {
