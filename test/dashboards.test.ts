@@ -10,11 +10,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCdrs } from '../ingest/generator.js';
-import { schemaPath, packageRoot, type Cdr, type DeadLetter, type DeadLetterCode } from '../schemas/index.js';
+import { schemaPath, packageRoot, type Cdr, type DeadLetter, type DeadLetterCode, type FraudAlert } from '../schemas/index.js';
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { cdrRowJson, deadLetterRowJson } from '../sinks/clickhouse/rows.js';
 import { refreshStale } from '../pipeline/aggregates.js';
+import { alertRow } from '../pipeline/fraud.js';
 import { chPath, uniqueName } from './helpers.js';
 import { CLICKHOUSE_PLUGIN_VERSION, expandQuery, macrosIn, panelIntervalMs, parseRelativeTime, SUPPORTED_MACROS, type ExpandContext, type TemplateVariable } from './tools/grafana-macros.js';
 import { checkRefs, exportedSeries, metricsFromTelemetry, promqlRefs, variableQueryRefs } from './tools/promql.js';
@@ -79,7 +80,7 @@ const queryPanels = (d: Dashboard, type: string) => panelsOf(d).filter((p) => p.
 
 describe('dashboards: structure', () => {
   it('finds the dashboards', () => {
-    expect(dashboards.map((x) => x.file)).toEqual(['cdr-overview.json', 'pipeline-health.json', 'traffic-forecast.json']);
+    expect(dashboards.map((x) => x.file)).toEqual(['cdr-overview.json', 'fraud-alerts.json', 'pipeline-health.json', 'traffic-forecast.json']);
   });
 
   for (const { file, d } of dashboards) {
@@ -205,6 +206,20 @@ describe('ClickHouse panels: every query runs on the real schema and returns row
       }),
     );
     await conn.insert('traffic_forecast', forecastRows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    // Fraud alerts (schemas/ddl/0006), one of them in two versions (FINAL keeps the latest), for the fraud dashboard.
+    const alert = (id: string, rule: string, version: number, status: FraudAlert['status'], severity: FraudAlert['severity'], exposure: string, agoMin: number): FraudAlert => ({
+      alertId: id, version, rule, fraudType: 'IRSF', entityKind: 'MSISDN', entity: `4477009${id.slice(-5)}`, severity, score: 0.9, status,
+      firstSeen: nowMs - agoMin * 60_000, lastSeen: nowMs - (agoMin - 20) * 60_000, detectedAt: nowMs - (agoMin - 3) * 60_000,
+      windowStart: nowMs - agoMin * 60_000, windowEnd: nowMs - (agoMin - 20) * 60_000, exposure, currency: 'GBP',
+      evidence: { recordIds: ['r-1', 'r-2', 'r-3', 'r-4'], counts: { events: 4 }, facts: { note: 'test' } },
+    });
+    const alerts = [
+      alert('a0000000000000000000001', 'irsf.high_risk', 1, 'OPEN', 'HIGH', '12.500000', 120),
+      alert('a0000000000000000000001', 'irsf.high_risk', 2, 'UPDATED', 'CRITICAL', '612.500000', 120),
+      alert('a0000000000000000000002', 'wangiri.burst', 1, 'OPEN', 'MEDIUM', '0.000000', 60),
+      alert('a0000000000000000000003', 'forwarding.high_risk_spike', 3, 'CLOSED', 'HIGH', '88.200000', 200),
+    ];
+    await conn.insert('fraud_alerts', alerts.map((a) => JSON.stringify(alertRow(a))).join('\n') + '\n');
     // $__timeFilter compares with toDateTime(whole seconds): a row from the current second is after `to`
     // (as in Grafana, where it shows on the next refresh). Let the clock pass into the next second.
     await new Promise((resolve) => setTimeout(resolve, 1050 - (Date.now() % 1000)));
@@ -265,6 +280,25 @@ describe('ClickHouse panels: every query runs on the real schema and returns row
     const value = Number(asr!.rows[0]!.asr);
     expect(value).toBeGreaterThan(0.5); // the generator answers about 80 % of voice calls
     expect(value).toBeLessThan(1);
+  });
+
+  it('the fraud dashboard counts each alert once, at its latest version (FINAL), with exact exposure', async () => {
+    const { d } = chDashboards.find(({ file }) => file === 'fraud-alerts.json')!;
+    const panel = (title: string) => queryPanels(d, CLICKHOUSE).find((p) => p.title === title)!;
+    const [open] = await runPanel(d, panel('Open alerts'));
+    expect(Number(open!.rows[0]!.open), 'the UPDATED irsf alert and the OPEN wangiri one; the closed one is not open').toBe(2);
+    const [high] = await runPanel(d, panel('Critical or high, open'));
+    expect(Number(high!.rows[0]!.critical_high), 'the irsf alert escalated to CRITICAL in version 2').toBe(1);
+    const [exposure] = await runPanel(d, panel('Exposure of alerts in range'));
+    expect(exposure!.rows.map((r) => [r.currency, String(r.exposure)])).toEqual([['GBP', '700.7']]);
+    const [list] = await runPanel(d, panel('Alerts (latest version)'));
+    expect(list!.rows.map((r) => [r.rule, r.version, r.severity, r.status])).toEqual([
+      ['irsf.high_risk', 2, 'CRITICAL', 'UPDATED'],
+      ['wangiri.burst', 1, 'MEDIUM', 'OPEN'],
+      ['forwarding.high_risk_spike', 3, 'HIGH', 'CLOSED'],
+    ]);
+    const [ttd] = await runPanel(d, panel('Median time to detect'));
+    expect(Number(ttd!.rows[0]!.minutes), 'detected 3 minutes after each first record').toBe(3);
   });
 });
 
