@@ -2,9 +2,11 @@
  * `cdr-pipeline report forecast` and `report backtest` (issue #5 item 4; docs/FORECASTING.md): hourly calls,
  * minutes and revenue per destination class and region from the hourly aggregate (agg_traffic_hourly),
  * forecast with weekly seasonality, trend, holidays and prediction bands by the SQL in
- * sinks/clickhouse/sql/forecast/, and stored in traffic_forecast for Grafana. The backtest forecasts each of
- * the last K weeks from the weeks before it (rolling origin) and prints sMAPE, MAPE and WAPE of the model and
- * of the seasonal-naive baseline. The model is all SQL; this module picks the parameters and prints.
+ * sinks/clickhouse/sql/forecast/ (the network's expected calls x each series' share of them, as a
+ * distribution: median point, 10%..90% band, mean for sums), and stored in traffic_forecast for Grafana. The
+ * backtest forecasts each of the last K weeks from the weeks before it (rolling origin) and prints sMAPE, MAPE
+ * and WAPE of the model and of the seasonal-naive baseline, band coverage and the bias of the expected values.
+ * The model is all SQL; this module picks the parameters and prints.
  */
 import { ukBankHolidays } from '../ingest/traffic/calendar.js';
 import type { ClickHouseConnection } from '../sinks/clickhouse/connection.js';
@@ -13,7 +15,7 @@ import { emit, formatOf, renderReport, type Row } from './report-output.js';
 import { ReportUsageError, type Report, type ReportContext } from './report.js';
 
 /** Name stored with every forecast row (traffic_forecast.model). */
-export const MODEL = 'seasonal-trend';
+export const MODEL = 'topdown-median';
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
@@ -35,6 +37,8 @@ export interface ForecastRun {
   /** Rows stored (series x hours). */
   rows: number;
   series: number;
+  /** The network curve's trend in % of its daily level at the origin per week (null without a forecast). */
+  trendPctWeek: number | null;
 }
 
 const isoHour = (ms: number) => new Date(ms).toISOString().slice(0, 19) + 'Z';
@@ -64,10 +68,13 @@ export async function writeForecast(conn: ClickHouseConnection, spec: ForecastSp
   const runId = runIdOf(spec);
   const insert = loadSql('forecast', 'insert').replace('/*model*/', loadSql('forecast', 'model'));
   await conn.command(bindSql(insert, { ...modelParams(spec), run_id: runId, run_kind: spec.kind, model_name: MODEL }));
-  const [r] = await conn.query<{ rows: string; series: string }>(
-    `SELECT count() AS rows, uniqExact(metric, destination_class, region, currency) AS series FROM traffic_forecast FINAL WHERE run_id = ${sqlQuote(runId)}`,
+  const [r] = await conn.query<{ rows: string; series: string; trend: number | null }>(
+    `SELECT count() AS rows, uniqExact(metric, destination_class, region, currency) AS series,
+            round(100 * 7 * any(trend_per_day) / nullIf(anyIf(daily_level, target_hour = origin), 0), 2) AS trend
+     FROM traffic_forecast FINAL WHERE run_id = ${sqlQuote(runId)}`,
   );
-  return { runId, rows: Number(r?.rows ?? 0), series: Number(r?.series ?? 0) };
+  const trend = r?.trend === null || r?.trend === undefined ? null : Number(r.trend);
+  return { runId, rows: Number(r?.rows ?? 0), series: Number(r?.series ?? 0), trendPctWeek: trend !== null && Number.isFinite(trend) ? trend : null };
 }
 
 function sqlQuote(s: string): string {
@@ -104,6 +111,9 @@ export interface BacktestRow {
   wape_model: number;
   wape_naive: number;
   coverage: number;
+  /** (sum of expected values - sum of actuals) / sum of actuals, in %; the same for seasonal-naive. */
+  bias_expected: number;
+  bias_naive: number;
 }
 
 export interface BacktestResult {
@@ -146,6 +156,8 @@ export async function backtest(conn: ClickHouseConnection, spec: BacktestSpec): 
     wape_model: num(r.wape_model),
     wape_naive: num(r.wape_naive),
     coverage: num(r.coverage),
+    bias_expected: num(r.bias_expected),
+    bias_naive: num(r.bias_naive),
   }));
   return { origins, runIds, rows };
 }
@@ -278,10 +290,12 @@ export const forecastReport: Report = {
   summary: 'hourly calls, minutes and revenue per class and region for the next days, with bands (traffic_forecast)',
   help: `      --horizon N[h|d|w]      how far ahead (default 7d; up to 8 weeks)
 ${commonHelp('first forecast hour')}
-    Model (SQL in sinks/clickhouse/sql/forecast/, docs/FORECASTING.md): per series, daily level with a linear
-    trend x hour-of-week seasonal index x holiday factor; 10%..90% prediction band from the residuals. Stored
-    in traffic_forecast (run_kind forecast); the same origin, horizon and history replace the earlier rows.
-    Prints the forecast per day (all traffic) and per destination class.`,
+    Model (SQL in sinks/clickhouse/sql/forecast/, docs/FORECASTING.md): the network's expected calls per hour
+    (daily level with a linear trend x seasonal index x holiday factor) x each series' share of them, taken
+    from the history's hours of the same day type and hour of day: point = the median (0 in mostly empty
+    hours), 10%..90% band, expected = the mean (what sums read). Stored in traffic_forecast (run_kind
+    forecast); the same origin, horizon and history replace the earlier rows. Prints the expected traffic per
+    day (all classes and regions) and per destination class.`,
   async run(ctx) {
     const format = formatOf(ctx.values);
     const horizonHours = parseHorizon(ctx.values.horizon);
@@ -291,14 +305,15 @@ ${commonHelp('first forecast hour')}
       const run = await writeForecast(conn, spec);
       const byDay = await conn.query<Row>(bindSql(loadSql('forecast', 'by-day'), { run_id: run.runId, tz: c.tz }));
       const byClass = await conn.query<Row>(bindSql(loadSql('forecast', 'by-class'), { run_id: run.runId }));
-      const meta = { run_id: run.runId, model: MODEL, origin: isoHour(c.originMs), horizon_hours: horizonHours, history_weeks: c.historyWeeks, time_zone: c.tz, series: run.series, rows: run.rows };
-      const header = `Forecast ${run.runId}: ${run.series} series x ${horizonHours} hours from ${isoHour(c.originMs)} (${c.tz}), fitted on ${c.historyWeeks} weeks; stored in traffic_forecast (${run.rows} rows)`;
+      const meta = { run_id: run.runId, model: MODEL, origin: isoHour(c.originMs), horizon_hours: horizonHours, history_weeks: c.historyWeeks, time_zone: c.tz, series: run.series, rows: run.rows, network_trend_pct_week: run.trendPctWeek };
+      const trend = run.trendPctWeek === null ? '' : `, network trend ${run.trendPctWeek >= 0 ? '+' : ''}${run.trendPctWeek.toFixed(2)} % a week`;
+      const header = `Forecast ${run.runId}: ${run.series} series x ${horizonHours} hours from ${isoHour(c.originMs)} (${c.tz}), fitted on ${c.historyWeeks} weeks${trend}; stored in traffic_forecast (${run.rows} rows)`;
       emit(
         ctx,
         format === 'table'
           ? `${header}\n\n${renderReport(format, [
-              { title: 'Per day, all classes and regions (point forecast)', key: 'by_day', rows: byDay },
-              { title: `Per destination class over ${horizonHours} hours (all regions; '*' = all classes)`, key: 'by_class', rows: byClass },
+              { title: 'Per day, all classes and regions (expected)', key: 'by_day', rows: byDay },
+              { title: `Per destination class over ${horizonHours} hours, expected (all regions; '*' = all classes)`, key: 'by_class', rows: byClass },
             ])}`
           : renderReport(format, [
               { title: 'by day', key: 'by_day', rows: byDay },
@@ -314,10 +329,10 @@ export const backtestReport: Report = {
   summary: 'errors of the forecast and of seasonal-naive on held-out weeks (rolling origin)',
   help: `      --weeks K               held-out weeks, each forecast from the history before it (default 3)
 ${commonHelp('end of the last held-out week')}
-    Prints sMAPE, MAPE and WAPE (in %) of the model and of the seasonal-naive baseline (the same hour one week
-    earlier) per metric and level (total, class, region, series), per held-out week and over all, and the
-    share of actuals inside the model's prediction band. The held-out forecasts are kept in traffic_forecast
-    (run_kind backtest) for Grafana.`,
+    Prints sMAPE, MAPE and WAPE (in %) of the model's point forecast and of the seasonal-naive baseline (the same
+    hour one week earlier) per metric and level (total, class, region, series), per held-out week and over all,
+    the share of actuals inside the model's 10%..90% band, and the bias of the sums (model: expected values).
+    The held-out forecasts are kept in traffic_forecast (run_kind backtest) for Grafana.`,
   async run(ctx) {
     const format = formatOf(ctx.values);
     const weeks = intOption(ctx.values.weeks, 3, 'weeks');
@@ -327,8 +342,7 @@ ${commonHelp('end of the last held-out week')}
       const pooled = r.rows.filter((x) => x.held_out === 'all');
       const perWeek = r.rows.filter((x) => x.held_out !== 'all');
       const verdict = [
-        'Model against seasonal-naive, all held-out weeks (sMAPE and MAPE punish a mean forecast in hours with no or',
-        'almost no traffic; WAPE weighs hours by volume: docs/FORECASTING.md):',
+        'Model against seasonal-naive, all held-out weeks (docs/FORECASTING.md):',
         ...pooled.map((x) => {
           const better = (['smape', 'mape', 'wape'] as const).filter((m) => x[`${m}_model`] < x[`${m}_naive`]).map((m) => m.toUpperCase().replace('SMAPE', 'sMAPE'));
           const worse = (['smape', 'mape', 'wape'] as const).filter((m) => !(x[`${m}_model`] < x[`${m}_naive`])).map((m) => m.toUpperCase().replace('SMAPE', 'sMAPE'));

@@ -8,12 +8,15 @@
 --   mape   mean of |f - a| / |a| over hours with a > 0, in %
 --   wape   sum |f - a| / sum |a|, in % (volume-weighted; stable on sparse series)
 --   coverage share of hours whose actual lies inside the model's prediction band, in %
+--   bias   (sum of forecasts - sum of actuals) / sum of actuals, in %: of the model's expected values (what sums
+--          over hours, classes and regions read) and of seasonal-naive
+-- sMAPE, MAPE and WAPE score the model's point forecast (the median of the hour).
 -- Parameters: {run_ids:Array(String)}
 WITH
 fc AS
 (
     SELECT origin, target_hour, toString(destination_class) AS dc, toString(region) AS rg, toString(metric) AS metric, toString(currency) AS cur,
-           toFloat64(point) AS f, toFloat64(lower) AS lo, toFloat64(upper) AS hi,
+           toFloat64(point) AS f, toFloat64(lower) AS lo, toFloat64(upper) AS hi, toFloat64(expected) AS e,
            target_hour - toIntervalHour(168 * (intDiv(dateDiff('hour', origin, target_hour), 168) + 1)) AS naive_hour
     FROM traffic_forecast FINAL
     WHERE run_id IN {run_ids:Array(String)}
@@ -38,7 +41,7 @@ points AS
 (
     SELECT fc.origin AS origin, fc.metric AS metric,
            multiIf(fc.dc = '*' AND fc.rg = '*', 'total', fc.rg = '*', 'class', fc.dc = '*', 'region', 'series') AS level,
-           fc.f AS f, fc.lo AS lo, fc.hi AS hi, a.value AS a, n.value AS naive
+           fc.f AS f, fc.lo AS lo, fc.hi AS hi, fc.e AS e, a.value AS a, n.value AS naive
     FROM fc
     LEFT JOIN actual AS a ON a.dc = fc.dc AND a.rg = fc.rg AND a.metric = fc.metric AND a.cur = fc.cur AND a.hour = fc.target_hour
     LEFT JOIN actual AS n ON n.dc = fc.dc AND n.rg = fc.rg AND n.metric = fc.metric AND n.cur = fc.cur AND n.hour = fc.naive_hour
@@ -55,7 +58,9 @@ SELECT
     round(100 * avgIf(abs(naive - a) / a, a > 0), 3) AS mape_naive,
     round(100 * sum(abs(f - a)) / sum(abs(a)), 3) AS wape_model,
     round(100 * sum(abs(naive - a)) / sum(abs(a)), 3) AS wape_naive,
-    round(100 * avg(a >= lo AND a <= hi), 3) AS coverage
+    round(100 * avg(a >= lo AND a <= hi), 3) AS coverage,
+    round(100 * (sum(e) - sum(a)) / sum(abs(a)), 3) AS bias_expected,
+    round(100 * (sum(naive) - sum(a)) / sum(abs(a)), 3) AS bias_naive
 FROM points
 GROUP BY GROUPING SETS ((metric, level, origin), (metric, level))
 ORDER BY metric, indexOf(['total', 'class', 'region', 'series'], level), held_out = 'all', held_out

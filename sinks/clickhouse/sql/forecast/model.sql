@@ -1,17 +1,30 @@
 -- Traffic forecast, one row per series and future hour (docs/FORECASTING.md; `cdr-pipeline report forecast`).
--- Model "seasonal-trend": forecast = daily_level x seasonal_index x holiday_factor, per series
--- (destination_class, region, metric, currency), where
---   daily_level     level and trend: a line through the series' daily totals of the history, with the slope
---                   common to the seven weekday lines (least squares), extended to the forecast day;
---   seasonal_index  the hour-of-week profile: the history's volume in that hour of the week divided by the
---                   daily level of those days (weekly and daily seasonality in one multiplicative index);
---   holiday_factor  1 on ordinary days. A public holiday is forecast with the Sunday profile, times the ratio
---                   actual / Sunday-like forecast observed on the holidays of the history (1 if none).
+-- Model "topdown-median": the network's expected calls per hour (level, trend, weekly profile, holidays) times
+-- each series' share of it, taken as a distribution over similar hours of the history.
+--   1. The network curve: expected voice calls of the whole network (all classes and regions) per hour,
+--      network(t) = daily_level x seasonal_index x holiday_factor, where
+--        daily_level     a line through the network's daily call totals of the history, with the slope common
+--                        to the seven weekday lines (least squares), extended to the forecast day (the trend);
+--        seasonal_index  day factor of the weekday (its total over the daily level) x the share of the day in
+--                        that hour, pooled over the days of its type (Monday-Friday, Saturday, Sunday);
+--        holiday_factor  1 on ordinary days. A public holiday is a Sunday, times actual / Sunday-like fit
+--                        observed on the holidays of the history (1 if none).
+--   2. Shares: for every series (destination_class, region, metric, currency) and ordinary history hour h,
+--      r(h) = value(h) / network(h): calls, minutes or revenue per expected network call, 0 in an hour without
+--      traffic. The forecast distribution of the series in a future hour t is network(t) x r over the window
+--      of t: the history's ordinary hours of the same day type whose hour of day is t's or next to it
+--      (wrapping round midnight): about 60 values for a weekday hour of 4 weeks of history, 12 at weekends.
+--        point     network(t) x the median of the window (the lower one of an even count): the value that
+--                  minimises the expected absolute error; 0 where most such hours had no traffic, and below the
+--                  mean where a few large values (expensive calls: revenue) make the mean;
+--        lower,    network(t) x the k-th smallest and the k-th largest of the n values, k = floor(0.1 (n + 1)),
+--        upper     at least 1 (a distribution-free 10%..90% interval for the next value), their distance from
+--                  the point widened by sqrt(1 + 1/w) for w history weeks (the network curve is estimated too);
+--        expected  network(t) x share, share = the mean of the window: the mean, to sum over hours, classes or
+--                  regions (the median of a sum is not the sum of the medians). The shares of the classes (or
+--                  regions) add up to the total's share exactly: the expected values are coherent.
 -- Holidays (the parameter list plus ref_holidays of the current reference snapshot, home country) are left
--- out of the level, trend and profile fit, so one Easter Monday does not bend a Monday profile.
--- Prediction band: 10% and 90% quantiles of the series' in-sample residuals, standardised by sqrt(fitted)
--- (count-like data: variance grows with the mean), widened by sqrt((n + 1) / (n - 1)) for n history weeks
--- (a profile averaged over n weeks fits its own history better than it predicts a new week).
+-- out of the level, trend, profile and share windows, so one Easter Monday does not bend a Monday.
 -- Series: every (destination_class, region) and their totals: destination_class '*' = all classes,
 -- region '*' = all regions. Metrics: calls, minutes (billable_seconds / 60), revenue (per currency; summed as
 -- Decimal, the model's arithmetic is Float64 - a forecast is an estimate - and the result is rounded to
@@ -60,9 +73,11 @@ known AS
 ),
 hours AS
 (
-    -- Every hour of the history: local day, day of week, hour of day, hour of the week (0 = Monday 00:00),
-    -- x = days from the origin's day, holiday, and fit_day: a whole ordinary day inside the history.
-    SELECT hour, day, dow, hod, (dow - 1) * 24 + hod AS how, toFloat64(day - toDate({origin:DateTime('UTC')}, {tz:String})) AS x,
+    -- Every hour of the history: local day, day of week, hour of day, hour of the week (0 = Monday 00:00), day
+    -- type (0 Monday-Friday, 1 Saturday, 2 Sunday), x = days from the origin's day, holiday, and fit_day: a
+    -- whole ordinary day inside the history.
+    SELECT hour, day, dow, hod, (dow - 1) * 24 + hod AS how, multiIf(dow <= 5, 0, dow = 6, 1, 2) AS dt,
+           toFloat64(day - toDate({origin:DateTime('UTC')}, {tz:String})) AS x,
            has((SELECT days FROM hol), day) AS holiday,
            NOT holiday
              AND toDateTime(day, {tz:String}) >= (SELECT first_hour FROM known)
@@ -75,102 +90,128 @@ hours AS
     )
     WHERE hour >= (SELECT first_hour FROM known)
 ),
-grid AS
+-- Step 1, the network curve: each step adds columns to the network's hourly rows (window functions).
+net AS
 (
-    -- Series x history hours, 0 where the aggregate has no row (no traffic that hour).
-    SELECT s.dc AS dc, s.rg AS rg, s.metric AS metric, s.cur AS cur, hr.*, h.value AS value
-    FROM series AS s
-    CROSS JOIN hours AS hr
-    LEFT JOIN hist AS h ON h.dc = s.dc AND h.rg = s.rg AND h.metric = s.metric AND h.cur = s.cur AND h.hour = hr.hour
+    -- Network calls per history hour, 0 where the aggregate has no row (no traffic that hour).
+    SELECT hr.*, h.value AS value
+    FROM hours AS hr
+    LEFT JOIN (SELECT hour, value FROM hist WHERE dc = '*' AND rg = '*' AND metric = 'calls') AS h ON h.hour = hr.hour
 ),
--- Each step below adds columns to the hourly rows (window functions, so every step runs once).
-daily AS
+net_daily AS
 (
-    SELECT *, sum(value) OVER (PARTITION BY dc, rg, metric, cur, day) AS day_total FROM grid
+    SELECT *, sum(value) OVER (PARTITION BY day) AS day_total FROM net
 ),
-centred AS
+net_centred AS
 (
     -- Means over the whole ordinary days of the history: per weekday (x and daily total), and over all of them.
     SELECT *,
-           avgIf(x, fit_day) OVER (PARTITION BY dc, rg, metric, cur, dow) AS x_dow,
-           avgIf(day_total, fit_day) OVER (PARTITION BY dc, rg, metric, cur, dow) AS total_dow,
-           avgIf(x, fit_day) OVER (PARTITION BY dc, rg, metric, cur) AS x_all,
-           avgIf(day_total, fit_day) OVER (PARTITION BY dc, rg, metric, cur) AS total_all
-    FROM daily
+           avgIf(x, fit_day) OVER (PARTITION BY dow) AS x_dow,
+           avgIf(day_total, fit_day) OVER (PARTITION BY dow) AS total_dow,
+           avgIf(x, fit_day) OVER () AS x_all,
+           avgIf(day_total, fit_day) OVER () AS total_all
+    FROM net_daily
 ),
-trended AS
+net_trended AS
 (
     -- Trend: the least-squares slope common to the seven weekday lines (each day compared with the same weekday
-    -- only, so the weekly pattern cannot leak into the trend; 0 with one week of history). Each day's hours
-    -- carry the same point, so this is the fit of the daily points.
-    SELECT *, if(sumIf((x - x_dow) * (x - x_dow), fit_day) OVER s > 0,
-                 sumIf((x - x_dow) * (day_total - total_dow), fit_day) OVER s / sumIf((x - x_dow) * (x - x_dow), fit_day) OVER s,
+    -- only, so the weekly pattern cannot leak into the trend; 0 with one week of history).
+    SELECT *, if(sumIf((x - x_dow) * (x - x_dow), fit_day) OVER () > 0,
+                 sumIf((x - x_dow) * (day_total - total_dow), fit_day) OVER () / sumIf((x - x_dow) * (x - x_dow), fit_day) OVER (),
                  0) AS slope
-    FROM centred
-    WINDOW s AS (PARTITION BY dc, rg, metric, cur)
+    FROM net_centred
 ),
-leveled AS
+net_leveled AS
 (
     -- Daily level: the trend line through the mean daily total, as (slope per day, level at the origin's day).
-    SELECT *, (slope, total_all - slope * x_all) AS line, greatest(tupleElement(line, 2) + slope * x, 0) AS level FROM trended
+    SELECT *, (slope, total_all - slope * x_all) AS line, greatest(tupleElement(line, 2) + slope * x, 0) AS level FROM net_trended
 ),
-indexed AS
+net_indexed AS
 (
-    -- Hour-of-week index: that hour of the week's volume over the daily level of its days (holidays left out).
-    SELECT *, if(sumIf(level, NOT holiday) OVER w > 0, sumIf(value, NOT holiday) OVER w / sumIf(level, NOT holiday) OVER w, 0) AS idx
-    FROM leveled
-    WINDOW w AS (PARTITION BY dc, rg, metric, cur, how)
+    -- Seasonal index of an hour: the weekday's total over the daily level (day factor) x the hour's share of
+    -- the day, pooled over the whole ordinary days of the same type (Monday-Friday share one daily shape).
+    SELECT *, if(sumIf(level, fit_day) OVER d > 0, 24 * sumIf(value, fit_day) OVER d / sumIf(level, fit_day) OVER d, 0)
+              * if(sumIf(value, fit_day) OVER t > 0, sumIf(value, fit_day) OVER th / sumIf(value, fit_day) OVER t, 0) AS idx
+    FROM net_leveled
+    WINDOW d AS (PARTITION BY dow), t AS (PARTITION BY dt), th AS (PARTITION BY dt, hod)
 ),
-fitted AS
+net_fitted AS
 (
-    -- In-sample fit of every history hour; a holiday with the Sunday index of the same hour of day.
-    SELECT *, level * if(holiday, anyIf(idx, dow = 7) OVER (PARTITION BY dc, rg, metric, cur, hod), idx) AS fit FROM indexed
+    -- The network curve over the history; a holiday with the Sunday index of the same hour of day.
+    SELECT *, level * if(holiday, anyIf(idx, dow = 7) OVER (PARTITION BY hod), idx) AS fit FROM net_indexed
 ),
-params AS
+net_params AS
 (
-    -- Per series and hour of the week: the trend line, the index, the holiday factor (actual over Sunday-like
-    -- fit on the history's holidays; 1 without any) and the residual quantiles of the band.
-    SELECT dc, rg, metric, cur, how, any(line) AS line, any(idx) AS idx, any(hf) AS holiday_factor, any(q) AS q
+    -- The trend line and the holiday factor (actual over Sunday-like fit on the history's holidays; 1 without).
+    SELECT any(line) AS line, if(sumIf(fit, holiday) > 0, sumIf(value, holiday) / sumIf(fit, holiday), 1) AS hf
+    FROM net_fitted
+),
+net_index AS
+(
+    SELECT how, any(idx) AS idx FROM net_fitted GROUP BY how
+),
+-- Step 2, the shares: every series' history hours as ratios to the network curve, pooled per window.
+ratios AS
+(
+    -- Each ordinary history hour of each series (0 where it had no traffic) over the network curve, counted in
+    -- the windows of its own hour of day and the two next to it (same day type).
+    SELECT dc, rg, metric, cur, dt, w AS hod, r
     FROM
     (
-        SELECT dc, rg, metric, cur, how, line, idx,
-               if(sumIf(fit, holiday) OVER s > 0, sumIf(value, holiday) OVER s / sumIf(fit, holiday) OVER s, 1) AS hf,
-               quantilesExactIf(0.1, 0.9)((value - fit) / sqrt(fit), NOT holiday AND fit > 0) OVER s AS q
-        FROM fitted
-        WINDOW s AS (PARTITION BY dc, rg, metric, cur)
+        SELECT s.dc AS dc, s.rg AS rg, s.metric AS metric, s.cur AS cur, n.dt AS dt, n.hod AS hod, h.value / n.fit AS r
+        FROM series AS s
+        CROSS JOIN (SELECT hour, dt, hod, fit FROM net_fitted WHERE NOT holiday AND fit > 0) AS n
+        LEFT JOIN hist AS h ON h.dc = s.dc AND h.rg = s.rg AND h.metric = s.metric AND h.cur = s.cur AND h.hour = n.hour
     )
-    GROUP BY dc, rg, metric, cur, how
-    -- A series without a trend line (no whole ordinary day in the history) is not forecast.
-    HAVING isFinite(tupleElement(line, 1)) AND isFinite(tupleElement(line, 2))
+    ARRAY JOIN [(hod + 23) % 24, hod, (hod + 1) % 24] AS w
+),
+windows AS
+(
+    -- Per series, day type and hour of day: the sorted ratios of the window, their mean, (lower) median and the
+    -- k-th smallest and largest (distribution-free 10%..90% interval for the next value).
+    SELECT dc, rg, metric, cur, dt, hod, arraySort(groupArray(r)) AS rs, length(rs) AS n, avg(r) AS share,
+           rs[intDiv(n - 1, 2) + 1] AS q50,
+           greatest(toUInt64(floor(0.1 * (n + 1))), 1) AS k,
+           rs[k] AS q_lo, rs[n + 1 - k] AS q_hi
+    FROM ratios
+    GROUP BY dc, rg, metric, cur, dt, hod
 ),
 future AS
 (
-    -- The forecast hours; a holiday takes the Sunday index of its hour of day.
-    SELECT hour, day, holiday, if(holiday, 144 + hod, (dow - 1) * 24 + hod) AS how
+    -- The forecast hours with the network curve; a holiday is a Sunday (day type 2, Sunday index) x the factor.
+    SELECT f.hour AS hour, f.holiday AS holiday, f.hod AS hod, if(f.holiday, 2, multiIf(f.dow <= 5, 0, f.dow = 6, 1, 2)) AS dt,
+           greatest(tupleElement(p.line, 2) + tupleElement(p.line, 1) * toFloat64(f.day - toDate({origin:DateTime('UTC')}, {tz:String})), 0) AS daily_level,
+           i.idx AS seasonal_index, if(f.holiday, p.hf, 1) AS holiday_factor, tupleElement(p.line, 1) AS trend_per_day
     FROM
     (
         SELECT {origin:DateTime('UTC')} + toIntervalHour(number) AS hour, toDate(hour, {tz:String}) AS day,
                toDayOfWeek(hour, 0, {tz:String}) AS dow, toHour(toTimeZone(hour, {tz:String})) AS hod,
                has((SELECT days FROM hol), day) AS holiday
         FROM numbers(toUInt64({horizon_hours:UInt32}))
-    )
+    ) AS f
+    CROSS JOIN net_params AS p
+    INNER JOIN net_index AS i ON i.how = if(f.holiday, 144 + f.hod, (f.dow - 1) * 24 + f.hod)
+    -- No whole ordinary day in the history: no trend line, nothing is forecast (rather than a guess).
+    WHERE isFinite(tupleElement(p.line, 1)) AND isFinite(tupleElement(p.line, 2))
 )
 SELECT
     f.hour AS target_hour,
-    p.dc AS destination_class,
-    p.rg AS region,
-    p.metric AS metric,
-    p.cur AS currency,
-    greatest(tupleElement(p.line, 2) + tupleElement(p.line, 1) * toFloat64(f.day - toDate({origin:DateTime('UTC')}, {tz:String})), 0) AS daily_level,
-    p.idx AS seasonal_index,
-    if(f.holiday, p.holiday_factor, 1) AS holiday_factor,
-    daily_level * seasonal_index * holiday_factor AS point,
-    -- Band: residual quantiles (10%, 90%; standardised by sqrt(fit)) widened by sqrt((n + 1) / (n - 1)).
-    sqrt(({history_weeks:UInt32} + 1) / greatest({history_weeks:UInt32} - 1, 1)) AS widen,
-    greatest(point + least(ifNotFinite(p.q[1], 0), 0) * widen * sqrt(point), 0) AS lower,
-    point + greatest(ifNotFinite(p.q[2], 0), 0) * widen * sqrt(point) AS upper,
+    s.dc AS destination_class,
+    s.rg AS region,
+    s.metric AS metric,
+    s.cur AS currency,
+    f.daily_level AS daily_level,
+    f.seasonal_index AS seasonal_index,
+    f.holiday_factor AS holiday_factor,
+    s.share AS share,
+    -- The network's expected calls in the hour; the series' mean, median and band scale with it.
+    daily_level * seasonal_index * holiday_factor AS network,
+    network * s.share AS expected,
+    network * s.q50 AS point,
+    greatest(point - (s.q50 - s.q_lo) * network * sqrt(1 + 1 / {history_weeks:UInt32}), 0) AS lower,
+    point + (s.q_hi - s.q50) * network * sqrt(1 + 1 / {history_weeks:UInt32}) AS upper,
     f.holiday AS holiday,
-    tupleElement(p.line, 1) AS trend_per_day
+    f.trend_per_day AS trend_per_day
 FROM future AS f
-INNER JOIN params AS p ON p.how = f.how
+INNER JOIN windows AS s ON s.dt = f.dt AND s.hod = f.hod
 ORDER BY metric, destination_class, region, currency, target_hour
