@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CsvEncodingError, mapHeader, parseCsvBytes, rowOf, type CsvRecord } from '../schemas/csv.js';
 import { BOOLEAN_COLUMNS, COLUMNS, FILES, NUMERIC_COLUMNS, type AccountRecord, type CellRecord, type ContractedRateRecord, type CountryRecord, type FeatureCatalogueRecord, type FeatureRecord, type HolidayRecord, type LineRecord, type NetworkRecord, type NumberRangeRecord, type OperatorRecord, type PlanRecord } from '../schemas/reference.js';
 
 export class ReferenceDataError extends Error {
@@ -34,41 +35,8 @@ export interface ReferenceData {
   holidays: HolidayRecord[];
 }
 
-/** RFC 4180: fields separated by commas, optionally quoted with "", "" inside quotes is one quote. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += ch;
-    } else if (ch === '"' && field.length === 0) quoted = true;
-    else if (ch === ',') {
-      row.push(field);
-      field = '';
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      field = '';
-      if (row.length > 1 || row[0] !== '') rows.push(row);
-      row = [];
-    } else field += ch;
-  }
-  if (field.length > 0 || row.length > 0) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows;
-}
-
-function readTable<T>(dir: string, file: string, columns: readonly string[], problems: string[], hash: ReturnType<typeof createHash>, optional = false): T[] {
+/** The rows of one reference CSV; `lineNumbers`, when given, receives each returned row's line in the file. */
+function readTable<T>(dir: string, file: string, columns: readonly string[], problems: string[], hash: ReturnType<typeof createHash>, optional = false, lineNumbers?: number[]): T[] {
   const path = join(dir, file);
   if (!existsSync(path)) {
     if (!optional) problems.push(`${path}: missing`);
@@ -76,32 +44,48 @@ function readTable<T>(dir: string, file: string, columns: readonly string[], pro
   }
   const bytes = readFileSync(path);
   hash.update(file).update(bytes);
-  const rows = parseCsv(bytes.toString('utf8'));
-  const header = rows[0] ?? [];
-  const missing = columns.filter((c) => !header.includes(c));
-  if (missing.length) {
-    problems.push(`${path}: header lacks ${missing.join(', ')}`);
+  // schemas/csv.ts: RFC 4180 with quoted fields, CRLF, a BOM; every record knows its line in the file.
+  let records: CsvRecord[];
+  try {
+    records = parseCsvBytes(bytes);
+  } catch (err) {
+    if (!(err instanceof CsvEncodingError)) throw err;
+    problems.push(`${path}:${err.line}: not valid UTF-8`);
     return [];
   }
-  const index = columns.map((c) => header.indexOf(c));
+  const head = records[0];
+  if (!head) {
+    problems.push(`${path}: empty (a header row is required)`);
+    return [];
+  }
+  const { header, problems: headerProblems } = mapHeader(head, { required: columns });
+  if (headerProblems.length) {
+    for (const p of headerProblems) problems.push(`${path}: ${p}`);
+    return [];
+  }
   const out: T[] = [];
-  for (let r = 1; r < rows.length; r++) {
-    const cells = rows[r]!;
+  for (let k = 1; k < records.length; k++) {
+    const r = records[k]!;
+    const { row, problem } = rowOf(header, r);
+    if (!row) {
+      problems.push(`${path}:${r.line}: ${problem}`);
+      continue;
+    }
     const rec: Record<string, unknown> = {};
-    for (let c = 0; c < columns.length; c++) {
-      const name = columns[c]!;
-      const raw = cells[index[c]!] ?? '';
+    for (const name of columns) {
+      const raw = row[name]!;
       if (raw === '') rec[name] = null;
       else if (NUMERIC_COLUMNS.has(name)) {
         const n = Number(raw);
-        if (!Number.isFinite(n)) problems.push(`${path}:${r + 1}: ${name} is not a number: ${JSON.stringify(raw)}`);
+        if (!Number.isFinite(n)) problems.push(`${path}:${r.line}: ${name} is not a number: ${JSON.stringify(raw)}`);
         rec[name] = n;
       } else if (BOOLEAN_COLUMNS.has(name)) {
-        if (raw !== 'true' && raw !== 'false') problems.push(`${path}:${r + 1}: ${name} must be true or false, got ${JSON.stringify(raw)}`);
+        if (raw !== 'true' && raw !== 'false') problems.push(`${path}:${r.line}: ${name} must be true or false, got ${JSON.stringify(raw)}`);
         rec[name] = raw === 'true';
       } else rec[name] = raw;
     }
     out.push(rec as T);
+    lineNumbers?.push(r.line);
   }
   return out;
 }
@@ -123,9 +107,10 @@ export function loadReferenceDir(dir: string): ReferenceData {
   } catch (err) {
     problems.push(`${opPath}: ${(err as Error).message}`);
   }
+  const lineNumbers: number[] = [];
   const data = {
     accounts: readTable<AccountRecord>(dir, FILES.accounts, COLUMNS.accounts, problems, hash),
-    lines: readTable<LineRecord>(dir, FILES.lines, COLUMNS.lines, problems, hash),
+    lines: readTable<LineRecord>(dir, FILES.lines, COLUMNS.lines, problems, hash, false, lineNumbers),
     plans: readTable<PlanRecord>(dir, FILES.plans, COLUMNS.plans, problems, hash),
     features: readTable<FeatureRecord>(dir, FILES.features, COLUMNS.features, problems, hash, true),
     featureCatalogue: readTable<FeatureCatalogueRecord>(dir, FILES.featureCatalogue, COLUMNS.featureCatalogue, problems, hash, true),
@@ -137,7 +122,7 @@ export function loadReferenceDir(dir: string): ReferenceData {
     holidays: readTable<HolidayRecord>(dir, FILES.holidays, COLUMNS.holidays, problems, hash, true),
   };
   const accounts = new Set(data.accounts.map((a) => a.accountId));
-  for (const [i, l] of data.lines.entries()) if (!accounts.has(l.accountId)) problems.push(`${join(dir, FILES.lines)}:${i + 2}: account ${l.accountId} is not in ${FILES.accounts}`);
+  for (const [i, l] of data.lines.entries()) if (!accounts.has(l.accountId)) problems.push(`${join(dir, FILES.lines)}:${lineNumbers[i]}: account ${l.accountId} is not in ${FILES.accounts}`);
   if (problems.length || !operator) throw new ReferenceDataError(problems);
   return { dir, version: hash.digest('hex').slice(0, 16), operator, ...data };
 }

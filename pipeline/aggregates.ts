@@ -133,3 +133,102 @@ function runsOf(days: readonly string[]): [string, string][] {
   }
   return runs;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Periodic refresh inside `cdr-pipeline run`
+
+export interface AggregateRefresherOptions {
+  /** Time between the end of one refresh and the start of the next (aggregates.refreshIntervalMs), > 0. */
+  intervalMs: number;
+  /**
+   * At most this many days per INSERT ... SELECT (default 7): a first refresh of a long history is split into
+   * bounded statements, and stop() waits for one of them at most. (cdrs is ordered by subscriber, so a day's
+   * rows are spread over its month's partition: one statement per day would scan the month each time.)
+   */
+  maxDaysPerQuery?: number;
+  log: Log;
+  /** After each successful refresh: what was recomputed (also when nothing was stale). */
+  onRefresh?(result: RefreshResult): void;
+  /** After each failed refresh; the refresher keeps going and tries again after the interval. */
+  onError?(err: Error, seconds: number): void;
+}
+
+/**
+ * Refreshes the stale days of the pre-aggregates every `intervalMs`, beside the ingest path: it runs on its own
+ * timer, never awaits or is awaited by the runner, and a failure is logged and reported (onError) and retried
+ * at the next interval, never thrown. Refreshes never overlap: the next one is scheduled when the last ends.
+ * Whole-day recomputation from cdrs FINAL (refreshDays) makes a refresh that races with new inserts, with
+ * `report reconcile` or with `cdr-pipeline aggregate` on another host harmless: a day written from older
+ * CDRs keeps an older fingerprint and is simply stale again next time.
+ */
+export class AggregateRefresher {
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<RefreshResult | undefined> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly conn: ClickHouseConnection,
+    private readonly opts: AggregateRefresherOptions,
+  ) {
+    if (!(opts.intervalMs > 0)) throw new RangeError('AggregateRefresher needs an interval > 0');
+  }
+
+  /** Schedules the first refresh one interval from now (start-up and catching up on Kafka lag come first). */
+  start(): void {
+    this.schedule();
+  }
+
+  /** One refresh now (also what the timer runs). Resolves to what was refreshed, or undefined after a failure. */
+  refreshNow(): Promise<RefreshResult | undefined> {
+    if (this.inFlight) return this.inFlight;
+    const run = this.refresh().finally(() => {
+      this.inFlight = undefined;
+    });
+    this.inFlight = run;
+    return run;
+  }
+
+  /** No further refresh starts; waits for the one in flight to finish its current statement batch. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.inFlight;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.refreshNow().then(() => this.schedule());
+    }, this.opts.intervalMs);
+    // The timer alone never keeps the process alive (a stopped runner ends `run`).
+    this.timer.unref();
+  }
+
+  private async refresh(): Promise<RefreshResult | undefined> {
+    const t0 = performance.now();
+    const { log } = this.opts;
+    const per = Math.max(1, this.opts.maxDaysPerQuery ?? 7);
+    try {
+      const days = await staleDays(this.conn);
+      const total: RefreshResult = { days: [], usageRows: 0, trafficRows: 0, seconds: 0 };
+      for (let i = 0; i < days.length && !this.stopped; i += per) {
+        const r = await refreshDays(this.conn, days.slice(i, i + per), log);
+        total.days.push(...r.days);
+        total.usageRows += r.usageRows;
+        total.trafficRows += r.trafficRows;
+      }
+      total.seconds = (performance.now() - t0) / 1000;
+      if (total.days.length) log.info({ days: total.days.length, first: total.days[0], last: total.days[total.days.length - 1], usageRows: total.usageRows, trafficRows: total.trafficRows, seconds: total.seconds }, 'periodic aggregate refresh');
+      else log.debug({ seconds: total.seconds }, 'periodic aggregate refresh: nothing stale');
+      this.opts.onRefresh?.(total);
+      return total;
+    } catch (err) {
+      const seconds = (performance.now() - t0) / 1000;
+      log.error({ err: (err as Error).message, seconds, nextInMs: this.stopped ? null : this.opts.intervalMs }, 'periodic aggregate refresh failed; ingestion is not affected, retrying after the interval');
+      this.opts.onError?.(err as Error, seconds);
+      return undefined;
+    }
+  }
+}

@@ -17,6 +17,7 @@ import { SchemaRegistryClient } from '../schemas/registry.js';
 import { openClickHouse, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
+import { AggregateRefresher } from './aggregates.js';
 import { ConfigError, type Config } from './config.js';
 import { Runner } from './runner.js';
 import { createMetrics, serveTelemetry, type Metrics } from './telemetry.js';
@@ -25,6 +26,8 @@ export interface Pipeline {
   runner: Runner;
   /** The fraud detector, when enabled (needs rating and Kafka). */
   fraud: FraudService | undefined;
+  /** The periodic refresh of the pre-aggregates (aggregates.refreshIntervalMs > 0). */
+  aggregates: AggregateRefresher | undefined;
   conn: ClickHouseConnection;
   metrics: Metrics;
   metricsPort: number | undefined;
@@ -179,11 +182,33 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
       ? await serveTelemetry(metrics, { live: () => true, ready: () => runner.ready }, cfg.telemetry.metricsHost, cfg.telemetry.metricsPort)
       : undefined;
   if (telemetry) log.info({ url: `http://${cfg.telemetry.metricsHost}:${telemetry.port}/metrics` }, 'telemetry endpoint listening');
+  // Reports and dashboards read the pre-aggregates: their stale days are recomputed on a timer of their own,
+  // beside ingestion (never in the batch path; a failure is logged, counted and retried, never fatal).
+  let aggregates: AggregateRefresher | undefined;
+  if (cfg.aggregates.refreshIntervalMs > 0) {
+    for (const outcome of ['ok', 'error']) metrics.aggregateRefreshes.inc({ outcome }, 0); // both series exist from the start (alerts use increase())
+    aggregates = new AggregateRefresher(conn, {
+      intervalMs: cfg.aggregates.refreshIntervalMs,
+      log: log.child({ component: 'aggregates' }),
+      onRefresh: (r) => {
+        metrics.aggregateRefreshes.inc({ outcome: 'ok' });
+        metrics.aggregateRefreshDuration.observe(r.seconds);
+        metrics.aggregateRefreshedDays.inc(r.days.length);
+        metrics.aggregateLastSuccess.set(Date.now() / 1000);
+      },
+      onError: (_err, seconds) => {
+        metrics.aggregateRefreshes.inc({ outcome: 'error' });
+        metrics.aggregateRefreshDuration.observe(seconds);
+      },
+    });
+  }
   const done = runner.run();
+  aggregates?.start();
   if (fraud) await fraud.start((err) => log.error({ err: err.message }, 'fraud detector stopped'));
   let stopping: Promise<void> | undefined;
   const closeAll = async () => {
     watcher?.stop();
+    await aggregates?.stop();
     await fraud?.stop().catch(() => undefined);
     await fraudEvents?.disconnect().catch(() => undefined);
     await dlq?.disconnect().catch(() => undefined);
@@ -194,13 +219,17 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   return {
     runner,
     fraud,
+    aggregates,
     conn,
     metrics,
     metricsPort: telemetry?.port,
     done,
     stop: () =>
       (stopping ??= (async () => {
+        // No refresh starts once stopping; one in flight finishes beside the final flush.
+        const refreshStopped = aggregates?.stop();
         await runner.stop();
+        await refreshStopped;
         await closeAll();
       })()),
   };

@@ -83,6 +83,14 @@ export interface Config {
     /** On SIGTERM, how long to wait for ClickHouse to acknowledge what is buffered before stopping anyway. */
     shutdownTimeoutMs: number;
   };
+  aggregates: {
+    /**
+     * `run` recomputes the stale days of the pre-aggregates (agg_usage_daily, agg_traffic_hourly) this often,
+     * beside ingestion (pipeline/aggregates.ts AggregateRefresher); 0 = never (refresh with `cdr-pipeline
+     * aggregate` instead).
+     */
+    refreshIntervalMs: number;
+  };
   telemetry: {
     logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     metricsHost: string;
@@ -147,6 +155,9 @@ export const DEFAULTS: Config = {
     retryInitialMs: 200,
     retryMaxMs: 10_000,
     shutdownTimeoutMs: 30_000,
+  },
+  aggregates: {
+    refreshIntervalMs: 5 * 60 * 1000,
   },
   telemetry: {
     logLevel: 'info',
@@ -213,6 +224,10 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     retryInitialMs: { kind: 'int', min: 1 },
     retryMaxMs: { kind: 'int', min: 1 },
     shutdownTimeoutMs: { kind: 'int', min: 0 },
+  },
+  aggregates: {
+    // 0 = off; at most a day (a refresh interval longer than the day it refreshes defeats the point).
+    refreshIntervalMs: { kind: 'int', min: 0, max: 86_400_000 },
   },
   telemetry: {
     logLevel: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },

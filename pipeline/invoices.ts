@@ -9,13 +9,14 @@
  *   deleted: a corrected export replaces its invoices as a whole.
  * - `cdr-pipeline import benchmarks FILE | --from-tariffs`: the benchmark per-minute rates.
  * - the CSV writer the invoice generator uses.
- * Files are read as a stream of lines, so a month of invoice lines never has to fit in one string.
+ * Files are read as a stream (schemas/csv.ts, the project's one CSV reader), so a month of invoice lines never
+ * has to fit in one string.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline';
 import { BENCHMARK_COLUMNS, CHARGE_TYPES, INVOICE_COLUMNS, PRICE_UNITS, QUANTITY_UNITS, USAGE_SERVICES, type BenchmarkRate, type InvoiceLine } from '../schemas/billing.js';
+import { csvLine, CsvEncodingError, mapHeader, readCsvFile, rowOf, type CsvHeader, type HeaderSpec } from '../schemas/csv.js';
 import type { Log } from '../schemas/index.js';
 import { sqlString, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 
@@ -34,11 +35,6 @@ export class InvoiceFileError extends Error {
 // ---------------------------------------------------------------------------------------------------------
 // CSV
 
-function csvField(v: string | number): string {
-  const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 /** Buffered CSV file writer (header first). */
 export class CsvWriter {
   private readonly fd: number;
@@ -55,9 +51,7 @@ export class CsvWriter {
   }
 
   write(row: Readonly<Record<string, string | number>>): void {
-    let line = '';
-    for (let i = 0; i < this.columns.length; i++) line += (i ? ',' : '') + csvField(row[this.columns[i]!] ?? '');
-    this.buf += line + '\n';
+    this.buf += csvLine(this.columns.map((c) => row[c])) + '\n';
     this.rows++;
     if (this.buf.length > 1 << 20) this.flush();
   }
@@ -74,52 +68,31 @@ export class CsvWriter {
 }
 
 /**
- * CSV records of a file with their first line number (RFC 4180: a quoted field may span lines), streamed.
- * Also hashes the bytes (sha256 of the text).
+ * The data rows of a CSV file (column name -> text) with their line numbers. Every problem of the file itself
+ * (header, CSV syntax, a row whose field count differs from the header's, bytes that are not UTF-8) goes to
+ * `note` as `line N: ...`; a bad header ends the file there.
  */
-async function* csvRecords(path: string, hash?: ReturnType<typeof createHash>): AsyncGenerator<{ line: number; fields: string[] }> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let n = 0;
-  let start = 0;
-  let pending: string | null = null;
-  for await (const raw of rl) {
-    n++;
-    hash?.update(raw).update('\n');
-    const text: string = pending === null ? raw : `${pending}\n${raw}`;
-    if (pending === null) start = n;
-    // An odd number of quotes: a quoted field continues on the next line.
-    if ((text.match(/"/g)?.length ?? 0) % 2 === 1) {
-      pending = text;
-      continue;
+async function* csvRows(path: string, spec: HeaderSpec, note: (problem: string) => void, hash?: ReturnType<typeof createHash>): AsyncGenerator<{ line: number; rec: Record<string, string> }> {
+  let header: CsvHeader | undefined;
+  try {
+    for await (const r of readCsvFile(path, hash)) {
+      if (!header) {
+        const m = mapHeader(r, spec);
+        for (const p of m.problems) note(`line ${r.line}: ${p}`);
+        if (m.problems.length) return;
+        header = m.header;
+        continue;
+      }
+      const x = rowOf(header, r);
+      if (x.row) yield { line: r.line, rec: x.row };
+      else note(`line ${r.line}: ${x.problem}`);
     }
-    pending = null;
-    if (text === '') continue;
-    yield { line: start, fields: splitCsvLine(text) };
+  } catch (err) {
+    if (!(err instanceof CsvEncodingError)) throw err;
+    note(err.message);
+    return;
   }
-  if (pending !== null) yield { line: start, fields: splitCsvLine(pending) };
-}
-
-function splitCsvLine(text: string): string[] {
-  const out: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += ch;
-    } else if (ch === '"' && field.length === 0) quoted = true;
-    else if (ch === ',') {
-      out.push(field);
-      field = '';
-    } else field += ch;
-  }
-  out.push(field);
-  return out;
+  if (!header) note('line 1: the file is empty (a header row is required)');
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -210,7 +183,6 @@ export async function importInvoices(conn: ClickHouseConnection, path: string, l
     if (problems.length < MAX_PROBLEMS) problems.push(p);
   };
   const hash = createHash('sha256');
-  let header: string[] | undefined;
   let lines = 0;
   const invoices = new Map<string, { account: string; period: string; lineNos: Set<number>; firstLine: number }>();
   const accounts = new Set<string>();
@@ -218,22 +190,8 @@ export async function importInvoices(conn: ClickHouseConnection, path: string, l
   const byChargeType: Record<string, number> = {};
   const amounts = new Map<string, bigint>();
   const scratch: string[] = [];
-  for await (const { line, fields } of csvRecords(path, hash)) {
-    if (!header) {
-      header = fields;
-      const missing = INVOICE_COLUMNS.filter((c) => !fields.includes(c));
-      const unknown = fields.filter((c) => !(INVOICE_COLUMNS as readonly string[]).includes(c));
-      if (missing.length) note(`line 1: header lacks ${missing.join(', ')}`);
-      if (unknown.length) note(`line 1: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
-      if (missing.length || unknown.length) break;
-      continue;
-    }
-    if (fields.length !== header.length) {
-      note(`line ${line}: ${fields.length} fields, the header has ${header.length}`);
-      continue;
-    }
-    const rec: Record<string, string> = {};
-    for (let i = 0; i < header.length; i++) rec[header[i]!] = fields[i]!;
+  const spec: HeaderSpec = { required: INVOICE_COLUMNS, strict: true };
+  for await (const { line, rec } of csvRows(path, spec, note, hash)) {
     scratch.length = 0;
     const row = toRow(rec, line, scratch);
     for (const p of scratch) note(p);
@@ -249,7 +207,6 @@ export async function importInvoices(conn: ClickHouseConnection, path: string, l
     byChargeType[rec.charge_type!] = (byChargeType[rec.charge_type!] ?? 0) + 1;
     amounts.set(rec.currency!, addMicros(amounts.get(rec.currency!) ?? 0n, rec.amount!));
   }
-  if (!header) note('line 1: the file is empty (a header row is required)');
   if (total > 0) throw new InvoiceFileError(path, problems, total);
   const sha = hash.digest('hex').slice(0, 32);
   const [seen] = await conn.query<{ n: string }>(`SELECT count() AS n FROM invoice_lines WHERE source_sha = ${sqlString(sha)}`);
@@ -264,17 +221,15 @@ export async function importInvoices(conn: ClickHouseConnection, path: string, l
     body = '';
     rows = 0;
   };
-  let first = true;
-  for await (const { line, fields } of csvRecords(path)) {
-    if (first || alreadyImported) {
-      first = false;
-      if (alreadyImported) break;
-      continue;
-    }
-    const rec: Record<string, string> = {};
-    for (let i = 0; i < header!.length; i++) rec[header![i]!] = fields[i]!;
-    const row = toRow(rec, line, scratch)!;
-    row.source_sha = sha;
+  // The file was validated whole above; a problem now means it changed while being imported.
+  const changed = (p: string) => {
+    throw new Error(`${path} changed during the import (${p}); import it again`);
+  };
+  for await (const { line, rec } of alreadyImported ? [] : csvRows(path, spec, changed)) {
+    scratch.length = 0;
+    const row = toRow(rec, line, scratch);
+    if (!row) changed(scratch[0]!);
+    row!.source_sha = sha;
     body += JSON.stringify(row) + '\n';
     if (++rows >= chunkRows) await flush();
   }
@@ -319,22 +274,8 @@ export async function readBenchmarks(path: string): Promise<BenchmarkRate[]> {
   };
   const out: BenchmarkRate[] = [];
   const keys = new Map<string, number>();
-  let header: string[] | undefined;
-  for await (const { line, fields } of csvRecords(path)) {
-    if (!header) {
-      header = fields;
-      const missing = BENCHMARK_COLUMNS.filter((c) => !fields.includes(c));
-      if (missing.length) {
-        note(`line 1: header lacks ${missing.join(', ')}`);
-        break;
-      }
-      continue;
-    }
-    if (fields.length !== header.length) {
-      note(`line ${line}: ${fields.length} fields, the header has ${header.length}`);
-      continue;
-    }
-    const rec = Object.fromEntries(header.map((h, i) => [h, fields[i]!])) as unknown as BenchmarkRate;
+  for await (const { line, rec: fields } of csvRows(path, { required: BENCHMARK_COLUMNS }, note)) {
+    const rec = fields as unknown as BenchmarkRate;
     const before = total;
     if (!USAGE_SERVICES.includes(rec.service)) note(`line ${line}: service must be one of ${USAGE_SERVICES.join(', ')}: ${JSON.stringify(rec.service)}`);
     if (rec.destination_class === '') note(`line ${line}: destination_class is empty`);
@@ -345,7 +286,6 @@ export async function readBenchmarks(path: string): Promise<BenchmarkRate[]> {
     keys.set(key, line);
     if (total === before) out.push(rec);
   }
-  if (!header) note('line 1: the file is empty (a header row is required)');
   if (total > 0) throw new InvoiceFileError(path, problems, total);
   return out;
 }

@@ -13,7 +13,7 @@ import type { FindingKind } from '../schemas/billing.js';
 import { FINDING_KINDS } from '../schemas/billing.js';
 import type { ClickHouseConnection, Settings } from '../sinks/clickhouse/connection.js';
 import { bindSql, loadSqlFile } from '../sinks/clickhouse/sql-files.js';
-import { isoDay, periodDays, refreshStale, type RefreshResult } from './aggregates.js';
+import { isoDay, periodDays, refreshStale, staleDays, type RefreshResult } from './aggregates.js';
 import { emit, formatOf, renderReport, type Row } from './report-output.js';
 import { ReportUsageError, type Report } from './report.js';
 
@@ -58,6 +58,11 @@ export interface Reconciliation {
   unusedDays: number;
   currency: string;
   refreshed: RefreshResult | null;
+  /**
+   * Days of the period (and of the unused-line window) whose aggregates were older than their CDRs when the
+   * report read them: empty after a refresh; with --no-refresh, the days the report may be wrong about.
+   */
+  staleDays: string[];
   usage: UsageRow[];
   findings: Finding[];
   summary: { kind: FindingKind; findings: number; amount: string }[];
@@ -113,11 +118,12 @@ export async function reconcile(conn: ClickHouseConnection, o: ReconcileOptions)
   validateOptions(o);
   const { fromDay, toDay } = periodDays(o.period);
   let refreshed: RefreshResult | null = null;
-  if (o.refresh !== false) {
-    // The unused-line audit looks back unusedDays from the end of the period, maybe before its start.
-    const windowStart = isoDay(Date.parse(`${toDay}T00:00:00Z`) - o.unusedDays * 86_400_000);
-    refreshed = await refreshStale(conn, windowStart < fromDay ? windowStart : fromDay, toDay);
-  }
+  // The unused-line audit looks back unusedDays from the end of the period, maybe before its start.
+  const windowStart = isoDay(Date.parse(`${toDay}T00:00:00Z`) - o.unusedDays * 86_400_000);
+  const readFrom = windowStart < fromDay ? windowStart : fromDay;
+  let stale: string[] = [];
+  if (o.refresh !== false) refreshed = await refreshStale(conn, readFrom, toDay);
+  else stale = await staleDays(conn, readFrom, toDay);
   const params = { period: o.period, tolerance: o.tolerance, unused_days: o.unusedDays };
   const timings: Record<string, number> = {};
   const run = async <T>(name: string): Promise<T[]> => {
@@ -155,6 +161,7 @@ export async function reconcile(conn: ClickHouseConnection, o: ReconcileOptions)
     unusedDays: o.unusedDays,
     currency: meta?.currency ?? '',
     refreshed,
+    staleDays: stale,
     usage,
     findings,
     summary,
@@ -165,6 +172,11 @@ export async function reconcile(conn: ClickHouseConnection, o: ReconcileOptions)
   };
 }
 
+/** `2026-10-03`, or `2026-10-03 .. 2026-10-09 (5 days)`. */
+function staleSpan(days: readonly string[]): string {
+  return days.length === 1 ? days[0]! : `${days[0]} .. ${days[days.length - 1]}, ${days.length} days`;
+}
+
 const FINDING_COLUMNS = ['kind', 'account_id', 'msisdn', 'record_id', 'service', 'feature_code', 'amount', 'detail'];
 const USAGE_COLUMNS = ['account_id', 'service', 'currency', 'rated_amount', 'billed_amount', 'difference', 'flag', 'rated_records', 'billed_lines'];
 
@@ -173,7 +185,8 @@ export const reconcileReport: Report = {
   help: `      --period YYYY-MM        the billing period (UTC calendar month of the CDRs' seizure time), required
       --tolerance AMOUNT      usage difference per account and service flagged beyond this (default 0.01)
       --unused-days N         a line of the inventory with no CDR in the last N days of the period is unused (default 30)
-      --no-refresh            read the aggregates as they are (default: recompute the period's stale days first)
+      --no-refresh            read the aggregates as they are (default: recompute the period's stale days first);
+                              the report then warns about every stale day it read
     Sections: summary (findings and money at stake per kind); usage (per account and service: rated, billed,
     difference, flag; the table lists the flagged ones); findings (over-/under-billed, leakage, phantom-charge,
     double-billed, unused-line, unused-feature, missing-from-inventory, rate-above-contract,
@@ -206,9 +219,14 @@ export const reconcileReport: Report = {
       ...(r.benchmarkRates === 0 ? ['No benchmark rates: the rate audit checks contracted rates only (cdr-pipeline import benchmarks --from-tariffs).'] : []),
       `${r.usage.length - flagged.length} of ${r.usage.length} account/service pairs within the tolerance of ${r.tolerance}${cur ? ` ${cur}` : ''}.`,
       `${r.unratedRecords} CDRs of the period are not rated (their value is missing from the usage comparison).`,
-      r.refreshed ? `Aggregates recomputed for ${r.refreshed.days.length} stale day(s) in ${r.refreshed.seconds.toFixed(1)} s.` : 'Aggregates read as they are (--no-refresh).',
+      r.refreshed
+        ? `Aggregates recomputed for ${r.refreshed.days.length} stale day(s) in ${r.refreshed.seconds.toFixed(1)} s.`
+        : r.staleDays.length === 0
+          ? 'Aggregates read as they are (--no-refresh); none of the days read was stale.'
+          : `WARNING: aggregates read as they are (--no-refresh), but ${r.staleDays.length} day(s) of them are stale (${staleSpan(r.staleDays)}): their CDRs changed since the last refresh, so the usage comparison and the audits may be wrong for those days. Run without --no-refresh, or \`cdr-pipeline aggregate --period ${r.period}\` first.`,
     ];
-    const meta: Row = { period: r.period, tolerance: r.tolerance, unusedDays: r.unusedDays, currency: cur, unratedRecords: r.unratedRecords, invoiceLines: r.invoiceLines, benchmarkRates: r.benchmarkRates, refreshedDays: r.refreshed?.days ?? [], timingsMs: r.timings };
+    if (r.staleDays.length) ctx.log.warn({ period: r.period, staleDays: r.staleDays.length, first: r.staleDays[0], last: r.staleDays[r.staleDays.length - 1] }, 'report read stale aggregates (--no-refresh)');
+    const meta: Row = { period: r.period, tolerance: r.tolerance, unusedDays: r.unusedDays, currency: cur, unratedRecords: r.unratedRecords, invoiceLines: r.invoiceLines, benchmarkRates: r.benchmarkRates, refreshedDays: r.refreshed?.days ?? [], staleDays: r.staleDays, timingsMs: r.timings };
     const rendered = renderReport(
       format,
       [

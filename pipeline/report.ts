@@ -31,9 +31,11 @@ export class ReportUsageError extends Error {
 /** Lazily imported so `report --help` does not load ClickHouse. */
 export const REPORTS: Record<string, () => Promise<Report>> = {};
 
-export async function reportHelp(): Promise<string> {
+/** Help of every report, or of the one named (when it exists). */
+export async function reportHelp(only?: string): Promise<string> {
   const parts: string[] = [];
   for (const [name, load] of Object.entries(REPORTS)) {
+    if (only !== undefined && only in REPORTS && name !== only) continue;
     const r = await load();
     parts.push(`  ${name}: ${r.summary}\n${r.help}`);
   }

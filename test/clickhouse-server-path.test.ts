@@ -180,11 +180,19 @@ describe('server path under faults', () => {
     await migrate(conn, migrations);
     const base: ClickHouseEndpointStats = { ...endpoint.stats };
     const injectedBefore = endpoint.injected.length;
+    const sink = sinkOn(conn);
+    const delta = () => ({ inserts: endpoint.stats.inserts - base.inserts, faultsInjected: endpoint.stats.faultsInjected - base.faultsInjected });
     return {
       conn,
-      ...sinkOn(conn),
-      delta: () => ({ inserts: endpoint.stats.inserts - base.inserts, faultsInjected: endpoint.stats.faultsInjected - base.faultsInjected }),
+      ...sink,
+      delta,
       injected: () => endpoint.injected.slice(injectedBefore).map((f) => [f.kind, f.sql]),
+      /** The figures of the run, in the test output (issue #5: exactly-once under injected faults, with figures). */
+      print: async (fault: string) => {
+        const s = await storedCdrs(conn);
+        const d = delta();
+        process.stdout.write(`[server-faults] ${fault}: ${d.faultsInjected} injected, ${sink.errors.length} retried (${sink.errors.map((e) => e.code ?? e.errorClass).join(', ')}), ${d.inserts} insert(s) reached the engine; rows ${s.rows} of ${N}, distinct offsets ${new Set(s.offsets).size}\n`);
+      },
     };
   }
 
@@ -198,6 +206,7 @@ describe('server path under faults', () => {
     // The client parsed the ClickHouse error body; the code decided "transient".
     expect(t.errors.map((e) => [e.errorClass, e.code])).toEqual(Array(3).fill(['transient', 252]));
     expect(await storedCdrs(t.conn)).toEqual({ rows: N, offsets: range(N) });
+    await t.print('HTTP 500 TOO_MANY_PARTS x3');
   });
 
   it('retries a connection reset before the insert ran and loses nothing', async () => {
@@ -209,6 +218,7 @@ describe('server path under faults', () => {
     expect(t.errors).toHaveLength(1);
     expect(t.errors[0]).toMatchObject({ errorClass: 'transient', code: undefined });
     expect(await storedCdrs(t.conn)).toEqual({ rows: N, offsets: range(N) });
+    await t.print('connection reset before the insert ran');
   });
 
   it('retries a reset after the insert ran (ack lost); the deduplication token keeps each row once', async () => {
@@ -220,6 +230,7 @@ describe('server path under faults', () => {
     expect(t.delta()).toEqual({ inserts: 2, faultsInjected: 1 });
     expect(t.errors[0]).toMatchObject({ errorClass: 'transient' });
     expect(await storedCdrs(t.conn)).toEqual({ rows: N, offsets: range(N) });
+    await t.print('connection reset after the insert ran (ack lost)');
   });
 
   it('retries an insert that stalls past the request timeout', async () => {
@@ -235,6 +246,7 @@ describe('server path under faults', () => {
     expect(t.errors[0]).toMatchObject({ errorClass: 'transient' });
     expect(t.errors[0]!.message).toMatch(/Timeout/);
     expect(await storedCdrs(t.conn)).toEqual({ rows: N, offsets: range(N) });
+    await t.print(`stall past the 1 s request timeout (gave up after ${elapsed} ms)`);
   });
 });
 

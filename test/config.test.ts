@@ -47,6 +47,15 @@ describe('config', () => {
     expect(err!.problems).toHaveLength(6);
   });
 
+  it('aggregates.refreshIntervalMs: 5 minutes by default, 0 turns it off, from the file or CDR_AGGREGATES_REFRESH_INTERVAL_MS', () => {
+    expect(DEFAULTS.aggregates.refreshIntervalMs).toBe(300_000);
+    expect(envName('aggregates', 'refreshIntervalMs')).toBe('CDR_AGGREGATES_REFRESH_INTERVAL_MS');
+    expect(loadConfig({ env: { CDR_AGGREGATES_REFRESH_INTERVAL_MS: '0' } }).aggregates.refreshIntervalMs).toBe(0);
+    expect(loadConfig({ file: file({ aggregates: { refreshIntervalMs: 60_000 } }), env: {} }).aggregates.refreshIntervalMs).toBe(60_000);
+    expect(() => loadConfig({ env: { CDR_AGGREGATES_REFRESH_INTERVAL_MS: '-1' } })).toThrow(/CDR_AGGREGATES_REFRESH_INTERVAL_MS: -1 is outside 0\.\.86400000/);
+    expect(() => loadConfig({ env: { CDR_AGGREGATES_REFRESH_INTERVAL_MS: '5min' } })).toThrow(/expected an integer, got "5min"/);
+  });
+
   it('rejects a file that is not JSON', () => {
     expect(() => loadConfig({ file: file('{ not json'), env: {} })).toThrow(ConfigError);
   });

@@ -147,6 +147,11 @@ describe('billing reconciliation (embedded ClickHouse)', () => {
     }
     // The lines removed from the inventory are the only unrated CDRs (UNKNOWN_ACCOUNT).
     expect(report.unratedRecords).toBeGreaterThan(0);
+    const injected = billing.labels.filter((l) => l.origin === 'injected');
+    const found = injected.filter((l) => (l.kind === 'over-billed' || l.kind === 'under-billed' ? report.findings.some((f) => f.kind === l.kind && f.account_id === l.account_id && f.service === l.service) : got.get(keyOf(l)) === l.amount));
+    process.stdout.write(
+      `[reconcile] ${PERIOD}: ${cdrCount} CDRs, ${billing.lines} invoice lines; injected errors found with their exact amount ${found.length} of ${injected.length} (${FINDING_KINDS.length} kinds), natural labels ${billing.labels.length - injected.length}; findings ${report.findings.length} (the labels imply ${expected.size}), in accounts without a label ${report.findings.filter((f) => !tainted.has(f.account_id)).length}\n`,
+    );
   });
 
   it('every clean account and service compares equal to the micro-unit', () => {

@@ -22,6 +22,7 @@ import type {
   PlanRecord,
 } from '../../schemas/reference.js';
 import { COLUMNS, FILES } from '../../schemas/reference.js';
+import { csvLine } from '../../schemas/csv.js';
 import { hash2, hash3, unit } from './random.js';
 import { BUSINESS_HOURS, isoDate, type Holiday } from './calendar.js';
 import { COUNTRIES, REGIONS, mscFor } from './geography.js';
@@ -279,12 +280,6 @@ function* contractedRates(pop: Population): Generator<ContractedRateRecord> {
 
 type Cell = string | number | boolean | null;
 
-function csvField(v: Cell): string {
-  if (v === null) return '';
-  const s = typeof v === 'string' ? v : String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 /** Writes rows as CSV with the given columns, in chunks. Returns the row count. */
 export function writeCsv<T extends object>(path: string, columns: readonly (keyof T & string)[], rows: Iterable<T>): number {
   const fd = openSync(path, 'w');
@@ -293,7 +288,7 @@ export function writeCsv<T extends object>(path: string, columns: readonly (keyo
     let buf = columns.join(',') + '\n';
     for (const r of rows) {
       const rec = r as Record<string, Cell>;
-      buf += columns.map((c) => csvField(rec[c] ?? null)).join(',') + '\n';
+      buf += csvLine(columns.map((c) => rec[c])) + '\n';
       n++;
       if (buf.length > 1 << 20) {
         writeSync(fd, buf);
