@@ -119,7 +119,30 @@ export async function refreshDays(conn: ClickHouseConnection, days: readonly str
 
 /** Refreshes the stale days of [fromDay, toDay) (default: all). */
 export async function refreshStale(conn: ClickHouseConnection, fromDay?: string, toDay?: string, log?: Log): Promise<RefreshResult> {
+  await dropOrphanScratch(conn, log);
   return refreshDays(conn, await staleDays(conn, fromDay, toDay), log);
+}
+
+/** A refresh that takes longer than this is not running any more: its scratch tables are orphans. */
+const ORPHAN_AFTER_MS = 6 * 3600_000;
+
+/**
+ * Drops scratch tables a killed refresh left behind (`<aggregate>__refresh_<time36>_<random>`, normally dropped
+ * in refreshDays' finally). Only those created more than six hours ago: another process may be refreshing now.
+ */
+export async function dropOrphanScratch(conn: ClickHouseConnection, log?: Log, nowMs = Date.now()): Promise<string[]> {
+  const rows = await conn.query<{ name: string }>(
+    `SELECT name FROM system.tables WHERE database = currentDatabase() AND (${AGGREGATES.map((a) => `startsWith(name, '${a.table}__refresh_')`).join(' OR ')})`,
+  );
+  const dropped: string[] = [];
+  for (const { name } of rows) {
+    const created = parseInt(name.slice(name.indexOf('__refresh_') + '__refresh_'.length).split('_')[0] ?? '', 36);
+    if (!Number.isFinite(created) || nowMs - created < ORPHAN_AFTER_MS) continue;
+    await conn.command(`DROP TABLE IF EXISTS ${name}`);
+    dropped.push(name);
+  }
+  if (dropped.length > 0) log?.warn({ tables: dropped }, 'dropped scratch tables of an interrupted aggregate refresh');
+  return dropped;
 }
 
 /** Sorted days -> [from, to) runs of consecutive days. */

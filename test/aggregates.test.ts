@@ -14,7 +14,7 @@ import { createRatingStage, type RatingBatchStage } from '../enrich/rate/stage.j
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { CDR_INSERT_COLUMNS, cdrRowCompact } from '../sinks/clickhouse/rows.js';
-import { refreshStale, staleDays } from '../pipeline/aggregates.js';
+import { dropOrphanScratch, refreshStale, staleDays } from '../pipeline/aggregates.js';
 import { chPath, uniqueName } from './helpers.js';
 
 let conn: ClickHouseConnection;
@@ -144,4 +144,18 @@ it('a re-rating replaces the old values, even when it moves a line to another ac
   expect(Number(now!.n)).toBeGreaterThan(0);
   // And the doubled PAYG prices are what the aggregate holds now.
   expect(expected).not.toEqual(expectedFromMemory(new Map(cdrs.map((c) => [c.cdr.recordId, c]))));
+});
+
+it('scratch tables a killed refresh left behind are dropped once they are six hours old, not before', async () => {
+  const now = Date.now();
+  const old = `agg_usage_daily__refresh_${(now - 7 * 3600_000).toString(36)}_deadbeef`;
+  const recent = `agg_traffic_hourly__refresh_${(now - 600_000).toString(36)}_cafebabe`;
+  await conn.command(`CREATE TABLE ${old} AS agg_usage_daily`);
+  await conn.command(`CREATE TABLE ${recent} AS agg_traffic_hourly`);
+  const tables = async () => (await conn.query<{ name: string }>("SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE '%\\_\\_refresh\\_%' ORDER BY name")).map((r) => r.name);
+  expect(await tables()).toEqual([recent, old].sort());
+  await refreshStale(conn);
+  expect(await tables(), 'the old one is an orphan; the recent one may belong to a refresh in progress').toEqual([recent]);
+  expect(await dropOrphanScratch(conn, undefined, now + 6 * 3600_000)).toEqual([recent]);
+  expect(await tables()).toEqual([]);
 });
