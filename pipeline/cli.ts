@@ -43,12 +43,16 @@ const out = (line: string) => process.stdout.write(line + '\n');
 
 const commands: Record<string, Command> = {
   run: {
-    summary: 'consume CDRs from Kafka, decode, store in ClickHouse (the main job)',
+    summary: 'consume CDRs from Kafka, decode, rate and enrich, store in ClickHouse, detect fraud (the main job)',
     usage: 'cdr-pipeline run [--config FILE]',
     options: { ...common },
     help: `Consumes the CDR topic in a consumer group, decodes the Avro records, validates them, and writes CDRs and
 dead letters to ClickHouse. Offsets are committed only after ClickHouse acknowledged the rows.
 Stops gracefully on SIGTERM or SIGINT (flushes, commits, leaves the group).
+Beside ingestion, every aggregates.refreshIntervalMs (default 5 minutes; CDR_AGGREGATES_REFRESH_INTERVAL_MS,
+0 = off) it recomputes the stale days of the pre-aggregates that reports and Grafana read (agg_usage_daily,
+agg_traffic_hourly); a failed refresh is logged, counted (cdr_aggregate_refreshes_total{outcome="error"}) and
+tried again, and never stops ingestion.
 
 Needs Kafka brokers: KAFKA_BROKERS=host:port[,host:port] or kafka.brokers in the config file.
 ClickHouse: embedded chDB in ./data/clickhouse by default; CDR_CLICKHOUSE_MODE=server and
@@ -317,7 +321,8 @@ reconciliation joins against the same tables. Importing the same files twice cha
     summary: 'import billing data into ClickHouse: invoice lines, benchmark rates',
     usage: 'cdr-pipeline import invoices FILE | cdr-pipeline import benchmarks FILE | cdr-pipeline import benchmarks --from-tariffs',
     options: { ...common, 'from-tariffs': { type: 'boolean' } },
-    help: `invoices FILE: the billing system's invoice lines (CSV with a header row; format in docs/RECONCILIATION.md)
+    help: `invoices FILE: the billing system's invoice lines (CSV with a header row naming the columns, in any order;
+RFC 4180 quoting, LF or CRLF, UTF-8 with or without a byte order mark; format in docs/RECONCILIATION.md)
 into the invoice_lines table, for \`cdr-pipeline report reconcile\`. Every row is validated before anything is
 stored: a bad file is reported with the line number of each problem and nothing is imported (exit code 2).
 Importing the same file twice changes nothing; a corrected export of the same invoices replaces their lines.
@@ -385,15 +390,20 @@ contracted rate applies. A newer import of the same service and class replaces t
     help: `Recomputes whole UTC days of the pre-aggregates from cdrs FINAL and swaps each day in atomically (REPLACE
 PARTITION), so replays, switch duplicates and re-ratings never count twice (docs/RECONCILIATION.md). By
 default only the stale days are recomputed: those whose CDRs changed (row count or newest _ingested_at) since
-their last refresh. \`report reconcile\` refreshes its period's stale days itself; run this for Grafana and
-forecasting, or after bulk loads.
+their last refresh. \`cdr-pipeline run\` does this on its own every aggregates.refreshIntervalMs (default 5
+minutes; CDR_AGGREGATES_REFRESH_INTERVAL_MS, 0 = off), and \`report reconcile\`, \`report forecast\` and
+\`report backtest\` refresh the days they read first; run this after bulk loads, to backfill, or where no
+pipeline runs (a reporting host against a ClickHouse server).
 
       --period YYYY-MM  recompute every day of the month, stale or not
       --from DATE       recompute the days from DATE (YYYY-MM-DD, UTC) ...
       --to DATE         ... to DATE (exclusive; default: the day after --from)
       --all             recompute every day that has CDRs or aggregates
-      --every SECONDS   keep running: refresh the stale days every SECONDS until SIGTERM/SIGINT (server mode;
-                        embedded ClickHouse is one process's, so there run it between pipeline runs)`,
+      --every SECONDS   keep running: refresh the stale days every SECONDS until SIGTERM/SIGINT; a failed refresh
+                        is logged and tried again next time (server mode; embedded ClickHouse is one process's,
+                        and \`run\` refreshes it itself)
+
+Prints the days recomputed and the rows written. Exit code 1 if a one-off refresh fails.`,
     async run(values) {
       const cfg = configFrom(values);
       const log = loggerFor(cfg);
@@ -432,7 +442,8 @@ forecasting, or after bulk loads.
           process.once('SIGINT', onSignal);
           while (!stop) {
             await new Promise((res) => setTimeout(res, every * 1000));
-            if (!stop) await once(false);
+            // A failed refresh (ClickHouse restarting, a timeout) is reported and retried; the loop goes on.
+            if (!stop) await once(false).catch((err: unknown) => log.error({ err: (err as Error).message, nextInSeconds: every }, 'aggregate refresh failed; retrying after the interval'));
           }
         }
       } finally {
@@ -443,8 +454,8 @@ forecasting, or after bulk loads.
   },
   eval: {
     summary: 'measure fraud detection on labelled generated traffic (precision, recall, time to detect)',
-    usage: 'cdr-pipeline eval fraud [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--in-process]',
-    options: { ...common, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, 'in-process': { type: 'boolean' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
+    usage: 'cdr-pipeline eval fraud [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--in-process]',
+    options: { ...common, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
     help: `fraud: generates traffic with the labelled fraud scenarios (cdr-pipeline generate --help lists them and
 their parameters), runs it through the real pipeline (a local Kafka broker unless KAFKA_BROKERS is set;
 embedded ClickHouse; rating; the fraud-events topic; the detector with the rule book of fraud.rulesFile) and
@@ -459,6 +470,11 @@ traffic (with its hard negatives) per 1,000 subscribers per day. Method and resu
       --seed N          generator seed (default 7)
       --scenarios LIST  comma-separated scenario names, or all (default all)
       --param K=V       scenario parameter, e.g. wangiri.victims=200 (repeatable)
+      --partitions N    partitions of the evaluation's CDR and fraud-events topics (default 1). The week is
+                        produced first and read as a backlog: with several partitions the consumer reads
+                        each hours of traffic apart (a fetch holds hours of a partition), which delays
+                        detection on entities fed by many lines (ranges, accounts) as after an outage; one
+                        partition delivers the records in release order, as a live pipeline sees them
       --in-process      skip Kafka and ClickHouse: generate, rate, key and detect in this process (fast
                         threshold tuning; same detector and scoring)
       --data-dir DIR    where the broker and ClickHouse keep data (default ./data/eval)
@@ -493,7 +509,7 @@ traffic (with its hard negatives) per 1,000 subscribers per day. Method and resu
           return 0;
         }
         const { runFraudEval } = await import('./eval-fraud.js');
-        await runFraudEval(cfg, { ...opts, dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'eval'), timeoutMs: intArg(values['timeout-ms'], 1_800_000, 'timeout-ms') }, log, out);
+        await runFraudEval(cfg, { ...opts, partitions: intArg(values.partitions, 1, 'partitions'), dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'eval'), timeoutMs: intArg(values['timeout-ms'], 1_800_000, 'timeout-ms') }, log, out);
         return 0;
       } catch (err) {
         if (err instanceof ParamError) throw new UsageError(err.message);
@@ -671,8 +687,8 @@ Needs Java 17+ and Maven.
   },
   bench: {
     summary: 'measure throughput and latency (Kafka -> discard, Kafka -> ClickHouse)',
-    usage: 'cdr-pipeline bench [--records N] [--out FILE] | bench --reconcile [--records N] [--runs N]',
-    options: { ...common, records: { type: 'string' }, out: { type: 'string' }, 'no-doc': { type: 'boolean' }, reconcile: { type: 'boolean' }, runs: { type: 'string' }, 'data-dir': { type: 'string' }, keep: { type: 'boolean' } },
+    usage: 'cdr-pipeline bench [--records N] [--out FILE] | bench --reconcile [--records N] [--runs N] | bench --fraud [--subscribers N] [--hours N] [--runs N]',
+    options: { ...common, records: { type: 'string' }, out: { type: 'string' }, 'no-doc': { type: 'boolean' }, reconcile: { type: 'boolean' }, runs: { type: 'string' }, 'data-dir': { type: 'string' }, keep: { type: 'boolean' }, fraud: { type: 'boolean' }, subscribers: { type: 'string' }, hours: { type: 'string' }, 'warmup-hours': { type: 'string' }, 'detector-thread': { type: 'boolean' } },
     help: `Produces N CDRs into a fresh topic, then measures in one run: (a) Kafka -> discard (the consumer alone) and
 (b) Kafka -> decode -> ClickHouse end to end, as sustained CDRs/s, produce-to-queryable latency p50/p99,
 CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs/BENCHMARKS.md.
@@ -688,10 +704,35 @@ CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs
                         reconciliation; needs no Kafka. "Reconciliation" section of docs/BENCHMARKS.md
       --runs N          (--reconcile) timed runs per query, the median is reported (default 5)
       --data-dir DIR    (--reconcile) where the ClickHouse data goes (default ./data/bench; removed afterwards)
-      --keep            (--reconcile) keep the data directory`,
+      --keep            (--reconcile) keep the data directory
+
+      --fraud           instead: the fraud detector's cost and memory (pipeline/bench-fraud.ts), in one process
+                        without Kafka or ClickHouse. Generated traffic (every fraud scenario) warms the
+                        detector up for its longest window (24 h of traffic) so every active line's window
+                        is full, sampling state and heap hourly; then times --hours more in --runs slices:
+                        (a) decode + rate + ClickHouse row per CDR, (b) keyer + detector (process + sweep),
+                        (c) the fraud events' Avro codec and the service's per-batch bookkeeping. Prints
+                        medians, (b)/(a), (b) against the end-to-end CPU per CDR of the newest \`bench\` result
+                        (budget 20%), and the detector's heap per subscriber. Re-runs itself with
+                        node --expose-gc and a large heap. "Fraud detector" section of docs/BENCHMARKS.md
+      --subscribers N   (--fraud) active home lines (default 1000000)
+      --hours N         (--fraud) hours of traffic timed after the warm-up (default 4)
+      --warmup-hours N  (--fraud) hours of traffic before timing (default the longest window, 24)
+      --runs N          (--fraud) timed slices of --hours, the median is reported (default 4)
+      --detector-thread (--fraud) the detector in a worker thread with its own heap, fed the encoded events
+                        (default: in the pipeline's thread, as \`run\` has it)`,
     async run(values) {
       const cfg = configFrom({ ...values, 'log-level': values['log-level'] ?? process.env.CDR_TELEMETRY_LOG_LEVEL ?? 'error' });
       const log = loggerFor(cfg);
+      if (values.fraud === true) {
+        const { fraudBenchCommand } = await import('./bench-fraud.js');
+        const subscribers = intArg(values.subscribers, 1_000_000, 'subscribers');
+        const hours = intArg(values.hours, 4, 'hours');
+        const runs = intArg(values.runs, 4, 'runs');
+        const warmup = values['warmup-hours'] === undefined ? undefined : intArg(values['warmup-hours'], 24, 'warmup-hours');
+        if (subscribers < 10 || hours < 1 || runs < 1 || (warmup !== undefined && warmup < 0)) throw new UsageError('--subscribers must be at least 10, --hours and --runs at least 1');
+        return fraudBenchCommand({ subscribers, hours, runs, ...(warmup !== undefined ? { warmupHours: warmup } : {}), detectorThread: values['detector-thread'] === true, out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true }, out);
+      }
       if (values.reconcile === true) {
         const { runReconcileBench } = await import('./bench-reconcile.js');
         const runs = intArg(values.runs, 5, 'runs');
@@ -790,7 +831,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const { values, positionals } = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
     if (values.help) {
-      const help = cmd.help.includes('{{REPORTS}}') ? cmd.help.replace('{{REPORTS}}', await (await import('./report.js')).reportHelp()) : cmd.help;
+      // `report <name> --help` lists that report's options only; `report --help` all of them.
+      const help = cmd.help.includes('{{REPORTS}}') ? cmd.help.replace('{{REPORTS}}', await (await import('./report.js')).reportHelp(positionals[0])) : cmd.help;
       out(`Usage: ${cmd.usage}\n\n${help}\n\nCommon options:\n${COMMON_HELP}`);
       return 0;
     }

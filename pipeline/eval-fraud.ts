@@ -27,6 +27,12 @@ export interface FraudEvalOptions {
   params: Record<string, string>;
   dataDir: string;
   timeoutMs: number;
+  /**
+   * Partitions of the evaluation's CDR and fraud-events topics (default kafka.partitions). The traffic is
+   * produced first and read as a backlog, so with several partitions the consumer reads each hours of
+   * traffic apart; one partition delivers the records in release order, as a live pipeline sees them.
+   */
+  partitions?: number;
 }
 
 export interface FraudEvalResult {
@@ -51,7 +57,7 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
   const referenceDir = join(dataDir, 'reference');
   const runCfg: Config = {
     ...cfg,
-    kafka: { ...cfg.kafka, brokers, topic: `${cfg.kafka.topic}.eval-${runId}`, groupId: `${cfg.kafka.groupId}-eval-${runId}`, fromBeginning: true, deadLetterTopic: '' },
+    kafka: { ...cfg.kafka, brokers, partitions: o.partitions ?? cfg.kafka.partitions, topic: `${cfg.kafka.topic}.eval-${runId}`, groupId: `${cfg.kafka.groupId}-eval-${runId}`, fromBeginning: true, deadLetterTopic: '' },
     clickhouse: { ...cfg.clickhouse, path: chPath },
     rating: { ...cfg.rating, referenceSource: 'files', referenceDir },
     fraud: { ...cfg.fraud, enabled: true, eventsTopic: `${cfg.fraud.eventsTopic}.eval-${runId}`, alertsTopic: cfg.fraud.alertsTopic === '' ? '' : `${cfg.fraud.alertsTopic}.eval-${runId}`, groupId: '' },
@@ -61,8 +67,8 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
     const endMs = o.startMs + o.days * 86_400_000;
     const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs, scenarios: o.scenarios, params: o.params });
     writeReference(referenceDir, traffic.reference());
-    await ensureTopic(brokers, runCfg.kafka.topic, cfg.kafka.partitions, log);
-    print(`Producing ${o.days} days of traffic of ${o.subscribers} subscribers with the scenarios ${o.scenarios === 'all' ? 'all' : o.scenarios.join(', ')} (seed ${o.seed}), in release order...`);
+    await ensureTopic(brokers, runCfg.kafka.topic, runCfg.kafka.partitions, log);
+    print(`Producing ${o.days} days of traffic of ${o.subscribers} subscribers with the scenarios ${o.scenarios === 'all' ? 'all' : o.scenarios.join(', ')} (seed ${o.seed}), in release order, to ${runCfg.kafka.partitions} partition(s)...`);
     const t0 = Date.now();
     const codec = cdrCodec();
     const sink = new KafkaSink({ brokers, clientId: 'cdr-pipeline-eval', log });
@@ -70,12 +76,18 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
     let produced = 0;
     try {
       let batch: OutRecord[] = [];
+      let bytes = 0;
       for (const cdr of releaseOrder(traffic.records())) {
-        batch.push({ key: cdr.servedMsisdn, value: codec.encode(cdr) });
+        const value = codec.encode(cdr);
+        batch.push({ key: cdr.servedMsisdn, value });
+        bytes += value.length + cdr.servedMsisdn.length;
         produced++;
-        if (batch.length >= 5000) {
+        // Sent in slices of ~512 KiB so the whole week is never in memory (the sink keeps requests below the
+        // broker's message.max.bytes itself).
+        if (bytes >= 512 * 1024) {
           await sink.send(runCfg.kafka.topic, batch);
           batch = [];
+          bytes = 0;
         }
       }
       await sink.send(runCfg.kafka.topic, batch);
@@ -89,13 +101,21 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
     const p = await startPipeline(runCfg, log);
     try {
       const deadline = Date.now() + o.timeoutMs;
+      const counter = async (m: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, pred: (l: Record<string, unknown>) => boolean = () => true) =>
+        (await m.get()).values.filter((v) => pred(v.labels)).reduce((a, v) => a + v.value, 0);
+      // Progress from the pipeline's own counters (rows ClickHouse acknowledged, events published and
+      // detected), printed every 30 s so a long run shows where it is; ClickHouse is counted once at the end.
       let last = -1;
       let stableSince = Date.now();
+      let lastReport = Date.now();
       for (;;) {
-        const [row] = await p.conn.query<{ n: string }>('SELECT count() AS n FROM cdrs FINAL');
-        const stored = Number(row?.n ?? 0);
-        const published = (await p.metrics.fraudEventsPublished.get()).values.reduce((a, v) => a + v.value, 0);
+        const stored = await counter(p.metrics.sinkRows, (l) => l.table === 'cdrs');
+        const published = await counter(p.metrics.fraudEventsPublished);
         const consumed = p.fraud?.stats.events ?? 0;
+        if (Date.now() - lastReport >= 30_000) {
+          lastReport = Date.now();
+          print(`  ${((Date.now() - t1) / 1000).toFixed(0)} s: ${stored}/${produced} CDRs stored, ${consumed}/${published} fraud events through the detector`);
+        }
         if (stored >= produced && consumed >= published) {
           if (consumed !== last) {
             last = consumed;
@@ -105,6 +125,8 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
         if (Date.now() > deadline) throw new Error(`timed out after ${o.timeoutMs} ms: ${stored}/${produced} CDRs stored, ${consumed}/${published} fraud events processed`);
         await Promise.race([new Promise((r) => setTimeout(r, 500)), p.done]);
       }
+      const [row] = await p.conn.query<{ n: string }>('SELECT count() AS n FROM cdrs FINAL');
+      if (Number(row?.n ?? 0) !== produced) throw new Error(`ClickHouse holds ${row?.n ?? 0} CDRs, ${produced} were produced`);
       const seconds = (Date.now() - t1) / 1000;
       print(`  done in ${seconds.toFixed(1)} s`);
       const alerts = await readAlerts(p.conn);
@@ -139,6 +161,12 @@ export function formatScore(score: FraudScore, alerts: number): string[] {
   const byRule: Record<string, number> = {};
   for (const a of score.falseAlerts) byRule[a.rule] = (byRule[a.rule] ?? 0) + 1;
   if (score.falseAlerts.length) out.push(`False alerts by rule: ${Object.entries(byRule).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  // Each false alert with its evidence, so a threshold change can be judged against what fired.
+  for (const a of [...score.falseAlerts].sort((x, y) => x.firstSeen - y.firstSeen).slice(0, 20)) {
+    const counts = Object.entries(a.evidence.counts).map(([k, v]) => `${k}=${v}`).join(' ');
+    const facts = Object.entries(a.evidence.facts).map(([k, v]) => `${k}=${v}`).join(' ');
+    out.push(`  false: ${a.rule} ${a.entityKind}:${a.entity} ${new Date(a.firstSeen).toISOString().slice(0, 16)}Z..${new Date(a.lastSeen).toISOString().slice(0, 16)}Z exposure ${a.exposure} | ${counts} | ${facts}`);
+  }
   const missed = score.scenarios.flatMap((s) => s.missed.map((m) => `${s.scenario} ${m}`));
   if (missed.length) out.push(`Missed: ${missed.slice(0, 20).join('; ')}`);
   return out;

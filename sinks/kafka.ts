@@ -9,6 +9,12 @@ export interface KafkaSinkOptions {
   brokers: string[];
   clientId: string;
   log: Log;
+  /**
+   * Bytes of keys, values and headers per produce request (default 512 KiB). The broker refuses a record
+   * batch above its message.max.bytes (1 MiB by default), and kafkajs would retry that request for ever;
+   * a large send (a stored batch's fraud events or dead letters) goes out in several requests instead.
+   */
+  maxRequestBytes?: number;
 }
 
 export interface OutRecord {
@@ -20,8 +26,10 @@ export interface OutRecord {
 
 export class KafkaSink {
   private readonly producer: Producer;
+  private readonly maxRequestBytes: number;
 
   constructor(opts: KafkaSinkOptions) {
+    this.maxRequestBytes = opts.maxRequestBytes ?? 512 * 1024;
     const kafka = new Kafka({ clientId: opts.clientId, brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
     // The default partitioner (murmur2, as the Java client) so keys land where Java producers put them.
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
@@ -31,8 +39,22 @@ export class KafkaSink {
     return this.producer.connect();
   }
 
+  /** Resolves when every record is acknowledged by all in-sync replicas; sent in order, in requests of bounded size. */
   async send(topic: string, records: OutRecord[]): Promise<void> {
-    if (records.length === 0) return;
+    let from = 0;
+    let bytes = 0;
+    for (let i = 0; i <= records.length; i++) {
+      const size = i < records.length ? sizeOf(records[i]!) : 0;
+      if (i === records.length || (i > from && bytes + size > this.maxRequestBytes)) {
+        if (i > from) await this.sendRequest(topic, records.slice(from, i));
+        from = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+  }
+
+  private async sendRequest(topic: string, records: OutRecord[]): Promise<void> {
     await this.producer.send({
       topic,
       acks: -1,
@@ -43,6 +65,13 @@ export class KafkaSink {
   disconnect(): Promise<void> {
     return this.producer.disconnect();
   }
+}
+
+/** Approximate bytes a record adds to a request (key, value, headers, and ~70 bytes of framing). */
+function sizeOf(r: OutRecord): number {
+  let n = 70 + r.value.length + (r.key === null ? 0 : typeof r.key === 'string' ? Buffer.byteLength(r.key) : r.key.length);
+  if (r.headers) for (const [k, v] of Object.entries(r.headers)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
 }
 
 /** Routes kafkajs's logs into ours. (ingest/kafka.ts has its twin: components do not import each other.) */

@@ -17,7 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EntityKind, FraudAlert, FraudEvent, FraudEventGroup, FraudEventKind, FraudType } from '../schemas/index.js';
-import { alertIdOf, bandOf, Detector, loadRuleBook, RuleBook, RuleBookError, RULES, type Params, type RuleBookFile } from '../enrich/fraud/index.js';
+import { alertIdOf, bandOf, createFraudKeyer, Detector, loadRuleBook, RuleBook, RuleBookError, RULES, type Params, type RuleBookFile } from '../enrich/fraud/index.js';
+import type { Cdr } from '../schemas/index.js';
+import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createRatingStage } from '../enrich/rate/stage.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Time, money and parameters
@@ -266,6 +269,47 @@ ruleDescribe('forwarding.high_risk_spike', () => {
     expectOneOpen(run(atNight), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing: atNight });
     expectQuiet(run(build(T0)), R);
   });
+
+  // An expat forwarding to their own number abroad (hard negative of the evaluation): one long call home
+  // made the week's only false alert of this rule before established forwards were recognised.
+  const EXPAT = '33612345999';
+  const history = (b: ReturnType<typeof builder>, to = EXPAT) => b.fwd(LINE, party.intl(to), { at: -(num(p, 'establishedAfterMinutes') + 30) * MIN, talkSec: 240, cost: '0.40' });
+  const spike = (b: ReturnType<typeof builder>, total: number, to = EXPAT) => {
+    const legsN = num(p, 'minLegs');
+    return Array.from({ length: legsN }, (_, i) => b.fwd(LINE, party.intl(to), { at: i * 2 * MIN, talkSec: (total * 60) / legsN, cost: '0.50' }));
+  };
+
+  it('near miss: an established forward (legs to the number more than establishedAfterMinutes before) does not fire at minLegs/minMinutes', () => {
+    expect(num(p, 'establishedMinMinutes')).toBeGreaterThan(num(p, 'windowMinutes'));
+    const b = builder('hrs-expat');
+    expectQuiet(run([history(b), ...spike(b, num(p, 'establishedMinMinutes') - 1)]), R);
+  });
+
+  it('an established forward fires at establishedMinMinutes in the window (more than one person can talk: several legs at once)', () => {
+    const b = builder('hrs-expat-pump');
+    const old = history(b);
+    const legs = spike(b, num(p, 'establishedMinMinutes'));
+    expectOneOpen(run([old, ...legs]), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing: legs, counts: { legs: legs.length, establishedLegs: legs.length, forwardedMinutesX10: num(p, 'establishedMinMinutes') * 10 } });
+  });
+
+  it('established only by legs before the window: the same history less than establishedAfterMinutes before, or older than lookbackMinutes, does not count', () => {
+    const recent = builder('hrs-recent');
+    const r = recent.fwd(LINE, party.intl(EXPAT), { at: -(num(p, 'establishedAfterMinutes') - 30) * MIN, talkSec: 240 });
+    expect(of(run([r, ...spike(recent, num(p, 'minMinutes'))]), R)).toHaveLength(1);
+    const stale = builder('hrs-stale');
+    const s = stale.fwd(LINE, party.intl(EXPAT), { at: -(num(p, 'lookbackMinutes') + 30) * MIN, talkSec: 240 });
+    expect(of(run([s, ...spike(stale, num(p, 'minMinutes'))]), R)).toHaveLength(1);
+  });
+
+  it('a hijack to a new number next to an established forward fires; high-risk legs count even to an established number', () => {
+    const b = builder('hrs-new');
+    const legs = spike(b, num(p, 'minMinutes'), '33612345001');
+    expectOneOpen(run([history(b), ...legs]), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing: legs, counts: { establishedLegs: 0 } });
+    const h = builder('hrs-hr-established');
+    const old = h.fwd(LINE, party.highRisk(), { at: -(num(p, 'establishedAfterMinutes') + 30) * MIN });
+    const hr = Array.from({ length: num(p, 'minLegsHighRisk') }, (_, i) => h.fwd(LINE, party.highRisk(), { at: i * 5 * MIN, talkSec: 120 }));
+    expectOneOpen(run([old, ...hr]), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing: hr });
+  });
 });
 
 ruleDescribe('forwarding.chain', () => {
@@ -339,6 +383,36 @@ ruleDescribe('forwarding.self_call', () => {
     const b = builder('self-apart');
     const evs = Array.from({ length: num(p, 'minCalls') }, (_, i) => b.mo(LINE, LINE, { at: i * (num(p, 'windowMinutes') * MIN + MIN) }));
     expectQuiet(run(evs), R);
+  });
+
+  // The cover-up's own record pair: A calls A (MO) and the network diverts it to B (FWD seized just after).
+  const selfPair = (b: ReturnType<typeof builder>, at: number, to: Party | string, gapMs = 500) => {
+    const mo = b.mo(LINE, LINE, { at, talkSec: 180, cost: '0.10' });
+    return [mo, b.fwd(LINE, to, { at: at + gapMs, talkSec: 180, ringSec: 5 - gapMs / 1000, cost: '0.20' })] as const;
+  };
+
+  it('fires on minForwardedCalls self-calls diverted to another number (their own forwarded leg), whichever record arrives first', () => {
+    expect(num(p, 'minForwardedCalls')).toBeLessThan(num(p, 'minCalls'));
+    const n = num(p, 'minForwardedCalls');
+    for (const order of ['mo-first', 'fwd-first']) {
+      const b = builder(`self-fwd-${order}`);
+      const pairs = Array.from({ length: n }, (_, i) => selfPair(b, i * 10 * MIN, '447700900555'));
+      const evs = pairs.flatMap(([mo, fwd]) => (order === 'mo-first' ? [mo, fwd] : [fwd, mo]));
+      const contributing = pairs.flat();
+      const alerts = run(evs);
+      expectOneOpen(alerts, R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing, counts: { selfCalls: n, forwardedSelfCalls: n }, facts: { forwardedTo: '447700900555' } });
+    }
+  });
+
+  it('near miss: a customer calling their own number lands in voicemail (diverted to the voicemail number) does not fire', () => {
+    const b = builder('self-vm');
+    const vm: Party = { other: '447900000121', otherCountry: 'GB', otherCategory: 'voicemail', highRisk: false, international: false, range: null };
+    expectQuiet(run(Array.from({ length: num(p, 'minCalls') - 1 }, (_, i) => selfPair(b, i * 10 * MIN, vm)).flat()), R);
+  });
+
+  it('near miss: a self-call and a forwarded leg of another call more than pairSeconds later are not a pair', () => {
+    const b = builder('self-apart-fwd');
+    expectQuiet(run([...selfPair(b, 0, '447700900555', num(p, 'pairSeconds') * 1000 + 1000)]), R);
   });
 });
 
@@ -740,6 +814,66 @@ ruleDescribe('cloning.overlap', () => {
     const a = b.mo(LINE, '447700900998', { at: 0, talkSec: 300, ...LONDON, cellId: 1001 });
     expectQuiet(run([a, b.mo(LINE, '447700900997', { base: a.end, at: SEC, ...WATFORD, cellId: 1002, imei: '490154203237518' })]), R);
   });
+
+  // Sightings: the keyer keys data sessions and SMS when the handset or the place changed (keying.ts), so the
+  // clone's calls are compared with where the original handset was last seen, whatever it was doing.
+  const ORIGINAL = '356938035643809';
+  const CLONE = '490154203237518';
+  const travelGap = (from: { lat: number; lon: number }, to: { lat: number; lon: number }, factor: number) => Math.floor(((km(from, to) / num(p, 'maxKmh')) * HOUR) / factor);
+
+  it('sightings: the original\'s data session, then the clone\'s call too far away for the time between them, fire (velocity)', () => {
+    const b = builder('clone-data');
+    const data = b.data(LINE, { at: 0, talkSec: 900, ...LONDON, cellId: 1001, imei: ORIGINAL, cost: '0.12' });
+    const call = b.mo(LINE, '447700900997', { base: data.end, at: travelGap(LONDON, EDINBURGH, 2), talkSec: 120, ...EDINBURGH, cellId: 2002, imei: CLONE, cost: '0.20' });
+    expectOneOpen(run([data, call]), R, { entityKind: 'IMSI', entity: IMSI, fraudType: 'SIM_CLONING', contributing: [data, call], facts: { reason: 'velocity', cells: '1001->2002', records: 'DATA->MO' }, counts: { km: Math.round(km(LONDON, EDINBURGH)) } });
+  });
+
+  it('sightings: the clone\'s call, then the original\'s SMS back home too soon after it, fire (the later record triggers)', () => {
+    const b = builder('clone-sms');
+    const call = b.mo(LINE, '447700900997', { at: 0, talkSec: 120, ...EDINBURGH, cellId: 2002, imei: CLONE });
+    const sms = b.sms(LINE, { base: call.end, at: travelGap(EDINBURGH, LONDON, 3), ...LONDON, cellId: 1001, imei: ORIGINAL });
+    expectOneOpen(run([call, sms]), R, { entityKind: 'IMSI', entity: IMSI, fraudType: 'SIM_CLONING', contributing: [call, sms], facts: { reason: 'velocity', records: 'MO->SMS' } });
+  });
+
+  it('collision: the clone\'s answered call while the original is dialling (an unanswered attempt) fires (overlap)', () => {
+    const b = builder('clone-attempt');
+    const attempt = b.mo(LINE, '447700900998', { at: 0, talkSec: 0, ringSec: 30, ...LONDON, cellId: 1001, imei: ORIGINAL });
+    const call = b.mo(LINE, '447700900997', { at: 20 * SEC, talkSec: 100, ...EDINBURGH, cellId: 2002, imei: CLONE });
+    expectOneOpen(run([attempt, call]), R, { entityKind: 'IMSI', entity: IMSI, fraudType: 'SIM_CLONING', contributing: [attempt, call], facts: { reason: 'overlap' } });
+  });
+
+  it('alternating: the original at home, the clone far away, the original at home again within windowMinutes fire, whatever the speed', () => {
+    const b = builder('clone-aba');
+    const a1 = b.data(LINE, { at: 0, talkSec: 600, ...LONDON, cellId: 1001, imei: ORIGINAL });
+    const clone = b.mo(LINE, '447700900997', { at: 5 * HOUR, talkSec: 120, ...EDINBURGH, cellId: 2002, imei: CLONE });
+    const a2 = b.sms(LINE, { at: 10 * HOUR, ...LONDON, cellId: 1001, imei: ORIGINAL });
+    expectOneOpen(run([a1, clone, a2]), R, { entityKind: 'IMSI', entity: IMSI, fraudType: 'SIM_CLONING', contributing: [clone, a2], facts: { reason: 'alternating' } });
+  });
+
+  it('near miss: a traveller flying (data before the flight, SMS and calls on landing) at a plausible speed does not fire, on one handset or a new one', () => {
+    for (const imei of [ORIGINAL, CLONE]) {
+      const b = builder(`clone-flight-${imei}`);
+      const before = b.data(LINE, { at: 0, talkSec: 600, ...LONDON, cellId: 1001, imei: ORIGINAL });
+      const landed = b.sms(LINE, { base: before.end, at: Math.ceil(travelGap(LONDON, EDINBURGH, 1) * 1.1), ...EDINBURGH, cellId: 2002, imei });
+      const call = b.mo(LINE, '447700900997', { base: landed.end, at: 10 * MIN, ...EDINBURGH, cellId: 2002, imei });
+      expectQuiet(run([before, landed, call]), R);
+    }
+  });
+
+  it('near miss: a user swapping phones — the new IMEI at the same place, not overlapping, and back to the old phone — does not fire', () => {
+    const b = builder('clone-swap-back');
+    const old1 = b.data(LINE, { at: 0, talkSec: 600, ...LONDON, cellId: 1001, imei: ORIGINAL });
+    const new1 = b.mo(LINE, '447700900997', { base: old1.end, at: 2 * MIN, talkSec: 300, ...WATFORD, cellId: 1002, imei: CLONE });
+    const new2 = b.data(LINE, { base: new1.end, at: MIN, talkSec: 1200, ...LONDON, cellId: 1001, imei: CLONE });
+    const old2 = b.sms(LINE, { base: new2.end, at: 30 * MIN, ...LONDON, cellId: 1003, imei: ORIGINAL });
+    expectQuiet(run([old1, new1, new2, old2]), R);
+  });
+
+  it('near miss: a data session of the old handset still open while the new one calls nearby is not a collision (only calls collide)', () => {
+    const b = builder('clone-data-overlap');
+    const data = b.data(LINE, { at: 0, talkSec: 3600, ...LONDON, cellId: 1001, imei: ORIGINAL });
+    expectQuiet(run([data, b.mo(LINE, '447700900997', { at: 10 * MIN, talkSec: 120, ...LONDON, cellId: 1001, imei: CLONE })]), R);
+  });
 });
 
 ruleDescribe('roaming.high_usage', () => {
@@ -763,6 +897,18 @@ ruleDescribe('roaming.high_usage', () => {
     expectQuiet(run([b.mo(LINE, '447700901101', { ...abroad, at: 0, cost: dec(minCost - 1) }), b.mo(LINE, '447700901102', { ...abroad, at: MIN, cost: '0' })]), R);
     expectQuiet(run(Array.from({ length: num(p, 'costMinCalls') - 1 }, (_, i) => b.mo(LINE, '447700901103', { ...abroad, at: i * MIN, cost: dec(minCost * 2) }))), R);
     expectQuiet(run(Array.from({ length: 5 }, (_, i) => b.mo(LINE, '447700901104', { at: i * MIN, cost: dec(minCost) }))), R);
+  });
+
+  it('near miss: a traveller\'s one long call home above minCost, with unanswered attempts around it, does not fire (costMinCalls counts answered calls)', () => {
+    const minCost = moneyParam(p, 'minCost');
+    const b = builder('roam-home');
+    const attempts = Array.from({ length: num(p, 'costMinCalls') }, (_, i) => b.mo(LINE, party.intl('13104150730'), { ...abroad, at: (130 + i * 10) * MIN, talkSec: 0 }));
+    const long = b.mo(LINE, party.intl('13104150730'), { ...abroad, at: 0, talkSec: 2 * 3600, cost: dec(minCost + 50_000_000) });
+    expectQuiet(run([long, ...attempts]), R);
+    // The same cost over costMinCalls answered calls fires.
+    const c = builder('roam-home-2');
+    const calls = Array.from({ length: num(p, 'costMinCalls') }, (_, i) => c.mo(LINE, party.intl('13104150730'), { ...abroad, at: i * 70 * MIN, talkSec: 3600, cost: dec(Math.ceil(minCost / num(p, 'costMinCalls'))) }));
+    expectOneOpen(run(calls), R, { entityKind: 'IMSI', entity: IMSI, fraudType: 'ROAMING', contributing: calls, counts: { calls: calls.length, answered: calls.length } });
   });
 
   it('risk minutes: minRiskMinutes to high-risk numbers while roaming fire; one second less does not', () => {
@@ -813,6 +959,19 @@ ruleDescribe('velocity.generic', () => {
     expectQuiet(run(build(maxCost - 1)), R);
   });
 
+  it('near miss: one long expensive call among cheap ones (a customer\'s long call) does not fire; the same spend spread over the calls does', () => {
+    // Hard negative of the evaluation: a 38-minute premium-rate call, or a 3-hour call, with two short calls.
+    const maxCost = moneyParam(p, 'maxCost');
+    const n = num(p, 'costMinCalls');
+    const rest = Math.floor(maxCost * num(p, 'spreadShare')) - 1;
+    const b = builder('vel-long');
+    const calls = Array.from({ length: n }, (_, i) => b.mo(LINE, `44770090160${i}`, { at: i * 15 * MIN, talkSec: i === 0 ? 2300 : 60, cost: dec(i === 0 ? maxCost * 2 : Math.floor(rest / (n - 1))) }));
+    expectQuiet(run(calls), R);
+    const c = builder('vel-spread');
+    const spread = Array.from({ length: n }, (_, i) => c.mo(LINE, `44770090160${i}`, { at: i * 15 * MIN, talkSec: 600, cost: dec(i === 0 ? maxCost - Math.ceil((maxCost * num(p, 'spreadShare')) / (n - 1)) * (n - 1) : Math.ceil((maxCost * num(p, 'spreadShare')) / (n - 1))) }));
+    expectOneOpen(run(spread), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'VELOCITY', contributing: spread, counts: { calls: n, answered: n }, facts: { trigger: 'cost' } });
+  });
+
   it('near miss: maxCost in fewer than costMinCalls calls does not fire', () => {
     const b = builder('vel-cost-few');
     expectQuiet(run(Array.from({ length: num(p, 'costMinCalls') - 1 }, (_, i) => b.mo(LINE, '447700901401', { at: i * MIN, talkSec: 300, cost: dec(moneyParam(p, 'maxCost') * 2) }))), R);
@@ -833,6 +992,63 @@ ruleDescribe('velocity.generic', () => {
     expect(of(run(costly('business', Math.ceil(moneyParam(biz, 'maxCost') / n))), R)).toHaveLength(1);
     expectQuiet(run(burst('vel-biz', num(p, 'maxCalls'), SEC, { accountClass: 'business' })), R);
     expect(of(run(burst('vel-biz2', num(biz, 'maxCalls'), SEC, { accountClass: 'business' })), R)).toHaveLength(1);
+  });
+});
+
+describe('keying: sightings for SIM cloning (one record per IMSI, keyed only when the handset or the place moves)', () => {
+  // Real reference data (a small generated population) and a real DATA record as the template.
+  const dir = mkdtempSync(join(tmpdir(), 'fraud-keying-'));
+  const traffic = createTraffic({ seed: 5, subscribers: 300, startMs: T0 - 6 * HOUR, endMs: T0 + 6 * HOUR, scenarios: 'none' });
+  writeReference(dir, traffic.reference());
+  const stage = createRatingStage(dir, '');
+  const ref = stage.reference;
+  const old = new Set(ref.lines.filter((l) => l.imsi && Date.parse(`${l.installDate}T00:00:00Z`) < T0 - 400 * 24 * HOUR).map((l) => l.msisdn));
+  const template = [...traffic.records()].find((c) => c.eventType === 'DATA' && old.has(c.servedMsisdn) && c.cellId !== null && c.servingPlmn === ref.operator.plmn)!;
+  const home = ref.cells.find((c) => c.cellId === template.cellId && c.lac === template.lac)!;
+  const dist = (a: { lat: number; lon: number }, b: { lat: number; lon: number }) => {
+    const r = Math.PI / 180;
+    const h = Math.sin(((b.lat - a.lat) * r) / 2) ** 2 + Math.cos(a.lat * r) * Math.cos(b.lat * r) * Math.sin(((b.lon - a.lon) * r) / 2) ** 2;
+    return 12_742 * Math.asin(Math.sqrt(h));
+  };
+  const far = ref.cells.find((c) => c.plmn === home.plmn && dist(c, home) > 300)!;
+  const near = ref.cells.find((c) => c.plmn === home.plmn && c.cellId !== home.cellId && dist(c, home) < 20)!;
+  let n = 0;
+  const rec = (eventType: Cdr['eventType'], at: number, cell: { lac: number; cellId: number }, imei: string | null = template.servedImei): Cdr => ({ ...template, recordId: `sight-${++n}`, eventType, seizureTime: T0 + at, answerTime: T0 + at, releaseTime: T0 + at + 60 * SEC, durationMs: 60 * SEC, billableMs: 60 * SEC, lac: cell.lac, cellId: cell.cellId, servedImei: imei, calledNumber: eventType === 'VOICE_MO' ? '447700900997' : template.calledNumber, disposition: 'ANSWERED' });
+  const keyOf = (keyer: ReturnType<typeof createFraudKeyer>, c: Cdr) => keyer({ cdr: c, topic: 't', partition: 0, offset: '0' }).filter((e) => e.group === 'LINE').map((e) => `${e.recordId}:${e.kind}`);
+
+  it('an old line\'s data and SMS are not keyed while the handset stays in place (also on a nearby cell)', () => {
+    expect(template && far && near).toBeTruthy();
+    const keyer = createFraudKeyer(ref, stage.rating.normaliser);
+    expect(keyOf(keyer, rec('DATA', 0, home))).toEqual([]);
+    expect(keyOf(keyer, rec('SMS_MO', 10 * MIN, home))).toEqual([]);
+    expect(keyOf(keyer, rec('DATA', 20 * MIN, near))).toEqual([]);
+  });
+
+  it('another IMEI far away is keyed with the previous (unkeyed) sighting; the original\'s next record is keyed again, once', () => {
+    const keyer = createFraudKeyer(ref, stage.rating.normaliser);
+    const data = rec('DATA', 0, home);
+    expect(keyOf(keyer, data)).toEqual([]);
+    const clone = rec('VOICE_MO', 15 * MIN, far, '490154203237518');
+    expect(keyOf(keyer, clone)).toEqual([`${data.recordId}:DATA`, `${clone.recordId}:MO`]);
+    const back = rec('SMS_MT', 40 * MIN, home);
+    expect(keyOf(keyer, back)).toEqual([`${back.recordId}:SMS`]);
+    expect(keyOf(keyer, rec('DATA', 50 * MIN, home))).toEqual([]);
+  });
+
+  it('the events it keys fire cloning.overlap in the detector', () => {
+    const keyer = createFraudKeyer(ref, stage.rating.normaliser);
+    const det = new Detector(book);
+    const alerts: FraudAlert[] = [];
+    let off = 0;
+    for (const c of [rec('DATA', 0, home), rec('VOICE_MO', 15 * MIN, far, '490154203237518')]) for (const e of keyer({ cdr: c, topic: 't', partition: 0, offset: '0' })) if (e.group === 'LINE') alerts.push(...det.process(0, off++, e));
+    expect(of(alerts, 'cloning.overlap').map((a) => a.evidence.facts.reason)).toEqual(['velocity']);
+  });
+
+  it('the same handset moving far (a traveller) is keyed as a sighting, with the previous one', () => {
+    const keyer = createFraudKeyer(ref, stage.rating.normaliser);
+    expect(keyOf(keyer, rec('DATA', 0, home))).toEqual([]);
+    const there = rec('DATA', 15 * MIN, far);
+    expect(keyOf(keyer, there).length).toBe(2);
   });
 });
 

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FraudAlert, FraudEvent, Severity } from '../../schemas/index.js';
-import type { Finding, Rule, RuleBook } from './rules.js';
+import type { Finding, Params, Rule, RuleBook } from './rules.js';
 import { formatMicros } from '../../schemas/tariff.js';
 import { microsOf } from './keying.js';
 
@@ -43,9 +43,118 @@ interface Entity {
   events: StoredEvent[];
   /** Latest release time seen for the entity. */
   clock: number;
-  episodes: Map<string, Episode>;
+  /** Open episodes by `${rule}\0${entity}`; null while there are none (most entities never have one). */
+  episodes: Map<string, Episode> | null;
   /** Per rule and entity: last seizure of the previous (closed) episode; a new episode only uses later events. */
   closed?: Map<string, number>;
+  /** Creation order within the partition (the order a full scan of the partition's map would visit it in). */
+  seq: number;
+  /** Expiry bucket it is scheduled in (see Part.buckets), NaN when none. */
+  due: number;
+  /** Has episodes or closed episodes: visited by every sweep. */
+  attention: boolean;
+  /** Removed from the partition (stale bucket entries skip it). */
+  dead: boolean;
+}
+
+/**
+ * Live offsets of one partition's stored events, as counts per offset over a sliding range, so the low
+ * watermark is the first offset with a count, found without visiting the state. Offsets of a fraud-events
+ * partition arrive in increasing order in practice; any order is handled (the range grows at either end),
+ * and a range that would grow beyond MAX_SPAN switches the partition to scanning its entities.
+ */
+class LiveOffsets {
+  private static readonly MAX_SPAN = 1 << 26;
+  private counts = new Uint32Array(1024);
+  private base = 0;
+  /** First index that may have a count; one past the last index used. */
+  private lo = 0;
+  private hi = 0;
+  exact = true;
+
+  add(offset: number): void {
+    if (!this.exact) return;
+    if (!Number.isSafeInteger(offset)) {
+      this.exact = false;
+      return;
+    }
+    if (this.lo >= this.hi) {
+      // Nothing live: start the range here.
+      this.counts.fill(0, 0, Math.min(this.hi, this.counts.length));
+      this.base = offset;
+      this.lo = this.hi = 0;
+    }
+    let i = offset - this.base;
+    if (i < 0) {
+      const span = this.hi - i;
+      if (span > LiveOffsets.MAX_SPAN) {
+        this.exact = false;
+        return;
+      }
+      const next = new Uint32Array(Math.max(this.counts.length, span * 2));
+      next.set(this.counts.subarray(0, this.hi), -i);
+      this.counts = next;
+      this.base = offset;
+      this.lo -= i;
+      this.hi -= i;
+      i = 0;
+    } else if (i >= this.counts.length) {
+      if (this.lo > 0) {
+        this.counts.copyWithin(0, this.lo, this.hi);
+        this.counts.fill(0, this.hi - this.lo, this.hi);
+        this.base += this.lo;
+        this.hi -= this.lo;
+        i -= this.lo;
+        this.lo = 0;
+      }
+      if (i >= this.counts.length) {
+        if (i + 1 > LiveOffsets.MAX_SPAN) {
+          this.exact = false;
+          return;
+        }
+        const next = new Uint32Array(Math.max(this.counts.length * 2, i + 1));
+        next.set(this.counts.subarray(0, this.hi));
+        this.counts = next;
+      }
+    }
+    this.counts[i]!++;
+    if (i < this.lo) this.lo = i;
+    if (i >= this.hi) this.hi = i + 1;
+  }
+
+  remove(offset: number): void {
+    if (!this.exact) return;
+    const i = offset - this.base;
+    if (i >= 0 && i < this.hi && this.counts[i]! > 0) this.counts[i]!--;
+  }
+
+  /** The smallest live offset, Infinity when none. */
+  min(): number {
+    while (this.lo < this.hi && this.counts[this.lo] === 0) this.lo++;
+    return this.lo < this.hi ? this.base + this.lo : Infinity;
+  }
+}
+
+/** Expiry buckets: one minute of "oldest event + retention" each. */
+const BUCKET_MS = 60_000;
+
+/** The state of one fraud-events partition. */
+interface Part {
+  /** Entities by group, then key (no key string built per event). */
+  groups: Map<FraudEvent['group'], Map<string, Entity>>;
+  /** Stored events and open episodes (stats() without visiting the state). */
+  events: number;
+  episodes: number;
+  offsets: LiveOffsets;
+  /**
+   * Entities by the minute their oldest event leaves the retention. A sweep visits only the buckets that are
+   * due, and the entities with episodes (`attention`), instead of every entity of the partition every minute.
+   */
+  buckets: Map<number, Entity[]>;
+  /** Keys of `buckets`, a binary min-heap. */
+  keys: number[];
+  attention: Set<Entity>;
+  seq: number;
 }
 
 export interface DetectorStats {
@@ -84,22 +193,64 @@ interface Clock {
 
 const SEVERITIES: Severity[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
+/** Distinct short strings shared by stored events (countries, categories, bands...); bounded. */
+const VOCABULARY_MAX = 65_536;
+
 export function alertIdOf(rule: string, entityKind: string, entity: string, firstSeen: number): string {
   return createHash('sha256').update(`${rule}\u0000${entityKind}\u0000${entity}\u0000${firstSeen}`).digest('hex').slice(0, 24);
 }
 
+function* entitiesOf(part: Part): Generator<Entity> {
+  for (const m of part.groups.values()) yield* m.values();
+}
+
+function heapPush(h: number[], k: number): void {
+  let i = h.length;
+  h.push(k);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (h[p]! <= k) break;
+    h[i] = h[p]!;
+    i = p;
+  }
+  h[i] = k;
+}
+
+function heapPop(h: number[]): number {
+  const top = h[0]!;
+  const last = h.pop()!;
+  if (h.length > 0) {
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const c = l + 1 < h.length && h[l + 1]! < h[l]! ? l + 1 : l;
+      if (h[c]! >= last) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+  }
+  return top;
+}
+
 export class Detector {
-  /** Entities per partition of the fraud-events topic. */
-  private readonly parts = new Map<number, Map<string, Entity>>();
+  /** State per partition of the fraud-events topic. */
+  private readonly parts = new Map<number, Part>();
   /** Per partition: event-time progress per source (the stream's position in traffic time). */
   private readonly clocks = new Map<number, Clock>();
   private sources: number;
   private readonly now: () => number;
   private readonly swept = new Map<number, number>();
   private readonly retention = new Map<FraudEvent['group'], number>();
-  /** Episodes restored from the alert store, waiting for their entity to appear: `${rule}\0${entity}`. */
-  private readonly restored = new Map<string, FraudAlert>();
+  /** Episodes restored from the alert store, waiting for their entity to appear: entity -> rule -> alert. */
+  private readonly restored = new Map<string, Map<string, FraudAlert>>();
+  /** Closed episodes from the alert store (entity -> rule -> last seen): their events must not open a new episode after a restart. */
+  private readonly restoredClosed = new Map<string, Map<string, number>>();
   private readonly stats_: DetectorStats = { entities: 0, events: 0, episodes: 0, duplicates: 0, late: 0 };
+  /** Rule parameters per (account class, band): the rule book's, without building its string key per event. */
+  private readonly contexts = new Map<string | null, Map<string, Map<string, Params>>>();
+  private readonly vocabulary = new Map<string, string>();
 
   constructor(
     readonly book: RuleBook,
@@ -136,18 +287,30 @@ export class Detector {
     return wm;
   }
 
+  /** Counts kept as the state changes: constant time, whatever the state's size (the service calls it per batch). */
   stats(): DetectorStats {
     let events = 0;
     let episodes = 0;
     let entities = 0;
-    for (const m of this.parts.values()) {
-      entities += m.size;
-      for (const e of m.values()) {
-        events += e.events.length;
-        episodes += e.episodes.size;
-      }
+    for (const part of this.parts.values()) {
+      for (const m of part.groups.values()) entities += m.size;
+      events += part.events;
+      episodes += part.episodes;
     }
     return { ...this.stats_, entities, events, episodes };
+  }
+
+  /** Entities and stored events per entity group (benchmarks, diagnostics; visits the whole state). */
+  statsByGroup(): Partial<Record<FraudEvent['group'], { entities: number; events: number }>> {
+    const out: Partial<Record<FraudEvent['group'], { entities: number; events: number }>> = {};
+    for (const part of this.parts.values()) {
+      for (const e of entitiesOf(part)) {
+        const g = (out[e.group] ??= { entities: 0, events: 0 });
+        g.entities++;
+        g.events += e.events.length;
+      }
+    }
+    return out;
   }
 
   /**
@@ -161,13 +324,17 @@ export class Detector {
     this.restored.clear();
     this.restoredClosed.clear();
     for (const a of alerts) {
-      const k = `${a.rule}\u0000${a.entity}`;
-      if (a.status !== 'CLOSED') this.restored.set(k, a);
-      else if ((this.restoredClosed.get(k) ?? -Infinity) < a.lastSeen) this.restoredClosed.set(k, a.lastSeen);
+      if (a.status !== 'CLOSED') {
+        let m = this.restored.get(a.entity);
+        if (!m) this.restored.set(a.entity, (m = new Map()));
+        m.set(a.rule, a);
+      } else {
+        let m = this.restoredClosed.get(a.entity);
+        if (!m) this.restoredClosed.set(a.entity, (m = new Map()));
+        if ((m.get(a.rule) ?? -Infinity) < a.lastSeen) m.set(a.rule, a.lastSeen);
+      }
     }
   }
-  /** Closed episodes from the alert store: their events must not open a new episode after a restart. */
-  private readonly restoredClosed = new Map<string, number>();
 
   /** Processes one event; returns the alert versions to publish (new or updated episodes). */
   process(partition: number, offset: number, ev: FraudEvent): FraudAlert[] {
@@ -186,13 +353,14 @@ export class Detector {
       this.stats_.late++;
       return [];
     }
-    const id = `${ev.group}\u0000${ev.key}`;
     let part = this.parts.get(partition);
-    if (!part) this.parts.set(partition, (part = new Map()));
-    let ent = part.get(id);
+    if (!part) this.parts.set(partition, (part = { groups: new Map(), events: 0, episodes: 0, offsets: new LiveOffsets(), buckets: new Map(), keys: [], attention: new Set(), seq: 0 }));
+    let byKey = part.groups.get(ev.group);
+    if (!byKey) part.groups.set(ev.group, (byKey = new Map()));
+    let ent = byKey.get(ev.key);
     if (!ent) {
-      ent = { group: ev.group, key: ev.key, partition, events: [], clock: 0, episodes: new Map() };
-      part.set(id, ent);
+      ent = { group: ev.group, key: ev.key, partition, events: [], clock: 0, episodes: null, seq: part.seq++, due: NaN, attention: false, dead: false };
+      byKey.set(ev.key, ent);
     }
     // Keep events ordered by seizure (late records slot in), so windows are contiguous; a duplicate has
     // the same seizure time, so it is found on the way.
@@ -205,45 +373,57 @@ export class Detector {
       }
       i--;
     }
-    const stored: StoredEvent = Object.assign(ev, { offset });
+    // From here on the stored copy is the event (the caller's object is left as it was).
+    const stored = this.store(ev, ent, evs, offset);
+    ev = stored;
     if (i === evs.length) evs.push(stored);
     else evs.splice(i, 0, stored);
+    part.events++;
+    part.offsets.add(offset);
+    if (i === 0) this.schedule(part, ent, keep);
     if (ev.start > ent.clock) ent.clock = ev.start;
     // An entity fed by several sources may have seen a fast source's future; evict only behind the watermark.
-    this.evict(ent, keep, Math.min(ent.clock, wm));
+    this.evict(part, ent, keep, Math.min(ent.clock, wm));
 
     const out: FraudAlert[] = [];
-    const ctx = this.book.context(ev.accountClass, ev.band);
+    const ctx = this.contextOf(ev.accountClass, ev.band);
     for (const rule of this.book.rulesOf(ev.group)) {
       const p = this.book.paramsIn(rule, ctx);
       const entity = rule.entity(ev);
       if (entity === '') continue;
-      const epKey = `${rule.id}\u0000${entity}`;
-      let ep = ent.episodes.get(epKey);
-      if (!ep && !ent.closed?.has(epKey)) {
-        const c = this.restoredClosed.get(epKey);
-        if (c !== undefined) (ent.closed ??= new Map()).set(epKey, c);
-      }
-      if (!ep) {
-        const r = this.restored.get(epKey);
-        if (r) {
-          this.restored.delete(epKey);
-          ep = this.fromStore(r, rule);
-          ent.episodes.set(epKey, ep);
+      const contributes = rule.contributes(ev, p);
+      const restoredClosed = this.restoredClosed.size === 0 ? undefined : this.restoredClosed.get(entity)?.get(rule.id);
+      const restored = this.restored.size === 0 ? undefined : this.restored.get(entity)?.get(rule.id);
+      // Most entities have no episode, open or closed, and nothing restored: then nothing but the rule's
+      // own decision matters, and the episode key is only built when an episode opens.
+      let epKey: string | undefined;
+      let ep: Episode | undefined;
+      if (ent.episodes !== null || ent.closed !== undefined || restoredClosed !== undefined || restored !== undefined) {
+        epKey = `${rule.id}\u0000${entity}`;
+        ep = ent.episodes?.get(epKey);
+        if (!ep && !ent.closed?.has(epKey) && restoredClosed !== undefined) {
+          (ent.closed ??= new Map()).set(epKey, restoredClosed);
+          this.attend(part, ent);
+        }
+        if (!ep && restored !== undefined) {
+          const m = this.restored.get(entity)!;
+          m.delete(rule.id);
+          if (m.size === 0) this.restored.delete(entity);
+          ep = this.fromStore(restored, rule);
+          this.setEpisode(part, ent, epKey, ep);
+        }
+        // The entity's own event after the gap starts a new episode. (Its events from a slower source that
+        // fall inside the gap, possible only for entities fed by several sources, then join the new one.)
+        if (ep && ev.start - ep.alert.lastSeen > this.book.episodeGapMs) {
+          // A new episode: the previous one closes first.
+          out.push(this.close(ep));
+          this.markClosed(part, ent, epKey, ep);
+          ep = undefined;
         }
       }
-      // The entity's own event after the gap starts a new episode. (Its events from a slower source that
-      // fall inside the gap, possible only for entities fed by several sources, then join the new one.)
-      if (ep && ev.start - ep.alert.lastSeen > this.book.episodeGapMs) {
-        // A new episode: the previous one closes first.
-        out.push(this.close(ep));
-        this.markClosed(ent, epKey, ep);
-        ep = undefined;
-      }
-      const contributes = rule.contributes(ev, p);
       if (!contributes && !(ep && rule.extends?.(ev))) continue;
       // After an episode closed, its events do not count again: the rule sees only what came after it.
-      const after = ent.closed?.get(epKey);
+      const after = epKey === undefined ? undefined : ent.closed?.get(epKey);
       const f = contributes ? rule.evaluate(after === undefined ? ent.events : ent.events.filter((e) => e.start > after), ev, p) : null;
       if (ep) {
         if (ev.end > ep.restoredUntil) this.absorb(ep, [ev], f);
@@ -251,7 +431,7 @@ export class Detector {
         if (a) out.push(a);
       } else if (f) {
         ep = this.open(rule, ev, entity, f);
-        ent.episodes.set(epKey, ep);
+        this.setEpisode(part, ent, epKey ?? `${rule.id}\u0000${entity}`, ep);
         out.push(this.publish(ep, ep.alert.detectedAt));
       }
     }
@@ -261,38 +441,73 @@ export class Detector {
   /**
    * Drops events older than their group's retention relative to the partition watermark and closes episodes
    * idle for longer than the episode gap (their CLOSED versions are returned for publishing).
+   *
+   * The work is proportional to what changes, not to the partition's state: the entities whose oldest event
+   * left the retention (expiry buckets), and those with episodes. The result is the same as visiting every
+   * entity: the others have nothing to evict, close or publish.
    */
   sweep(partition: number, force = false): FraudAlert[] {
     const clock = this.watermark(partition);
     const out: FraudAlert[] = [];
     if (clock === -Infinity) return out;
-    // At most once per minute of traffic time: the work is proportional to the partition's entities.
+    // At most once per minute of traffic time.
     if (!force && clock - (this.swept.get(partition) ?? -Infinity) < 60_000) return out;
     this.swept.set(partition, clock);
     const part = this.parts.get(partition);
     if (!part) return out;
-    for (const [id, ent] of part) {
-      const keep = this.retention.get(ent.group) ?? 0;
-      this.evict(ent, keep, clock);
-      for (const [k, ep] of ent.episodes) {
-        if (clock - ep.alert.lastSeen > this.book.episodeGapMs) {
-          out.push(this.close(ep));
-          this.markClosed(ent, k, ep);
-        } else if (ep.dirty) {
-          const a = this.maybePublish(ep, clock);
-          if (a) out.push(a);
-        }
+    // 1. Evict: entities whose oldest event may be older than the retention.
+    const upto = Math.floor(clock / BUCKET_MS);
+    const again: Entity[] = [];
+    while (part.keys.length > 0 && part.keys[0]! <= upto) {
+      const k = heapPop(part.keys);
+      const list = part.buckets.get(k) ?? [];
+      part.buckets.delete(k);
+      for (const ent of list) {
+        if (ent.dead || ent.due !== k) continue; // removed, or rescheduled earlier since
+        ent.due = NaN;
+        const keep = this.retention.get(ent.group) ?? 0;
+        this.evict(part, ent, keep, clock);
+        if (ent.events.length > 0) {
+          if (Math.floor((ent.events[0]!.start + keep) / BUCKET_MS) <= upto) again.push(ent);
+          else this.schedule(part, ent, keep);
+        } else if (ent.episodes === null) this.remove(part, ent);
       }
-      if (ent.closed) for (const [k, t] of ent.closed) if (t < clock - keep) ent.closed.delete(k);
-      if (ent.events.length === 0 && ent.episodes.size === 0) part.delete(id);
+    }
+    for (const ent of again) this.schedule(part, ent, this.retention.get(ent.group) ?? 0);
+    // 2. Episodes: close the idle ones, publish what is due; forget closed episodes past the retention.
+    if (part.attention.size > 0) {
+      const ents = [...part.attention].sort((a, b) => a.seq - b.seq);
+      for (const ent of ents) {
+        const keep = this.retention.get(ent.group) ?? 0;
+        if (ent.episodes !== null) {
+          for (const [k, ep] of ent.episodes) {
+            if (clock - ep.alert.lastSeen > this.book.episodeGapMs) {
+              out.push(this.close(ep));
+              this.markClosed(part, ent, k, ep);
+            } else if (ep.dirty) {
+              const a = this.maybePublish(ep, clock);
+              if (a) out.push(a);
+            }
+          }
+        }
+        if (ent.closed) {
+          for (const [k, t] of ent.closed) if (t < clock - keep) ent.closed.delete(k);
+          if (ent.closed.size === 0) ent.closed = undefined;
+        }
+        if (ent.events.length === 0 && ent.episodes === null) this.remove(part, ent);
+        else this.attend(part, ent);
+      }
     }
     return out;
   }
 
   /** The oldest offset any live window of the partition still needs, or `next` when none does. */
   lowWatermark(partition: number, next: number): number {
+    const part = this.parts.get(partition);
+    if (!part) return next;
+    if (part.offsets.exact) return Math.min(next, part.offsets.min());
     let low = next;
-    for (const ent of this.parts.get(partition)?.values() ?? []) for (const e of ent.events) if (e.offset < low) low = e.offset;
+    for (const ent of entitiesOf(part)) for (const e of ent.events) if (e.offset < low) low = e.offset;
     return low;
   }
 
@@ -303,16 +518,151 @@ export class Detector {
     for (const p of [...this.swept.keys()]) if (!keep(p)) this.swept.delete(p);
   }
 
-  private markClosed(ent: Entity, epKey: string, ep: Episode): void {
-    ent.episodes.delete(epKey);
-    (ent.closed ??= new Map()).set(epKey, ep.alert.lastSeen);
+  private contextOf(accountClass: string | null, band: string): Map<string, Params> {
+    let byBand = this.contexts.get(accountClass);
+    if (!byBand) this.contexts.set(accountClass, (byBand = new Map()));
+    let ctx = byBand.get(band);
+    if (!ctx) byBand.set(band, (ctx = this.book.context(accountClass, band)));
+    return ctx;
   }
 
-  private evict(ent: Entity, keep: number, clock = ent.clock): void {
+  /**
+   * The stored copy of an event: every field, in one object literal (one allocation site, whose objects all
+   * live for the window: V8 learns to allocate them in the old generation instead of copying each through
+   * the young one), sharing its strings: the entity's key and group, the previous events' subscriber
+   * fields, numbers and cell position, and one copy of each short code (kind, country, category, band...).
+   * Decoded events carry fresh copies of every string, most of an event's memory. The values are the same.
+   */
+  private store(ev: FraudEvent, ent: Entity, evs: readonly FraudEvent[], offset: number): StoredEvent {
+    const prev = evs[evs.length - 1];
+    let msisdn = ev.msisdn === ent.key ? ent.key : ev.msisdn;
+    let imsi = ev.imsi;
+    let imei = ev.imei;
+    let accountId = ev.accountId;
+    let other = ev.other;
+    let lat = ev.lat;
+    let lon = ev.lon;
+    if (prev !== undefined) {
+      if (msisdn === prev.msisdn) msisdn = prev.msisdn;
+      if (imsi !== null && imsi === prev.imsi) imsi = prev.imsi;
+      if (imei !== null && imei === prev.imei) imei = prev.imei;
+      if (accountId !== null && accountId === prev.accountId) accountId = prev.accountId;
+      // Same cell: the same position numbers (a nullable field holds a reference, so they can be shared).
+      if (lat !== null && lat === prev.lat && lon === prev.lon) {
+        lat = prev.lat;
+        lon = prev.lon;
+      }
+      // A number called again lately.
+      if (other !== null) {
+        for (let j = evs.length - 1, n = 0; j >= 0 && n < 4; j--, n++) {
+          if (evs[j]!.other === other) {
+            other = evs[j]!.other;
+            break;
+          }
+        }
+      }
+    }
+    return {
+      group: ent.group,
+      key: ent.key,
+      recordId: ev.recordId,
+      kind: this.word(ev.kind) as FraudEvent['kind'],
+      start: ev.start,
+      end: ev.end,
+      talkMs: ev.talkMs,
+      answered: ev.answered,
+      msisdn,
+      imsi,
+      imei,
+      other,
+      otherCountry: this.word(ev.otherCountry),
+      otherCategory: this.word(ev.otherCategory),
+      highRisk: ev.highRisk,
+      international: ev.international,
+      range: this.word(ev.range),
+      costMicros: ev.costMicros,
+      currency: this.word(ev.currency)!,
+      accountId,
+      accountClass: this.word(ev.accountClass),
+      band: this.word(ev.band)!,
+      businessHours: ev.businessHours,
+      lineAgeDays: ev.lineAgeDays,
+      roaming: ev.roaming,
+      visitedPlmn: this.word(ev.visitedPlmn),
+      cellId: ev.cellId,
+      lat,
+      lon,
+      redirectionCounter: ev.redirectionCounter,
+      cause: ev.cause,
+      originalCalled: ev.originalCalled,
+      source: ev.source,
+      offset,
+    };
+  }
+
+  private word(s: string | null): string | null {
+    if (s === null) return s;
+    const w = this.vocabulary.get(s);
+    if (w !== undefined) return w;
+    if (this.vocabulary.size < VOCABULARY_MAX) this.vocabulary.set(s, s);
+    return s;
+  }
+
+  /** Puts the entity in the expiry bucket of its oldest event, unless it is in an earlier one already. */
+  private schedule(part: Part, ent: Entity, keep: number): void {
+    const first = ent.events[0];
+    if (first === undefined) return;
+    const k = Math.floor((first.start + keep) / BUCKET_MS);
+    if (k >= ent.due) return; // an earlier bucket reschedules it when it is due
+    ent.due = k;
+    let list = part.buckets.get(k);
+    if (!list) {
+      part.buckets.set(k, (list = []));
+      heapPush(part.keys, k);
+    }
+    list.push(ent);
+  }
+
+  /** Keeps `attention` (visited by every sweep) to the entities with episodes or closed episodes. */
+  private attend(part: Part, ent: Entity): void {
+    const need = ent.episodes !== null || (ent.closed !== undefined && ent.closed.size > 0);
+    if (need === ent.attention) return;
+    ent.attention = need;
+    if (need) part.attention.add(ent);
+    else part.attention.delete(ent);
+  }
+
+  private setEpisode(part: Part, ent: Entity, epKey: string, ep: Episode): void {
+    (ent.episodes ??= new Map()).set(epKey, ep);
+    part.episodes++;
+    this.attend(part, ent);
+  }
+
+  private remove(part: Part, ent: Entity): void {
+    part.groups.get(ent.group)?.delete(ent.key);
+    ent.dead = true;
+    if (ent.attention) {
+      ent.attention = false;
+      part.attention.delete(ent);
+    }
+  }
+
+  private markClosed(part: Part, ent: Entity, epKey: string, ep: Episode): void {
+    if (ent.episodes?.delete(epKey)) part.episodes--;
+    if (ent.episodes?.size === 0) ent.episodes = null;
+    (ent.closed ??= new Map()).set(epKey, ep.alert.lastSeen);
+    this.attend(part, ent);
+  }
+
+  private evict(part: Part, ent: Entity, keep: number, clock: number): void {
     const cut = clock - keep;
+    const evs = ent.events;
     let n = 0;
-    while (n < ent.events.length && ent.events[n]!.start < cut) n++;
-    if (n > 0) ent.events.splice(0, n);
+    while (n < evs.length && evs[n]!.start < cut) n++;
+    if (n === 0) return;
+    for (let j = 0; j < n; j++) part.offsets.remove(evs[j]!.offset);
+    evs.splice(0, n);
+    part.events -= n;
   }
 
   private open(rule: Rule, ev: FraudEvent, entity: string, f: Finding): Episode {

@@ -5,7 +5,9 @@
  * so the pipeline publishes these events to a repartition topic keyed by entity (docs/FRAUD.md "Keys").
  *
  * One CDR yields:
- * - LINE (served MSISDN): every voice record; SMS and data only for young lines (SIM-box profile);
+ * - LINE (served MSISDN): MO calls, answered MT calls, forwarded legs to risky numbers or of the line's calls
+ *   to itself; SMS and data only for young lines (SIM-box profile); sightings (a record that moves the
+ *   line's handset or place, whatever its kind: SIM cloning);
  * - RANGE (range block of a foreign other party): international MT calls (Wangiri bursts) and MO calls to
  *   international numbers (callbacks);
  * - DEST (forwarded-to number): forwarded legs to international, premium or high-risk numbers;
@@ -19,9 +21,39 @@ import type { Normaliser } from '../normalise.js';
 export interface KeyingOptions {
   /** SMS and data records are keyed only for lines installed at most this many days ago (SIM-box profile). */
   youngLineDays: number;
+  /**
+   * Sightings (SIM cloning): a record with a known cell that moves the line's handset (another IMEI) or its
+   * place (at least this many km from the previous sighting) is keyed on LINE whatever its kind, with the
+   * previous sighting (default 50 km: above the radius of a home region, below cloning.overlap minKm).
+   */
+  sightingKm?: number;
 }
 
-export const DEFAULT_KEYING: KeyingOptions = { youngLineDays: 30 };
+export const DEFAULT_KEYING: KeyingOptions = { youngLineDays: 30, sightingKm: 50 };
+
+/** The latest record of a line with a known cell (one per IMSI): where its handset was, and when. */
+interface Sighting {
+  recordId: string;
+  kind: FraudEvent['kind'];
+  start: number;
+  end: number;
+  talkMs: number;
+  answered: boolean;
+  /** Rated cost (Decimal string) when rated, parsed only if the sighting is keyed later. */
+  cost: unknown;
+  imei: string;
+  cellId: number;
+  lat: number;
+  lon: number;
+  /** Already keyed on LINE (the detector has it). */
+  keyed: boolean;
+}
+
+function distanceKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const rad = Math.PI / 180;
+  const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2;
+  return 12_742 * Math.asin(Math.sqrt(a));
+}
 
 export type FraudKeyer = (sc: SourcedCdr) => FraudEvent[];
 
@@ -78,6 +110,48 @@ export function microsOf(s: string | number | null | undefined): number {
   return neg ? -v : v;
 }
 
+/**
+ * One event of a CDR for one entity: the fields written out (a spread of the ~30 shared fields into a new
+ * object is a slow generic copy in V8, and it runs for every event).
+ */
+function eventOf(group: FraudEventGroup, key: string, b: Omit<FraudEvent, 'group' | 'key'>): FraudEvent {
+  return {
+    group,
+    key,
+    recordId: b.recordId,
+    kind: b.kind,
+    start: b.start,
+    end: b.end,
+    talkMs: b.talkMs,
+    answered: b.answered,
+    msisdn: b.msisdn,
+    imsi: b.imsi,
+    imei: b.imei,
+    other: b.other,
+    otherCountry: b.otherCountry,
+    otherCategory: b.otherCategory,
+    highRisk: b.highRisk,
+    international: b.international,
+    range: b.range,
+    costMicros: b.costMicros,
+    currency: b.currency,
+    accountId: b.accountId,
+    accountClass: b.accountClass,
+    band: b.band,
+    businessHours: b.businessHours,
+    lineAgeDays: b.lineAgeDays,
+    roaming: b.roaming,
+    visitedPlmn: b.visitedPlmn,
+    cellId: b.cellId,
+    lat: b.lat,
+    lon: b.lon,
+    redirectionCounter: b.redirectionCounter,
+    cause: b.cause,
+    originalCalled: b.originalCalled,
+    source: b.source,
+  };
+}
+
 export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opts: KeyingOptions = DEFAULT_KEYING): FraudKeyer {
   const accounts = new Map(ref.accounts.map((a) => [a.accountId, a]));
   const lines = new Map<string, LineInfo>();
@@ -92,8 +166,27 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     });
   }
   const holidays = new Set(ref.holidays.map((h) => `${h.country}/${h.date}`));
-  const cells = new Map(ref.cells.map((c) => [`${c.lac}/${c.cellId}`, c]));
+  // Cells by LAC, then cell id (the last record of a duplicated cell wins): no key string per record.
+  const cells = new Map<number, Map<number, (typeof ref.cells)[number]>>();
+  for (const cl of ref.cells) {
+    let byId = cells.get(cl.lac);
+    if (!byId) cells.set(cl.lac, (byId = new Map()));
+    byId.set(cl.cellId, cl);
+  }
+  // Local dates as YYYY-MM-DD per day number, for the holiday check (no Date per record).
+  const dates = new Map<number, string>();
+  const dateOf = (localMs: number): string => {
+    const day = Math.floor(localMs / DAY_MS);
+    let d = dates.get(day);
+    if (d === undefined) {
+      d = new Date(day * DAY_MS).toISOString().slice(0, 10);
+      if (dates.size < 100_000) dates.set(day, d);
+    }
+    return d;
+  };
   const homeCountry = ref.operator.country;
+  const sightingKm = opts.sightingKm ?? DEFAULT_KEYING.sightingKm ?? 50;
+  const sightings = new Map<string, Sighting>();
 
   const rangeOf = (e164: string, matched: string | null): string | null => {
     const head = matched ?? '';
@@ -108,14 +201,43 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     const line = lines.get(c.servedMsisdn);
     const lineAgeDays = line && Number.isFinite(line.installDay) ? Math.floor(c.seizureTime / DAY_MS) - line.installDay : -1;
     const young = lineAgeDays >= 0 && lineAgeDays <= opts.youngLineDays;
-    if ((kind === 'SMS' || kind === 'DATA') && !young) return [];
+    // Sightings: every record with a known cell updates the line's one Sighting; a record that moves the
+    // handset (another IMEI) or the place is keyed on LINE whatever its kind — data and SMS show where the
+    // original handset is between a clone's calls — with the previous sighting if that was not keyed.
+    const cell = c.lac !== null && c.cellId !== null ? cells.get(c.lac)?.get(c.cellId) : undefined;
+    let moved: Sighting | null = null;
+    let sighted: Sighting | null = null;
+    if (cell !== undefined && c.servedImei !== null) {
+      const id = c.servedImsi ?? c.servedMsisdn;
+      const prev = sightings.get(id);
+      if (prev === undefined || c.releaseTime >= prev.end) {
+        if (prev !== undefined && (prev.imei !== c.servedImei || (prev.cellId !== c.cellId && distanceKm(prev.lat, prev.lon, cell.lat, cell.lon) >= sightingKm))) moved = prev;
+        const ans = c.answerTime !== null && c.disposition === 'ANSWERED';
+        // The moved-from sighting may still be keyed below; otherwise the line's record is reused in place.
+        sighted = prev === undefined || moved !== null ? ({} as Sighting) : prev;
+        sighted.recordId = c.recordId;
+        sighted.kind = kind;
+        sighted.start = c.seizureTime;
+        sighted.end = c.releaseTime;
+        sighted.talkMs = ans ? c.durationMs : 0;
+        sighted.answered = ans;
+        sighted.cost = r.rating_status === 'RATED' ? r.cost_total : null;
+        sighted.imei = c.servedImei;
+        sighted.cellId = c.cellId as number;
+        sighted.lat = cell.lat;
+        sighted.lon = cell.lon;
+        sighted.keyed = false;
+        if (sighted !== prev) sightings.set(id, sighted);
+      }
+    }
+    if ((kind === 'SMS' || kind === 'DATA') && !young && moved === null) return [];
 
     const localMs = c.seizureTime + c.utcOffsetMinutes * 60_000;
     let businessHours = 0;
     if (line?.hours) {
       const dow = ((Math.floor(localMs / DAY_MS) + 3) % 7) + 1;
       const minute = Math.floor((localMs % DAY_MS) / 60_000);
-      const date = new Date(localMs).toISOString().slice(0, 10);
+      const date = dateOf(localMs);
       const open = (line.hours.days & (1 << dow)) !== 0 && minute >= line.hours.open && minute < line.hours.close && !holidays.has(`${line.country}/${date}`);
       businessHours = open ? 1 : 2;
     }
@@ -146,14 +268,15 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     // Only what some rule reads: every MO call (velocity), answered MT calls (cloning) or any on young lines
     // (SIM-box in/out ratio), forwarded legs to risky numbers (forwarding spike) or deep in a chain.
     const chain = kind === 'FWD' && (c.redirectionCounter >= 2 || c.q850Cause === 25);
-    if (kind === 'MT' && !answered && !young && !international) return [];
-    if (kind === 'FWD' && !risky && !chain) return [];
+    // The forwarded leg of a line's call to itself ("A calls A" cover-up: the network diverts it to B).
+    const selfForward = kind === 'FWD' && c.callingNumber === c.servedMsisdn;
+    if (kind === 'MT' && !answered && !young && !international && moved === null) return [];
+    if (kind === 'FWD' && !risky && !chain && !selfForward && moved === null) return [];
     let range: string | null = null;
     if (international && other !== null && (kind === 'MT' || kind === 'MO')) {
       const n = normaliser.normalise(other, normaliser.contextFor(null));
       range = n ? rangeOf(n.e164, n.matchedPrefix) : null;
     }
-    const cell = c.lac !== null && c.cellId !== null ? cells.get(`${c.lac}/${c.cellId}`) : undefined;
     const original = c.originalCalledNumber ? normaliser.normalise(c.originalCalledNumber, normaliser.contextFor(c.recordingEntity))?.e164 || c.originalCalledNumber : null;
     const base: Omit<FraudEvent, 'group' | 'key'> = {
       recordId: c.recordId,
@@ -190,9 +313,17 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     };
     const out: FraudEvent[] = [];
     const add = (group: FraudEventGroup, key: string | null) => {
-      if (key) out.push({ group, key, ...base });
+      if (key) out.push(eventOf(group, key, base));
     };
-    if (kind !== 'MT' || answered || young) if (kind !== 'FWD' || risky) add('LINE', c.servedMsisdn);
+    if (moved !== null && !moved.keyed) {
+      // The previous sighting, as the record it was (no other party: only the cloning rule reads it).
+      out.push({ ...base, group: 'LINE', key: c.servedMsisdn, recordId: moved.recordId, kind: moved.kind, start: moved.start, end: moved.end, talkMs: moved.talkMs, answered: moved.answered, imei: moved.imei, other: null, otherCountry: null, otherCategory: null, highRisk: false, international: false, range: null, costMicros: moved.cost === null ? 0 : microsOf(moved.cost as string), band: bandOf(moved.start + c.utcOffsetMinutes * 60_000), roaming: false, visitedPlmn: null, cellId: moved.cellId, lat: moved.lat, lon: moved.lon, redirectionCounter: 0, cause: null, originalCalled: null });
+      moved.keyed = true;
+    }
+    if (((kind !== 'MT' || answered || young) && (kind !== 'FWD' || risky || selfForward)) || moved !== null) {
+      add('LINE', c.servedMsisdn);
+      if (sighted) sighted.keyed = true;
+    }
     if (!voice) return out;
     if (range !== null) add('RANGE', range);
     if (kind === 'FWD' && risky) add('DEST', other);

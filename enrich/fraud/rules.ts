@@ -61,7 +61,27 @@ export interface Rule {
 const MIN = 60_000;
 const num = (p: Params, k: string) => p[k] as number;
 const money = (p: Params, k: string) => Number(parseMoney(String(p[k]), 6));
-const inWindow = (events: readonly FraudEvent[], now: number, ms: number, pred: (e: FraudEvent) => boolean) => events.filter((e) => e.start >= now - ms && e.start <= now && pred(e));
+/**
+ * The events with seizure in [now - ms, now] that satisfy pred, oldest first. The detector keeps an entity's
+ * events ordered by seizure, so the window is found by binary search and only it is read.
+ */
+const inWindow = (events: readonly FraudEvent[], now: number, ms: number, pred: (e: FraudEvent) => boolean): FraudEvent[] => {
+  const from = now - ms;
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]!.start < from) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: FraudEvent[] = [];
+  for (let i = lo; i < events.length; i++) {
+    const e = events[i]!;
+    if (e.start > now) break;
+    if (pred(e)) out.push(e);
+  }
+  return out;
+};
 const sum = (events: readonly FraudEvent[], f: (e: FraudEvent) => number) => events.reduce((a, e) => a + f(e), 0);
 const minutes = (events: readonly FraudEvent[]) => sum(events, (e) => e.talkMs) / MIN;
 const cost = (events: readonly FraudEvent[]) => sum(events, (e) => e.costMicros);
@@ -84,6 +104,10 @@ function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): nu
 }
 
 const imsiOf = (ev: FraudEvent) => ev.imsi ?? ev.msisdn;
+/** A call the handset itself took part in: one it made (answered or not) or answered. */
+const handsetCall = (e: FraudEvent) => e.kind === 'MO' || (e.kind === 'MT' && e.answered);
+/** A record with the position of its cell. */
+const located = (e: FraudEvent) => e.lat !== null && e.lon !== null;
 
 export const RULES: Rule[] = [
   {
@@ -93,14 +117,31 @@ export const RULES: Rule[] = [
     entityKind: 'MSISDN',
     entity: (ev) => ev.msisdn,
     contributes: (ev) => ev.kind === 'FWD' && (ev.international || risky(ev)),
-    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    retentionMs: (p) => Math.max(num(p, 'windowMinutes'), num(p, 'lookbackMinutes')) * MIN,
     evaluate(events, ev, p) {
-      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'FWD' && (e.international || risky(e)));
+      const windowMs = num(p, 'windowMinutes') * MIN;
+      const w = inWindow(events, ev.start, windowMs, (e) => e.kind === 'FWD' && (e.international || risky(e)));
       const hr = w.filter(risky).length;
+      // An established forward — legs to the same number already more than establishedAfterMinutes before
+      // (an expat's, a second home's) — is the subscriber's profile, not a hijack (fraud.md 2.1: forwarding
+      // "where subscribers do not typically forward"): its legs fire the volume trigger only beyond what one
+      // person can talk (establishedMinMinutes in the window, i.e. several legs at once). High-risk and
+      // premium legs always count.
+      const before = ev.start - num(p, 'establishedAfterMinutes') * MIN;
+      const since = ev.start - num(p, 'lookbackMinutes') * MIN;
+      const known = new Set<string>();
+      for (const e of events) {
+        if (e.start >= before) break;
+        if (e.start >= since && e.kind === 'FWD' && e.other !== null && (e.international || risky(e))) known.add(e.other);
+      }
+      const fresh = known.size === 0 ? w : w.filter((e) => e.other === null || !known.has(e.other));
       const m = minutes(w);
-      const s = Math.max(hr / num(p, 'minLegsHighRisk'), Math.min(w.length / num(p, 'minLegs'), m / num(p, 'minMinutes')));
-      if (!(hr >= num(p, 'minLegsHighRisk') || (w.length >= num(p, 'minLegs') && m >= num(p, 'minMinutes')))) return null;
-      return finding(w, { legs: w.length, highRiskLegs: hr, forwardedMinutesX10: Math.round(m * 10), destinations: distinct(w, (e) => e.other) }, { forwardedTo: [...new Set(w.map((e) => e.other ?? '?'))].slice(0, 5).join(','), forwardedMinutes: fmtMin(m), windowMinutes: String(p.windowMinutes) }, s);
+      const mFresh = fresh === w ? m : minutes(fresh);
+      const byVolume = fresh.length >= num(p, 'minLegs') && mFresh >= num(p, 'minMinutes');
+      const byEstablished = w.length >= num(p, 'minLegs') && m >= num(p, 'establishedMinMinutes');
+      if (!(hr >= num(p, 'minLegsHighRisk') || byVolume || byEstablished)) return null;
+      const s = Math.max(hr / num(p, 'minLegsHighRisk'), Math.min(fresh.length / num(p, 'minLegs'), mFresh / num(p, 'minMinutes')), Math.min(w.length / num(p, 'minLegs'), m / num(p, 'establishedMinMinutes')));
+      return finding(w, { legs: w.length, highRiskLegs: hr, forwardedMinutesX10: Math.round(m * 10), destinations: distinct(w, (e) => e.other), establishedLegs: w.length - fresh.length }, { forwardedTo: [...new Set(w.map((e) => e.other ?? '?'))].slice(0, 5).join(','), forwardedMinutes: fmtMin(m), windowMinutes: String(p.windowMinutes) }, s);
     },
   },
   {
@@ -125,13 +166,28 @@ export const RULES: Rule[] = [
     fraudType: 'FORWARDING',
     entityKind: 'MSISDN',
     entity: (ev) => ev.msisdn,
-    contributes: (ev) => ev.kind === 'MO' && ev.other === ev.msisdn,
+    contributes: (ev) => (ev.kind === 'MO' && ev.other === ev.msisdn) || (ev.kind === 'FWD' && ev.otherCategory !== 'voicemail'),
     retentionMs: (p) => num(p, 'windowMinutes') * MIN,
     evaluate(events, ev, p) {
-      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MO' && e.other === e.msisdn);
-      if (w.length < num(p, 'minCalls')) return null;
-      const fwd = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'FWD');
-      return finding(w, { selfCalls: w.length, forwardedLegs: fwd.length, minutesX10: Math.round(minutes(w) * 10) }, { forwardedTo: [...new Set(fwd.map((e) => e.other ?? '?'))].slice(0, 5).join(',') }, w.length / num(p, 'minCalls'));
+      const ms = num(p, 'windowMinutes') * MIN;
+      const pairMs = num(p, 'pairSeconds') * 1000;
+      const w = inWindow(events, ev.start, ms, (e) => e.kind === 'MO' && e.other === e.msisdn);
+      if (w.length === 0) return null;
+      // A self-call the network diverted to another number (its own forwarded leg, seized within pairSeconds
+      // of it; not to voicemail, where a customer calling their own number lands) is the cover-up itself
+      // (fraud.md 2.1 cf_self: "A-number = B-number with an outbound forwarded leg").
+      const fwd = events.filter((e) => e.kind === 'FWD' && e.start >= ev.start - ms && e.start <= ev.start + pairMs);
+      const paired: FraudEvent[] = [];
+      let forwarded = 0;
+      for (const s of w) {
+        const leg = fwd.find((f) => f.otherCategory !== 'voicemail' && f.other !== f.msisdn && f.start >= s.start && f.start - s.start <= pairMs);
+        if (leg) {
+          forwarded++;
+          paired.push(leg);
+        }
+      }
+      if (w.length < num(p, 'minCalls') && forwarded < num(p, 'minForwardedCalls')) return null;
+      return finding([...w, ...paired].sort((a, b) => a.start - b.start), { selfCalls: w.length, forwardedSelfCalls: forwarded, forwardedLegs: fwd.length, minutesX10: Math.round(minutes(w) * 10) }, { forwardedTo: [...new Set(fwd.map((e) => e.other ?? '?'))].slice(0, 5).join(',') }, Math.max(w.length / num(p, 'minCalls'), forwarded / num(p, 'minForwardedCalls')));
     },
   },
   {
@@ -233,41 +289,48 @@ export const RULES: Rule[] = [
     fraudType: 'SIM_CLONING',
     entityKind: 'IMSI',
     entity: imsiOf,
-    contributes: (ev) => (ev.kind === 'MO' || ev.kind === 'MT') && ev.answered,
+    // Every record that shows a handset: calls it made or answered, and records with a known cell — the
+    // keyer's sightings bring data sessions and SMS when the handset or the place changed (keying.ts).
+    contributes: (ev) => ev.imei !== null && (handsetCall(ev) || located(ev)),
     retentionMs: (p) => num(p, 'windowMinutes') * MIN,
     evaluate(events, ev, p) {
-      // Compare the trigger with the line's other answered calls: overlapping with another handset, or too
-      // far apart for the time between them.
-      // A clone is another handset: only calls made with a different IMEI are compared (one handset moving
-      // fast is a traveller, not a clone), the nearest few in time.
-      let hit: { other: FraudEvent; why: string; kmh: number; km: number } | null = null;
+      // Compare the trigger with the line's other records from a different IMEI (one handset moving fast is
+      // a traveller or a bad cell position, not a clone), the nearest few in time: two handsets in calls at
+      // once (collision), or too far apart for the time between them (impossible travel).
+      if (ev.imei === null) return null;
+      const minKm = num(p, 'minKm');
+      const maxKmh = num(p, 'maxKmh');
       const from = ev.start - num(p, 'windowMinutes') * MIN;
-      let compared = 0;
-      // A handset far away between two calls of this one (A, B, A) is the other signature of a clone used
-      // when the original is idle, when the calls are too far apart in time for the velocity check.
+      const here = located(ev);
+      const km = (o: FraudEvent) => (here && located(o) ? haversineKm(o.lat!, o.lon!, ev.lat!, ev.lon!) : 0);
+      let hit: { other: FraudEvent; why: string; kmh: number; km: number } | null = null;
+      // A handset far away between two records of this one (A, B, A) is the other signature of a clone used
+      // when the original is idle, when the records are too far apart in time for the velocity check.
       let far: FraudEvent | null = null;
-      const km = (a: FraudEvent, b: FraudEvent) => (a.lat !== null && a.lon !== null && b.lat !== null && b.lon !== null ? haversineKm(a.lat, a.lon, b.lat, b.lon) : 0);
-      for (let i = events.length - 1; i >= 0 && !hit && compared < 16; i--) {
+      let compared = 0;
+      // Bounded look-back: the state is per line, the work per event must stay small.
+      for (let i = events.length - 1, scanned = 0; i >= 0 && !hit && compared < 16 && scanned < 64; i--) {
         const o = events[i]!;
         if (o.start < from) break;
-        if (o === ev || o.recordId === ev.recordId || !(o.kind === 'MO' || o.kind === 'MT') || !o.answered || o.imei === null || ev.imei === null) continue;
+        if (o === ev || o.recordId === ev.recordId || o.imei === null || !(handsetCall(o) || located(o))) continue;
+        scanned++;
         if (o.imei === ev.imei) {
-          if (far && o.start < far.start) hit = { other: far, why: 'alternating', kmh: 0, km: km(far, ev) };
+          if (far && o.start < far.start) hit = { other: far, why: 'alternating', kmh: 0, km: km(far) };
           continue;
         }
-        if (!far && km(o, ev) >= num(p, 'minKm')) far = o;
         compared++;
-        const overlap = o.start < ev.end && ev.start < o.end;
-        if (overlap) hit = { other: o, why: 'overlap', kmh: 0, km: 0 };
-        else if (o.lat !== null && o.lon !== null && ev.lat !== null && ev.lon !== null && o.cellId !== ev.cellId) {
-          const km = haversineKm(o.lat, o.lon, ev.lat, ev.lon);
+        const d = km(o);
+        if (!far && d >= minKm) far = o;
+        if (handsetCall(o) && handsetCall(ev) && o.start < ev.end && ev.start < o.end) hit = { other: o, why: 'overlap', kmh: 0, km: d };
+        else if (d >= minKm && o.cellId !== ev.cellId) {
           const gapH = Math.max(0, o.end <= ev.start ? ev.start - o.end : ev.end <= o.start ? o.start - ev.end : 0) / 3_600_000;
-          const kmh = gapH === 0 ? Infinity : km / gapH;
-          if (km >= num(p, 'minKm') && kmh > num(p, 'maxKmh')) hit = { other: o, why: overlap ? 'overlap' : 'velocity', kmh, km };
+          const kmh = gapH === 0 ? Infinity : d / gapH;
+          if (kmh > maxKmh) hit = { other: o, why: 'velocity', kmh, km: d };
         }
       }
       if (!hit) return null;
-      return finding([hit.other, ev], { km: Math.round(hit.km), kmh: Number.isFinite(hit.kmh) ? Math.round(hit.kmh) : -1 }, { reason: hit.why, imeis: [...new Set([hit.other.imei, ev.imei])].join(','), cells: `${hit.other.cellId ?? '?'}->${ev.cellId ?? '?'}` }, hit.why === 'velocity' ? Math.min(5, hit.kmh / num(p, 'maxKmh')) : 2);
+      const pair = hit.other.start <= ev.start ? [hit.other, ev] : [ev, hit.other];
+      return finding(pair, { km: Math.round(hit.km), kmh: Number.isFinite(hit.kmh) ? Math.round(hit.kmh) : -1 }, { reason: hit.why, imeis: [...new Set(pair.map((e) => e.imei))].join(','), cells: `${pair[0]!.cellId ?? '?'}->${pair[1]!.cellId ?? '?'}`, records: pair.map((e) => e.kind).join('->') }, hit.why === 'velocity' ? Math.min(5, hit.kmh / maxKmh) : 2);
     },
   },
   {
@@ -282,8 +345,11 @@ export const RULES: Rule[] = [
       const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.roaming && e.kind === 'MO');
       const c = cost(w);
       const riskMin = minutes(w.filter(risky));
-      if ((c < money(p, 'minCost') || w.length < num(p, 'costMinCalls')) && riskMin < num(p, 'minRiskMinutes')) return null;
-      return finding(w, { calls: w.length, riskMinutesX10: Math.round(riskMin * 10), minutesX10: Math.round(minutes(w) * 10) }, { visitedPlmn: ev.visitedPlmn ?? '', msisdn: ev.msisdn }, Math.max(c / money(p, 'minCost'), riskMin / num(p, 'minRiskMinutes')));
+      // Cost over several answered calls: one long call home is a traveller's (unanswered attempts cost
+      // nothing and do not make it several).
+      const answered = w.reduce((n, e) => n + (e.answered ? 1 : 0), 0);
+      if ((c < money(p, 'minCost') || answered < num(p, 'costMinCalls')) && riskMin < num(p, 'minRiskMinutes')) return null;
+      return finding(w, { calls: w.length, answered, riskMinutesX10: Math.round(riskMin * 10), minutesX10: Math.round(minutes(w) * 10) }, { visitedPlmn: ev.visitedPlmn ?? '', msisdn: ev.msisdn }, Math.max(c / money(p, 'minCost'), riskMin / num(p, 'minRiskMinutes')));
     },
   },
   {
@@ -299,12 +365,55 @@ export const RULES: Rule[] = [
       const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MO');
       const c = cost(w);
       const byBurst = burst.length >= num(p, 'maxCalls');
-      const byCost = c >= money(p, 'maxCost') && w.length >= num(p, 'costMinCalls');
+      // Spend velocity is spending spread over several answered calls: without its costliest call the
+      // window must still reach spreadShare of maxCost (one long call and a few short ones is a customer's
+      // long call; long and risky calls are the IRSF and roaming rules' business).
+      let answered = 0;
+      let top = 0;
+      for (const e of w) {
+        if (!e.answered) continue;
+        answered++;
+        if (e.costMicros > top) top = e.costMicros;
+      }
+      const byCost = c >= money(p, 'maxCost') && answered >= num(p, 'costMinCalls') && c - top >= money(p, 'maxCost') * num(p, 'spreadShare');
       if (!byBurst && !byCost) return null;
-      return finding(byCost ? w : burst, { burstCalls: burst.length, calls: w.length }, { trigger: [byBurst ? 'calls' : '', byCost ? 'cost' : ''].filter(Boolean).join('+') }, Math.max(burst.length / num(p, 'maxCalls'), c / money(p, 'maxCost')));
+      return finding(byCost ? w : burst, { burstCalls: burst.length, calls: w.length, answered }, { trigger: [byBurst ? 'calls' : '', byCost ? 'cost' : ''].filter(Boolean).join('+') }, Math.max(burst.length / num(p, 'maxCalls'), c / money(p, 'maxCost')));
     },
   },
 ];
+
+/**
+ * Records reach an entity in release order, and entities fed by several CDR partitions (ranges, accounts,
+ * destinations, chain heads) get them interleaved — while the pipeline catches up one partition can be
+ * hours of traffic ahead of another. So a record often arrives after records seized later than it, whose
+ * windows were judged without it. Its rule then judges not only the window ending at it but, in seizure
+ * order, the windows ending at those later records that it joins (within windowMinutes, at most
+ * maxLaterWindows): the first that fires is the decision, and its time is the latest release it used —
+ * detection does not depend on the order in which partitions arrive. (cloning.overlap compares the
+ * trigger with later records itself; simbox.profile counts a day of a box that calls every minute.)
+ */
+const ORDER_FREE = new Set(['forwarding.high_risk_spike', 'forwarding.chain', 'forwarding.self_call', 'forwarding.shared_destination', 'wangiri.burst', 'irsf.high_risk', 'pbx.out_of_hours', 'roaming.high_usage', 'velocity.generic']);
+const maxLaterWindows = 64;
+
+function orderFree(rule: Rule): Rule['evaluate'] {
+  const inner = rule.evaluate.bind(rule);
+  return (events, ev, p) => {
+    const f = inner(events, ev, p);
+    if (f || events.length === 0 || events[events.length - 1]!.start <= ev.start) return f;
+    const horizon = ev.start + num(p, 'windowMinutes') * MIN;
+    let i = events.length - 1;
+    while (i > 0 && events[i - 1]!.start > ev.start) i--;
+    for (let tried = 0; i < events.length && events[i]!.start <= horizon && tried < maxLaterWindows; i++) {
+      const later = events[i]!;
+      if (later.start <= ev.start || !rule.contributes(later, p)) continue;
+      tried++;
+      const g = inner(events, later, p);
+      if (g) return g;
+    }
+    return null;
+  };
+}
+for (const r of RULES) if (ORDER_FREE.has(r.id)) r.evaluate = orderFree(r);
 
 const SEVERITIES: Severity[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
