@@ -68,6 +68,8 @@ export function alertRow(a: FraudAlert): Record<string, unknown> {
     record_ids: a.evidence.recordIds,
     counts: a.evidence.counts,
     facts: a.evidence.facts,
+    events_partition: a.eventsPartition,
+    events_offset: a.eventsOffset,
   };
 }
 
@@ -76,7 +78,7 @@ const ms = (s: string) => Date.parse(s.includes('T') ? `${s}Z` : `${s.replace(' 
 /** Alerts as stored (latest version of each). */
 export async function readAlerts(conn: ClickHouseConnection, where = '1'): Promise<FraudAlert[]> {
   const rows = await conn.query<Record<string, unknown>>(
-    `SELECT alert_id, version, rule, fraud_type, entity_kind, entity, severity, score, status, toString(first_seen) AS first_seen, toString(last_seen) AS last_seen, toString(detected_at) AS detected_at, toString(window_start) AS window_start, toString(window_end) AS window_end, toString(exposure) AS exposure, currency, record_ids, counts, facts FROM fraud_alerts FINAL WHERE ${where} ORDER BY detected_at, alert_id`,
+    `SELECT alert_id, version, rule, fraud_type, entity_kind, entity, severity, score, status, toString(first_seen) AS first_seen, toString(last_seen) AS last_seen, toString(detected_at) AS detected_at, toString(window_start) AS window_start, toString(window_end) AS window_end, toString(exposure) AS exposure, currency, record_ids, counts, facts, events_partition, toString(events_offset) AS events_offset FROM fraud_alerts FINAL WHERE ${where} ORDER BY detected_at, alert_id`,
   );
   return rows.map((r) => ({
     alertId: String(r.alert_id),
@@ -96,6 +98,8 @@ export async function readAlerts(conn: ClickHouseConnection, where = '1'): Promi
     exposure: String(r.exposure),
     currency: String(r.currency),
     evidence: { recordIds: r.record_ids as string[], counts: Object.fromEntries(Object.entries(r.counts as Record<string, unknown>).map(([k, v]) => [k, Number(v)])), facts: r.facts as Record<string, string> },
+    eventsPartition: Number(r.events_partition),
+    eventsOffset: Number(r.events_offset),
   }));
 }
 

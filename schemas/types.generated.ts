@@ -118,6 +118,10 @@ export interface FraudAlert {
   /** ISO 4217. */
   currency: string;
   evidence: Evidence;
+  /** Partition of the fraud-events topic the entity's events are on (-1 unknown). */
+  eventsPartition: number;
+  /** Offset in that partition through which this version has taken the events into account (-1 unknown): after a restart the episode continues exactly from there, whatever the order the events arrived in. */
+  eventsOffset: number;
 }
 
 export type FraudEventGroup = 'LINE' | 'RANGE' | 'DEST' | 'CHAIN' | 'ACCOUNT';

@@ -211,7 +211,7 @@ describe('ClickHouse panels: every query runs on the real schema and returns row
       alertId: id, version, rule, fraudType: 'IRSF', entityKind: 'MSISDN', entity: `4477009${id.slice(-5)}`, severity, score: 0.9, status,
       firstSeen: nowMs - agoMin * 60_000, lastSeen: nowMs - (agoMin - 20) * 60_000, detectedAt: nowMs - (agoMin - 3) * 60_000,
       windowStart: nowMs - agoMin * 60_000, windowEnd: nowMs - (agoMin - 20) * 60_000, exposure, currency: 'GBP',
-      evidence: { recordIds: ['r-1', 'r-2', 'r-3', 'r-4'], counts: { events: 4 }, facts: { note: 'test' } },
+      evidence: { recordIds: ['r-1', 'r-2', 'r-3', 'r-4'], counts: { events: 4 }, facts: { note: 'test' } }, eventsPartition: 0, eventsOffset: 100 + version,
     });
     const alerts = [
       alert('a0000000000000000000001', 'irsf.high_risk', 1, 'OPEN', 'HIGH', '12.500000', 120),

@@ -31,6 +31,14 @@ interface Episode {
   recentIds: string[];
   /** Events released at or before this time are already in the episode (restored from the alert store). */
   restoredUntil: number;
+  /** The fraud-events partition of its entity. */
+  partition: number;
+  /**
+   * Offset through which the latest published version took the partition's events into account, and, for a
+   * restored episode, through which the stored version did (-1 unknown: then restoredUntil decides).
+   */
+  publishedThrough: number;
+  restoredThrough: number;
   lastPublishedAt: number;
   lastPublishedExposure: number;
   dirty: boolean;
@@ -155,6 +163,13 @@ interface Part {
   keys: number[];
   attention: Set<Entity>;
   seq: number;
+  /** Offset of the latest event processed. */
+  last: number;
+  /**
+   * Episodes with absorbed events not yet published, and the offset a replay must start from to absorb them
+   * again (publishedThrough + 1): the low watermark never passes it, so a restart loses none of them.
+   */
+  pending: Map<Episode, number>;
 }
 
 export interface DetectorStats {
@@ -354,7 +369,8 @@ export class Detector {
       return [];
     }
     let part = this.parts.get(partition);
-    if (!part) this.parts.set(partition, (part = { groups: new Map(), events: 0, episodes: 0, offsets: new LiveOffsets(), buckets: new Map(), keys: [], attention: new Set(), seq: 0 }));
+    if (!part) this.parts.set(partition, (part = { groups: new Map(), events: 0, episodes: 0, offsets: new LiveOffsets(), buckets: new Map(), keys: [], attention: new Set(), seq: 0, last: -1, pending: new Map() }));
+    part.last = offset;
     let byKey = part.groups.get(ev.group);
     if (!byKey) part.groups.set(ev.group, (byKey = new Map()));
     let ent = byKey.get(ev.key);
@@ -409,7 +425,7 @@ export class Detector {
           const m = this.restored.get(entity)!;
           m.delete(rule.id);
           if (m.size === 0) this.restored.delete(entity);
-          ep = this.fromStore(restored, rule);
+          ep = this.fromStore(restored, rule, partition, offset);
           this.setEpisode(part, ent, epKey, ep);
         }
         // The entity's own event after the gap starts a new episode. (Its events from a slower source that
@@ -426,11 +442,12 @@ export class Detector {
       const after = epKey === undefined ? undefined : ent.closed?.get(epKey);
       const f = contributes ? rule.evaluate(after === undefined ? ent.events : ent.events.filter((e) => e.start > after), ev, p) : null;
       if (ep) {
-        if (ev.end > ep.restoredUntil) this.absorb(ep, [ev], f);
+        // A restored episode has taken in every event through its stored offset (when the store knows it).
+        if (ep.restoredThrough >= 0 ? offset > ep.restoredThrough : ev.end > ep.restoredUntil) this.absorb(ep, [ev], f);
         const a = this.maybePublish(ep, ev.end);
         if (a) out.push(a);
       } else if (f) {
-        ep = this.open(rule, ev, entity, f);
+        ep = this.open(rule, ev, entity, f, partition);
         this.setEpisode(part, ent, epKey ?? `${rule.id}\u0000${entity}`, ep);
         out.push(this.publish(ep, ep.alert.detectedAt));
       }
@@ -505,9 +522,10 @@ export class Detector {
   lowWatermark(partition: number, next: number): number {
     const part = this.parts.get(partition);
     if (!part) return next;
-    if (part.offsets.exact) return Math.min(next, part.offsets.min());
     let low = next;
-    for (const ent of entitiesOf(part)) for (const e of ent.events) if (e.offset < low) low = e.offset;
+    if (part.offsets.exact) low = Math.min(next, part.offsets.min());
+    else for (const ent of entitiesOf(part)) for (const e of ent.events) if (e.offset < low) low = e.offset;
+    for (const from of part.pending.values()) if (from < low) low = from;
     return low;
   }
 
@@ -665,7 +683,7 @@ export class Detector {
     part.events -= n;
   }
 
-  private open(rule: Rule, ev: FraudEvent, entity: string, f: Finding): Episode {
+  private open(rule: Rule, ev: FraudEvent, entity: string, f: Finding, partition: number): Episode {
     const detectedAt = f.events.reduce((m, e) => Math.max(m, e.end), ev.end);
     const alert: FraudAlert = {
       alertId: alertIdOf(rule.id, rule.entityKind, entity, f.windowStart),
@@ -685,20 +703,40 @@ export class Detector {
       exposure: '0.000000',
       currency: ev.currency,
       evidence: { recordIds: [], counts: {}, facts: {} },
+      eventsPartition: partition,
+      eventsOffset: -1,
     };
-    const ep: Episode = { alert, rule, exposureMicros: 0, events: 0, firstIds: [], recentIds: [], restoredUntil: 0, lastPublishedAt: 0, lastPublishedExposure: 0, dirty: true };
+    const ep: Episode = { alert, rule, exposureMicros: 0, events: 0, firstIds: [], recentIds: [], restoredUntil: 0, partition, publishedThrough: -1, restoredThrough: -1, lastPublishedAt: 0, lastPublishedExposure: 0, dirty: true };
     this.absorb(ep, f.events, f);
     return ep;
   }
 
-  private fromStore(a: FraudAlert, rule: Rule): Episode {
+  /** An episode from its stored version, materialised while processing `offset` of `partition`. */
+  private fromStore(a: FraudAlert, rule: Rule, partition: number, offset: number): Episode {
     const alert: FraudAlert = { ...a, evidence: { recordIds: [...a.evidence.recordIds], counts: { ...a.evidence.counts }, facts: { ...a.evidence.facts } } };
     const exposure = microsOf(a.exposure);
     const n = this.book.evidenceRecordIds;
-    return { alert, rule, exposureMicros: exposure, events: a.evidence.counts.events ?? 0, firstIds: a.evidence.recordIds.slice(0, n), recentIds: a.evidence.recordIds.slice(n), restoredUntil: a.windowEnd, lastPublishedAt: a.detectedAt, lastPublishedExposure: exposure, dirty: false };
+    // The stored position counts only on the same partition (the topic's partition count may have changed).
+    const through = a.eventsPartition === partition && a.eventsOffset >= 0 ? a.eventsOffset : -1;
+    return {
+      alert,
+      rule,
+      exposureMicros: exposure,
+      events: a.evidence.counts.events ?? 0,
+      firstIds: a.evidence.recordIds.slice(0, n),
+      recentIds: a.evidence.recordIds.slice(n),
+      restoredUntil: a.windowEnd,
+      partition,
+      publishedThrough: through >= 0 ? through : offset - 1,
+      restoredThrough: through,
+      lastPublishedAt: a.detectedAt,
+      lastPublishedExposure: exposure,
+      dirty: false,
+    };
   }
 
   private absorb(ep: Episode, events: readonly FraudEvent[], f: Finding | null): void {
+    if (!ep.dirty) this.parts.get(ep.partition)?.pending.set(ep, ep.publishedThrough + 1);
     const n = this.book.evidenceRecordIds;
     for (const e of events) {
       ep.events++;
@@ -754,6 +792,13 @@ export class Detector {
     ep.lastPublishedAt = at;
     ep.lastPublishedExposure = ep.exposureMicros;
     ep.dirty = false;
+    const part = this.parts.get(ep.partition);
+    if (part) {
+      ep.publishedThrough = part.last;
+      part.pending.delete(ep);
+    }
+    a.eventsPartition = ep.partition;
+    a.eventsOffset = ep.publishedThrough;
     return { ...a, evidence: { recordIds: [...a.evidence.recordIds], counts: { ...a.evidence.counts }, facts: { ...a.evidence.facts } } };
   }
 }
