@@ -161,7 +161,7 @@ export async function runBench(cfg: Config, o0: BenchOptions, log: Log, print: (
     const chPath = join(dir, 'clickhouse');
     rmSync(chPath, { recursive: true, force: true });
     const p = await startPipeline(
-      { ...cfg, kafka: { ...cfg.kafka, brokers, topic, groupId: `bench-b-${runId}` }, rating: { ...cfg.rating, referenceDir }, clickhouse: { ...cfg.clickhouse, mode: 'embedded', path: chPath, database: 'bench' }, telemetry: { ...cfg.telemetry, metricsPort: -1 } },
+      { ...cfg, kafka: { ...cfg.kafka, brokers, topic, groupId: `bench-b-${runId}` }, rating: { ...cfg.rating, referenceDir }, clickhouse: { ...cfg.clickhouse, mode: 'embedded', path: chPath, database: 'bench' }, telemetry: { ...cfg.telemetry, metricsPort: -1 }, aggregates: { ...cfg.aggregates, refreshIntervalMs: 0 } },
       log,
     );
     let latency: { p50: number; p99: number; max: number; samples: number; ratePerSec: number };
