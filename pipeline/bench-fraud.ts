@@ -561,7 +561,7 @@ function appendDoc(r: FraudBenchResult, print: (line: string) => void): void {
   const e = r.endToEnd;
   const mm = r.memory;
   const row =
-    `| ${r.when.slice(0, 16).replace('T', ' ')} | ${r.subscribers} | ${r.warmupHours} h + ${r.runs.length} × ${r2(r.hours / r.runs.length)} h | ${r.cdrs.timed} | ${m.aCpuUs} / ${m.a0CpuUs} | ${m.bCpuUs} | ${m.addedCpuUs} | ${m.codecUs} | ` +
+    `| ${r.when.slice(0, 16).replace('T', ' ')} | ${r.subscribers} | ${r.warmupHours} h + ${r.runs.length} × ${r2(r.hours / r.runs.length)} h${r.detector === 'worker-thread' ? ', detector thread' : ''} | ${r.cdrs.timed} | ${m.aCpuUs} / ${m.a0CpuUs} | ${m.bCpuUs} | ${m.addedCpuUs} | ${m.codecUs} | ` +
     `${e ? `${e.cpuUsPerCdr} → ${pct(e.detectorShare)} / ${pct(e.addedShare)}` : '–'} | ${mm.detectorMb} | ${mm.bytesPerSubscriber} | ${mm.bytesPerEvent} | ${mm.events} | ${mm.peakRssMb} | ${r.machine} |\n`;
   writeFileSync(doc, readFileSync(doc, 'utf8').replace(marker, row + marker));
   print(`appended a row to ${doc}`);
