@@ -7,7 +7,7 @@
  * with writer schemas from a schema registry (createConfluentDecoder); both read every writer schema as
  * the pipeline's CDR through a resolver compiled once (schemas/index.ts readerCodec).
  */
-import { AvroDecodeError, cdrReaderFor, DeadLetterCode, SchemaIncompatibleError, type AvroCodec, type BatchContext, type Cdr, type DeadLetter, type Log, type SourceCoordinates, type SourceRecord, type SourcedCdr } from '../schemas/index.js';
+import { AVRO_MAX_LONG, AvroDecodeError, cdrReaderFor, DeadLetterCode, DEFAULT_AVRO_LIMITS, SchemaIncompatibleError, type AvroCodec, type AvroDecodeFault, type AvroLimits, type BatchContext, type Cdr, type DeadLetter, type Log, type SourceCoordinates, type SourceRecord, type SourcedCdr } from '../schemas/index.js';
 import { CONFLUENT_HEADER_BYTES, CONFLUENT_MAGIC_BYTE, type WriterSchemaSource } from '../schemas/registry.js';
 
 export interface DecodeOptions {
@@ -15,6 +15,20 @@ export interface DecodeOptions {
   maxFutureSkewMs: number;
   /** Durations above this are absurd (the longest real calls are partial-recorded well below a day). */
   maxDurationMs: number;
+  /** Avro datum longer than this (bytes, after any framing) is refused before it is read. Default 65536. */
+  maxRecordBytes?: number;
+  /** Array items plus map entries per record (the CDR's `extensions`). Default 10000. */
+  maxItems?: number;
+  /** Record nesting (only recursive writer schemas nest). Default 32. */
+  maxDepth?: number;
+  /** Times before this are implausible (a zeroed or unset switch clock). Default 2000-01-01T00:00:00Z. */
+  minTimestampMs?: number;
+  /**
+   * How far durationMs may differ from releaseTime - seizureTime (and billableMs from releaseTime -
+   * answerTime). Default 1000: switches that stamp times to the second (TS 32.298 TimeStamp has second
+   * resolution) and measure durations in ms disagree by under a second.
+   */
+  durationToleranceMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
@@ -24,9 +38,48 @@ export interface DecodeResult {
   deadLetters: DeadLetter[];
 }
 
-// E.164 digits with an optional +, or national forms with 00/011 prefixes; TBCD filler digits (*, #, a-c)
-// appear in TS 32.298 address strings. Normalisation to E.164 happens later (enrich/normalise).
-const NUMBER = /^\+?[0-9*#a-cA-C]{1,32}$/;
+// Party numbers (isPartyNumber): E.164 digits with an optional +, or national forms with 00/011 prefixes;
+// TBCD filler digits (*, #, a-c) appear in TS 32.298 address strings. Normalisation to E.164 happens later
+// (enrich/normalise). Identities (3GPP TS 23.003): an IMSI is at most 15 digits (§2.2: MCC 3 + MNC 2-3 +
+// MSIN); an IMEI is 15 digits with its check digit, 14 without, an IMEISV 16 (§6.2); a PLMN id is MCC
+// (3 digits) + MNC (2-3 digits) (§2.2).
+
+/** 2000-01-01T00:00:00Z: the default earliest plausible CDR time. */
+export const DEFAULT_MIN_TIMESTAMP_MS = 946_684_800_000;
+export const DEFAULT_DURATION_TOLERANCE_MS = 1000;
+
+/**
+ * The domain of every numeric field: the narrower of what the standard allows and what its ClickHouse column
+ * (schemas/ddl/0001_cdrs.sql) stores, so nothing is stored wrapped. Bounds inclusive.
+ */
+export const DOMAINS = {
+  // ITU-T Q.763 §3.45: the ISUP redirection counter is a 3-bit field (1..5 used, Q.732.2); column UInt8.
+  redirectionCounter: [0, 7],
+  // UTC-12:00 (Etc/GMT+12) .. UTC+14:00 (Pacific/Kiritimati), the extremes of the IANA tz database; Int16.
+  utcOffsetMinutes: [-720, 840],
+  // TS 32.298 CauseForTerm is an open INTEGER (vendors add values): the column's UInt16.
+  causeForTerm: [0, 65_535],
+  // ITU-T Q.850 §2.2.5: the cause value is 7 bits, 1..127 assigned (absent = null); column Nullable(UInt16).
+  q850Cause: [1, 127],
+  // TS 23.003 §4.1: the LAC is 2 octets; column UInt32.
+  lac: [0, 65_535],
+  // TS 23.003 §19.4.2.3: a TAC is 16 bits (EPS) or 24 bits (5GS); column UInt32.
+  tac: [0, 16_777_215],
+  // TS 38.413 NR Cell Identity, 36 bits (E-UTRAN's is 28); column UInt64.
+  cellId: [0, 2 ** 36 - 1],
+  // TS 32.298 smsResult (Diagnostics: RP-cause, MAP error, ...): the column's UInt16.
+  smsResult: [0, 65_535],
+  // RFC 4006 §8.29 Rating-Group is Unsigned32; an Avro int reaches 2^31 - 1. Column UInt32.
+  ratingGroup: [0, 2_147_483_647],
+  // Counters (UInt64 columns); the Avro guard already bounds longs to ±(2^53 - 2).
+  uplinkBytes: [0, AVRO_MAX_LONG],
+  downlinkBytes: [0, AVRO_MAX_LONG],
+} as const satisfies Record<string, readonly [number, number]>;
+
+/** Longest free-text fields (ids, switch and trunk names): ClickHouse stores any String; this keeps rows sane. */
+export const MAX_TEXT_CHARS = 256;
+// TS 23.003 §9.1: an APN is at most 100 octets.
+const MAX_APN_CHARS = 100;
 
 /**
  * A decoder takes one batch of one partition and returns every record as a CDR or a dead letter. Decoders
@@ -42,10 +95,10 @@ export interface Decoder {
 /** Bare Avro: every value is one datum of the writer schema `codec` reads (cdrCodec(), or cdrReaderFor(writer)). */
 export function createDecoder(codec: AvroCodec<Cdr>, opts: DecodeOptions): Decoder {
   const now = opts.now ?? Date.now;
-  const maxDurationMs = opts.maxDurationMs;
+  const check = checksOf(opts);
   return (coords, records) => {
     const out: DecodeResult = { cdrs: [], deadLetters: [] };
-    const limitFuture = now() + opts.maxFutureSkewMs;
+    check.limitFuture = now() + opts.maxFutureSkewMs;
     // Records that carry their writer schema (container files) are resolved to the reader once per schema.
     let batchCodec = codec;
     let incompatible: string | undefined;
@@ -62,7 +115,7 @@ export function createDecoder(codec: AvroCodec<Cdr>, opts: DecodeOptions): Decod
       if (r.poison) dead(out, coords, r, r.poison.code, r.poison.message);
       else if (r.value === null || r.value.length === 0) dead(out, coords, r, DeadLetterCode.EMPTY_VALUE, 'record has no value (tombstone or empty)');
       else if (incompatible !== undefined) dead(out, coords, r, DeadLetterCode.SCHEMA_INCOMPATIBLE, incompatible);
-      else decodeOne(out, coords, r, r.value, batchCodec, 0, limitFuture, maxDurationMs);
+      else decodeOne(out, coords, r, r.value, batchCodec, 0, check);
     }
     return out;
   };
@@ -74,16 +127,47 @@ function dead(out: DecodeResult, coords: SourceCoordinates, r: SourceRecord, cod
   out.deadLetters.push({ code, message, topic: coords.topic, partition: coords.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value });
 }
 
-function decodeOne(out: DecodeResult, coords: SourceCoordinates, r: SourceRecord, value: Buffer, codec: AvroCodec<Cdr>, offset: number, limitFuture: number, maxDurationMs: number): void {
+/** The validation limits of a decoder, fixed at construction; limitFuture is set per batch. */
+interface Checks {
+  avro: AvroLimits;
+  limitFuture: number;
+  minTimestampMs: number;
+  maxDurationMs: number;
+  toleranceMs: number;
+}
+
+function checksOf(o: DecodeOptions): Checks {
+  return {
+    avro: {
+      maxRecordBytes: o.maxRecordBytes ?? DEFAULT_AVRO_LIMITS.maxRecordBytes,
+      maxItems: o.maxItems ?? DEFAULT_AVRO_LIMITS.maxItems,
+      maxDepth: o.maxDepth ?? DEFAULT_AVRO_LIMITS.maxDepth,
+    },
+    limitFuture: 0,
+    minTimestampMs: o.minTimestampMs ?? DEFAULT_MIN_TIMESTAMP_MS,
+    maxDurationMs: o.maxDurationMs,
+    toleranceMs: o.durationToleranceMs ?? DEFAULT_DURATION_TOLERANCE_MS,
+  };
+}
+
+const AVRO_CODES: Record<AvroDecodeFault, DeadLetterCode> = {
+  TRUNCATED: DeadLetterCode.AVRO_TRUNCATED,
+  TRAILING_BYTES: DeadLetterCode.AVRO_TRAILING_BYTES,
+  INVALID: DeadLetterCode.AVRO_DECODE_FAILED,
+  INT_OUT_OF_RANGE: DeadLetterCode.AVRO_INT_OUT_OF_RANGE,
+  LIMIT_EXCEEDED: DeadLetterCode.AVRO_LIMIT_EXCEEDED,
+};
+
+function decodeOne(out: DecodeResult, coords: SourceCoordinates, r: SourceRecord, value: Buffer, codec: AvroCodec<Cdr>, offset: number, check: Checks): void {
   let cdr: Cdr;
   try {
-    cdr = codec.decode(value, offset);
+    cdr = codec.decode(value, offset, check.avro);
   } catch (err) {
-    if (err instanceof AvroDecodeError) dead(out, coords, r, err.kind === 'TRUNCATED' ? DeadLetterCode.AVRO_TRUNCATED : DeadLetterCode.AVRO_TRAILING_BYTES, err.message);
+    if (err instanceof AvroDecodeError) dead(out, coords, r, AVRO_CODES[err.kind], err.message);
     else dead(out, coords, r, DeadLetterCode.AVRO_DECODE_FAILED, err instanceof Error ? err.message : String(err));
     return;
   }
-  const problem = validate(cdr, limitFuture, maxDurationMs);
+  const problem = validate(cdr, check);
   if (problem) dead(out, coords, r, problem[0], problem[1]);
   else out.cdrs.push({ cdr, topic: coords.topic, partition: coords.partition, offset: r.offset });
 }
@@ -125,7 +209,7 @@ export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
   const readerFor = o.readerFor ?? cdrReaderFor;
   const unknownIdRetryMs = o.unknownIdRetryMs ?? 60_000;
   const pollMs = o.pollMs ?? 500;
-  const maxDurationMs = o.maxDurationMs;
+  const check = checksOf(o);
   const writers = new Map<number, WriterEntry>();
 
   const resolveId = async (id: number, signal: AbortSignal): Promise<void> => {
@@ -149,8 +233,8 @@ export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
 
   const decode: Decoder = (coords, records) => {
     const out: DecodeResult = { cdrs: [], deadLetters: [] };
-    const limitFuture = now() + o.maxFutureSkewMs;
-    let lastId = -1;
+    check.limitFuture = now() + o.maxFutureSkewMs;
+    let lastId = NaN;
     let last: WriterEntry | undefined;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
@@ -168,7 +252,7 @@ export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
           if (last === undefined) throw new Error(`schema id ${id} was never looked up: call prepare(records) before decoding the batch`);
         }
         if (last.codec === null) dead(out, coords, r, last.code, last.message);
-        else decodeOne(out, coords, r, v, last.codec, CONFLUENT_HEADER_BYTES, limitFuture, maxDurationMs);
+        else decodeOne(out, coords, r, v, last.codec, CONFLUENT_HEADER_BYTES, check);
       }
     }
     return out;
@@ -177,7 +261,9 @@ export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
   decode.prepare = (records, ctx) => {
     const t = Date.now();
     let missing: Set<number> | undefined;
-    let lastId = -1;
+    // NaN, not -1: the id is a signed int32, and 0xffffffff (-1) must be looked up like any other (the fuzz
+    // test found a header 00 ff ff ff ff skipped here, which then made decode throw and stop the pipeline).
+    let lastId = NaN;
     for (let i = 0; i < records.length; i++) {
       const v = records[i]!.value;
       if (v === null || v.length < CONFLUENT_HEADER_BYTES || v[0] !== CONFLUENT_MAGIC_BYTE) continue;
@@ -212,24 +298,110 @@ export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
   return decode;
 }
 
-function validate(c: Cdr, limitFuture: number, maxDurationMs: number): [DeadLetterCode, string] | undefined {
+/**
+ * Every field against its domain (DOMAINS, the column types of schemas/ddl/0001_cdrs.sql, the standards
+ * cited there). Messages name the field and, for numeric fields, the value; never a subscriber number or
+ * identity (dead-letter messages reach logs).
+ */
+function validate(c: Cdr, k: Checks): [DeadLetterCode, string] | undefined {
   if (c.recordId.length === 0 || c.recordingEntity.length === 0) return [DeadLetterCode.MISSING_PARTY, 'recordId and recordingEntity are required'];
   if (c.servedMsisdn.length === 0) return [DeadLetterCode.MISSING_PARTY, 'servedMsisdn is empty'];
-  if (!NUMBER.test(c.servedMsisdn)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedMsisdn is malformed'];
+  if (!isPartyNumber(c.servedMsisdn)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedMsisdn is malformed'];
   if (c.releaseTime < c.seizureTime) return [DeadLetterCode.RELEASE_BEFORE_SEIZURE, `releaseTime ${c.releaseTime} is before seizureTime ${c.seizureTime}`];
   if (c.answerTime !== null && (c.answerTime < c.seizureTime || c.answerTime > c.releaseTime)) {
     return [DeadLetterCode.RELEASE_BEFORE_SEIZURE, 'answerTime is outside seizure..release'];
   }
-  if (c.seizureTime > limitFuture) return [DeadLetterCode.FUTURE_TIMESTAMP, `seizureTime ${new Date(c.seizureTime).toISOString()} is in the future`];
-  if (c.durationMs < 0 || c.billableMs < 0 || c.durationMs > maxDurationMs || c.billableMs > c.durationMs) {
+  if (c.seizureTime > k.limitFuture) return [DeadLetterCode.FUTURE_TIMESTAMP, `seizureTime ${isoOf(c.seizureTime)} is in the future`];
+  if (c.seizureTime < k.minTimestampMs) return [DeadLetterCode.PAST_TIMESTAMP, `seizureTime ${isoOf(c.seizureTime)} is before decode.minTimestampMs (${isoOf(k.minTimestampMs)})`];
+  if (c.durationMs < 0 || c.billableMs < 0 || c.durationMs > k.maxDurationMs || c.billableMs > c.durationMs) {
     return [DeadLetterCode.INVALID_DURATION, `durationMs ${c.durationMs} / billableMs ${c.billableMs} out of range`];
   }
+  // Times and durations must tell the same story (TS 32.298: duration = release - seizure, callDuration =
+  // release - answer); with seizure <= answer <= release and durationMs <= maxDurationMs this also bounds
+  // the release time (a year-3000 release with a plausible duration is refused here).
+  const span = c.releaseTime - c.seizureTime;
+  if (Math.abs(c.durationMs - span) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `durationMs ${c.durationMs} differs from releaseTime - seizureTime (${span}) by more than decode.durationToleranceMs (${k.toleranceMs})`];
+  const talk = c.answerTime === null ? 0 : c.releaseTime - c.answerTime;
+  if (Math.abs(c.billableMs - talk) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `billableMs ${c.billableMs} differs from ${c.answerTime === null ? '0 (not answered)' : `releaseTime - answerTime (${talk})`} by more than decode.durationToleranceMs (${k.toleranceMs})`];
   const voice = c.eventType === 'VOICE_MO' || c.eventType === 'VOICE_MT' || c.eventType === 'VOICE_FWD';
   if (voice || c.eventType === 'SMS_MO' || c.eventType === 'SMS_MT') {
     const other = c.eventType === 'VOICE_MT' || c.eventType === 'SMS_MT' ? c.callingNumber : c.calledNumber;
     const role = c.eventType.endsWith('MT') ? 'callingNumber' : 'calledNumber';
     if (other === null || other.length === 0) return [DeadLetterCode.MISSING_PARTY, `${c.eventType} without ${role}`];
-    if (!NUMBER.test(other)) return [DeadLetterCode.MALFORMED_NUMBER, `${role} is malformed`];
   }
+  if (c.callingNumber !== null && !isPartyNumber(c.callingNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'callingNumber is malformed'];
+  if (c.calledNumber !== null && !isPartyNumber(c.calledNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'calledNumber is malformed'];
+  if (c.connectedNumber !== null && !isPartyNumber(c.connectedNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'connectedNumber is malformed'];
+  if (c.translatedNumber !== null && !isPartyNumber(c.translatedNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'translatedNumber is malformed'];
+  if (c.originalCalledNumber !== null && !isPartyNumber(c.originalCalledNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'originalCalledNumber is malformed'];
+  if (c.redirectingNumber !== null && !isPartyNumber(c.redirectingNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'redirectingNumber is malformed'];
+  if (c.smsCentre !== null && !isPartyNumber(c.smsCentre)) return [DeadLetterCode.MALFORMED_NUMBER, 'smsCentre is malformed'];
+  if (c.servedImsi !== null && !isDigits(c.servedImsi, 6, 15)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedImsi is not 6 to 15 digits'];
+  if (c.servedImei !== null && !isDigits(c.servedImei, 14, 16)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedImei is not 14 to 16 digits'];
+  if (c.servingPlmn !== null && !isDigits(c.servingPlmn, 5, 6)) return [DeadLetterCode.MALFORMED_NUMBER, 'servingPlmn is not MCC+MNC (5 or 6 digits)'];
+  if (c.homePlmn !== null && !isDigits(c.homePlmn, 5, 6)) return [DeadLetterCode.MALFORMED_NUMBER, 'homePlmn is not MCC+MNC (5 or 6 digits)'];
+  return outOfDomain(c);
+}
+
+function isoOf(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+function outside(field: keyof typeof DOMAINS, v: number): [DeadLetterCode, string] {
+  const [lo, hi] = DOMAINS[field];
+  return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, `${field} ${v} is outside ${lo}..${hi}`];
+}
+
+function tooLong(field: string, v: string, max: number): [DeadLetterCode, string] {
+  return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, `${field} is ${v.length} characters, longer than ${max}`];
+}
+
+// Straight-line comparisons against constants: this runs for every record (STYLE.md: the hot path is planned).
+const D = DOMAINS;
+function outOfDomain(c: Cdr): [DeadLetterCode, string] | undefined {
+  if (c.redirectionCounter < D.redirectionCounter[0] || c.redirectionCounter > D.redirectionCounter[1]) return outside('redirectionCounter', c.redirectionCounter);
+  if (c.utcOffsetMinutes < D.utcOffsetMinutes[0] || c.utcOffsetMinutes > D.utcOffsetMinutes[1]) return outside('utcOffsetMinutes', c.utcOffsetMinutes);
+  if (c.causeForTerm < D.causeForTerm[0] || c.causeForTerm > D.causeForTerm[1]) return outside('causeForTerm', c.causeForTerm);
+  if (c.q850Cause !== null && (c.q850Cause < D.q850Cause[0] || c.q850Cause > D.q850Cause[1])) return outside('q850Cause', c.q850Cause);
+  if (c.lac !== null && (c.lac < D.lac[0] || c.lac > D.lac[1])) return outside('lac', c.lac);
+  if (c.tac !== null && (c.tac < D.tac[0] || c.tac > D.tac[1])) return outside('tac', c.tac);
+  if (c.cellId !== null && (c.cellId < D.cellId[0] || c.cellId > D.cellId[1])) return outside('cellId', c.cellId);
+  if (c.smsResult !== null && (c.smsResult < D.smsResult[0] || c.smsResult > D.smsResult[1])) return outside('smsResult', c.smsResult);
+  if (c.ratingGroup !== null && (c.ratingGroup < D.ratingGroup[0] || c.ratingGroup > D.ratingGroup[1])) return outside('ratingGroup', c.ratingGroup);
+  if (c.uplinkBytes < D.uplinkBytes[0] || c.uplinkBytes > D.uplinkBytes[1]) return outside('uplinkBytes', c.uplinkBytes);
+  if (c.downlinkBytes < D.downlinkBytes[0] || c.downlinkBytes > D.downlinkBytes[1]) return outside('downlinkBytes', c.downlinkBytes);
+  if (c.recordId.length > MAX_TEXT_CHARS) return tooLong('recordId', c.recordId, MAX_TEXT_CHARS);
+  if (c.recordingEntity.length > MAX_TEXT_CHARS) return tooLong('recordingEntity', c.recordingEntity, MAX_TEXT_CHARS);
+  if (c.inTrunkGroup !== null && c.inTrunkGroup.length > MAX_TEXT_CHARS) return tooLong('inTrunkGroup', c.inTrunkGroup, MAX_TEXT_CHARS);
+  if (c.outTrunkGroup !== null && c.outTrunkGroup.length > MAX_TEXT_CHARS) return tooLong('outTrunkGroup', c.outTrunkGroup, MAX_TEXT_CHARS);
+  if (c.apn !== null && c.apn.length > MAX_APN_CHARS) return tooLong('apn', c.apn, MAX_APN_CHARS);
   return undefined;
+}
+
+// Characters of a party number after the optional '+': digits and the TBCD fillers * # a-c A-C.
+const PARTY_CHAR = new Uint8Array(128);
+for (const ch of '0123456789*#abcABC') PARTY_CHAR[ch.charCodeAt(0)] = 1;
+
+/** A party number: E.164 digits with an optional +, national prefixes, TBCD fillers * # a-c; 1..32 characters. */
+export function isPartyNumber(s: string): boolean {
+  const n = s.length;
+  let i = n > 0 && s.charCodeAt(0) === 43 ? 1 : 0;
+  if (n - i < 1 || n - i > 32) return false;
+  for (; i < n; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch > 127 || PARTY_CHAR[ch] === 0) return false;
+  }
+  return true;
+}
+
+/** Only the digits 0-9, between min and max of them. */
+function isDigits(s: string, min: number, max: number): boolean {
+  const n = s.length;
+  if (n < min || n > max) return false;
+  for (let i = 0; i < n; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch < 48 || ch > 57) return false;
+  }
+  return true;
 }

@@ -13,8 +13,8 @@
  *   CONTAINER_CORRUPT dead letter with its bytes and the file is moved to `failed/`.
  * One pipeline instance per folder (the state file is not shared).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
+import { lstat, open, readdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContainerError, ContainerReader } from '../schemas/container.js';
 import { DeadLetterCode, type BatchHandler, type Log, type Source, type SourceEvents, type SourceRecord } from '../schemas/index.js';
@@ -52,6 +52,12 @@ interface Progress {
 }
 
 const MAX_DEAD_BYTES = 16 * 1024 * 1024;
+/**
+ * Files are opened without following symlinks: a link dropped in the folder (to /etc/shadow, a key, another
+ * tenant's files) is refused, never read into dead_letters, and so is a file swapped for a link between the
+ * check and the open (open(2) O_NOFOLLOW fails with ELOOP on a final symlink).
+ */
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 export class FileSource implements Source {
   private readonly stateFile: string;
@@ -59,12 +65,34 @@ export class FileSource implements Source {
   private readonly files = new Map<string, Progress>();
   private running = false;
   private idleResolve: (() => void) | undefined;
+  /** The folder's real path: every file read must resolve directly inside it. */
+  private readonly realDir: string;
+  /** Names refused (symlinks, special files, outside the folder), logged once each. */
+  private readonly refused = new Set<string>();
 
   constructor(private readonly o: FileSourceOptions) {
     this.stateFile = join(o.dir, '.cdr-pipeline-checkpoints.json');
     this.state = existsSync(this.stateFile) ? (JSON.parse(readFileSync(this.stateFile, 'utf8')) as Record<string, FileState>) : {};
     mkdirSync(join(o.dir, 'done'), { recursive: true });
     mkdirSync(join(o.dir, 'failed'), { recursive: true });
+    this.realDir = realpathSync(o.dir);
+  }
+
+  private refuse(name: string, why: string): void {
+    if (this.refused.has(name)) return;
+    this.refused.add(name);
+    this.o.log.warn({ file: name, reason: why }, 'refusing file in the drop folder: not read (only regular files inside the folder are ingested)');
+  }
+
+  /** A regular file whose real path is directly inside the folder; anything else is refused (and logged once). */
+  private async eligible(name: string, path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
+    const st = await lstat(path).catch(() => undefined);
+    if (!st || st.isDirectory()) return undefined;
+    if (st.isSymbolicLink()) return void this.refuse(name, 'symbolic link');
+    if (!st.isFile()) return void this.refuse(name, 'not a regular file');
+    const real = await realpath(path).catch(() => undefined);
+    if (real !== join(this.realDir, name)) return void this.refuse(name, 'resolves outside the folder');
+    return st;
   }
 
   /** Resolves once the folder is drained and committed (exitWhenIdle), or when stop() is called. */
@@ -84,8 +112,8 @@ export class FileSource implements Source {
         if (!this.running) return;
         if (this.files.has(`file:${name}`)) continue;
         const path = join(this.o.dir, name);
-        const st = await stat(path).catch(() => undefined);
-        if (!st?.isFile()) continue;
+        const st = await this.eligible(name, path);
+        if (!st) continue;
         const prev = seen.get(name);
         if (!prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs) {
           seen.set(name, { size: st.size, mtimeMs: st.mtimeMs, since: Date.now() });
@@ -116,7 +144,7 @@ export class FileSource implements Source {
     const ctx = { heartbeat: async () => undefined, isRunning: () => this.running };
     let reader: ContainerReader | undefined;
     try {
-      reader = await ContainerReader.open(path);
+      reader = await ContainerReader.open(path, READ_NOFOLLOW);
       const start = progress.state.position >= 0 ? progress.state.position : reader.header.dataStart;
       if (progress.state.position < 0) progress.state.position = reader.header.dataStart;
       const writerSchema = JSON.stringify(reader.header.schema);
@@ -136,6 +164,12 @@ export class FileSource implements Source {
         if (b.unsplittable) progress.failed = true;
       }
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+        // Swapped for a symlink after the check: refused like any link, nothing of it read.
+        this.files.delete(topic);
+        this.refuse(name, 'symbolic link');
+        return;
+      }
       if (!(err instanceof ContainerError)) throw err;
       // The rest of the file from the resume point is unreadable: one dead letter with those bytes.
       progress.failed = true;
@@ -194,7 +228,7 @@ function countPending(p: Progress): number {
 }
 
 async function readRange(path: string, from: number, max: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
+  const fh = await open(path, READ_NOFOLLOW);
   try {
     const size = (await fh.stat()).size;
     const len = Math.max(0, Math.min(max, size - from));

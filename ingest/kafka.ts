@@ -10,11 +10,14 @@
  * - after a rebalance the group resumes from committed offsets, so records resolved but not yet committed
  *   are fetched again by whoever owns the partition next (the runner drops its unflushed buffers then).
  */
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
 import type { BatchHandler, Log, Source, SourceEvents, SourceRecord } from '../schemas/index.js';
+import { asKafkaConnection, kafkaClientSecurity, type KafkaConnection, type KafkaSecurity } from '../schemas/security.js';
 
 export interface KafkaSourceOptions {
   brokers: string[];
+  /** TLS and SASL (kafka.ssl*, kafka.sasl*); absent = plaintext. */
+  security?: KafkaSecurity | undefined;
   clientId: string;
   groupId: string;
   topics: string[];
@@ -32,7 +35,7 @@ export class KafkaSource implements Source {
   private readonly kafka: Kafka;
 
   constructor(private readonly opts: KafkaSourceOptions) {
-    this.kafka = new Kafka({ clientId: opts.clientId, brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
+    this.kafka = new Kafka({ clientId: opts.clientId, brokers: opts.brokers, ...kafkaClientSecurity(opts.security), logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
     this.consumer = this.kafka.consumer({
       groupId: opts.groupId,
       sessionTimeout: opts.sessionTimeoutMs,
@@ -66,7 +69,8 @@ export class KafkaSource implements Source {
         const records: SourceRecord[] = new Array(batch.messages.length);
         for (let i = 0; i < batch.messages.length; i++) {
           const m = batch.messages[i]!;
-          records[i] = { key: m.key ?? null, value: m.value ?? null, offset: m.offset, timestamp: Number(m.timestamp) };
+          // Kafka's "no timestamp" is -1: stored as 0 (epoch) rather than as a time ClickHouse cannot hold.
+          records[i] = { key: m.key ?? null, value: m.value ?? null, offset: m.offset, timestamp: Math.max(0, Number(m.timestamp) || 0) };
         }
         await handler(
           {
@@ -85,12 +89,40 @@ export class KafkaSource implements Source {
     });
   }
 
+  /**
+   * Backpressure (kafkajs consumer.pause/resume, docs/Consuming.md "Pause & Resume"): a paused partition is
+   * left out of fetch requests and of the responses to fetches already in flight, while the group session,
+   * heartbeats and the other partitions go on. Pauses survive rebalances (kafkajs keeps them in its
+   * subscription state) until resumed. A batch kafkajs delivered before the pause is still handed over.
+   */
+  pause(topic: string, partition: number): void {
+    this.consumer.pause([{ topic, partitions: [partition] }]);
+  }
+
+  resume(topic: string, partition: number): void {
+    this.consumer.resume([{ topic, partitions: [partition] }]);
+  }
+
+  /** High watermarks of a topic's partitions (lag against committed offsets while nothing is fetched). */
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    const offs = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offs.map((o) => [o.partition, o.high]));
+  }
+  private admin: Admin | undefined;
+
   /** Commit `nextOffset` (last acknowledged offset + 1) for a partition. */
   async commit(topic: string, partition: number, nextOffset: string): Promise<void> {
     await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
   }
 
   async stop(): Promise<void> {
+    await this.admin?.disconnect().catch(() => undefined);
+    this.admin = undefined;
     await this.consumer.disconnect();
   }
 }
@@ -112,8 +144,14 @@ export function kafkaLogCreator(log: Log) {
 }
 
 /** Admin helpers the CLI and tests use: create topics, read committed offsets and end offsets. */
-export async function ensureTopic(brokers: string[], topic: string, partitions: number, log: Log): Promise<void> {
-  const kafka = new Kafka({ clientId: 'cdr-pipeline-admin', brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log) });
+/** An admin client for a bare broker list or a connection with TLS/SASL settings. */
+function adminKafka(to: string[] | KafkaConnection, log: Log): Kafka {
+  const c = asKafkaConnection(to);
+  return new Kafka({ clientId: 'cdr-pipeline-admin', brokers: c.brokers, ...kafkaClientSecurity(c.security), logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log) });
+}
+
+export async function ensureTopic(brokers: string[] | KafkaConnection, topic: string, partitions: number, log: Log): Promise<void> {
+  const kafka = adminKafka(brokers, log);
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -124,8 +162,44 @@ export async function ensureTopic(brokers: string[], topic: string, partitions: 
   }
 }
 
-export async function topicEndOffsets(brokers: string[], topic: string, log: Log): Promise<Map<number, bigint>> {
-  const kafka = new Kafka({ clientId: 'cdr-pipeline-admin', brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log) });
+/**
+ * Start-up check for the topics the pipeline writes to (dead letters, fraud events): each must exist, or is
+ * created here (`partitions`, the broker's replication factor). A topic that neither exists nor can be
+ * created (no CreateTopics permission, auto-creation off and no admin rights) fails start-up with a message
+ * that names it: a producer would otherwise retry UNKNOWN_TOPIC_OR_PARTITION for ever while the pipeline
+ * looks ready (kafkajs calls that error retriable).
+ */
+export async function requireTopics(to: string[] | KafkaConnection, topics: { topic: string; purpose: string }[], partitions: number, log: Log): Promise<void> {
+  if (topics.length === 0) return;
+  const kafka = adminKafka(to, log);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    for (const { topic, purpose } of topics) {
+      if (existing.has(topic)) continue;
+      try {
+        await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: -1 }], waitForLeaders: true });
+        log.info({ topic, purpose, partitions }, 'created a missing topic');
+      } catch (err) {
+        if ((err as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') continue;
+        throw new MissingTopicError(`the ${purpose} topic "${topic}" does not exist and cannot be created (${(err as Error).message}): create it (see docker-compose.yml kafka-init) or grant CreateTopics`);
+      }
+    }
+    const now = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !now.has(t.topic));
+    if (missing.length > 0) throw new MissingTopicError(`topics missing after creation: ${missing.map((t) => `${t.topic} (${t.purpose})`).join(', ')}`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export class MissingTopicError extends Error {
+  override name = 'MissingTopicError';
+}
+
+export async function topicEndOffsets(brokers: string[] | KafkaConnection, topic: string, log: Log): Promise<Map<number, bigint>> {
+  const kafka = adminKafka(brokers, log);
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -136,8 +210,8 @@ export async function topicEndOffsets(brokers: string[], topic: string, log: Log
   }
 }
 
-export async function groupOffsets(brokers: string[], groupId: string, topic: string, log: Log): Promise<Map<number, bigint>> {
-  const kafka = new Kafka({ clientId: 'cdr-pipeline-admin', brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log) });
+export async function groupOffsets(brokers: string[] | KafkaConnection, groupId: string, topic: string, log: Log): Promise<Map<number, bigint>> {
+  const kafka = adminKafka(brokers, log);
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -157,11 +231,12 @@ export async function groupOffsets(brokers: string[], groupId: string, topic: st
 }
 
 /** Resolves when the cluster answers a metadata request (or rejects after timeoutMs with the last error). */
-export async function waitForBroker(brokers: string[], timeoutMs: number, log: Log): Promise<void> {
+export async function waitForBroker(to: string[] | KafkaConnection, timeoutMs: number, log: Log): Promise<void> {
+  const { brokers, security } = asKafkaConnection(to);
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
-    const kafka = new Kafka({ clientId: 'cdr-pipeline-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 });
+    const kafka = new Kafka({ clientId: 'cdr-pipeline-probe', brokers, ...kafkaClientSecurity(security), logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 });
     const admin = kafka.admin();
     try {
       await admin.connect();
@@ -169,6 +244,11 @@ export async function waitForBroker(brokers: string[], timeoutMs: number, log: L
       if (cluster.brokers.length > 0 && cluster.controller !== null) return;
     } catch (err) {
       last = err;
+      // Wrong credentials do not get better with waiting (kafkajs: KafkaJSSASLAuthenticationError is non-retriable).
+      if ((err as Error).name === 'KafkaJSSASLAuthenticationError') {
+        await admin.disconnect().catch(() => undefined);
+        throw new Error(`Kafka at ${brokers.join(',')} refused the credentials of kafka.saslUsername: ${(err as Error).message}`);
+      }
     } finally {
       await admin.disconnect().catch(() => undefined);
     }

@@ -8,9 +8,9 @@ import { encodeDeadLetter } from '../schemas/dead-letter.js';
 import { watchRatingStage, type RatingBatchStage, type WatchedRatingStage } from '../enrich/rate/stage.js';
 import { watchClickHouseRatingStage } from './reference-store.js';
 import { KafkaSink } from '../sinks/kafka.js';
-import { KafkaSource, ensureTopic } from '../ingest/kafka.js';
+import { KafkaSource, ensureTopic, requireTopics } from '../ingest/kafka.js';
 import { createFraudKeyer, type FraudKeyer } from '../enrich/fraud/index.js';
-import { FraudEventPublisher, FraudService } from './fraud.js';
+import { FraudEventPublisher, FraudService, type PreparedFraudEvents } from './fraud.js';
 import { readFileSync } from 'node:fs';
 import { createConfluentDecoder, createDecoder, type Decoder } from '../enrich/decode.js';
 import { SchemaRegistryClient } from '../schemas/registry.js';
@@ -18,7 +18,8 @@ import { openClickHouse, type ClickHouseConnection } from '../sinks/clickhouse/c
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import { AggregateRefresher } from './aggregates.js';
-import { ConfigError, type Config } from './config.js';
+import { ConfigError, kafkaConnection, kafkaSecurity, type Config } from './config.js';
+import { redactUrl } from '../schemas/security.js';
 import { Runner } from './runner.js';
 import { createMetrics, serveTelemetry, type Metrics } from './telemetry.js';
 
@@ -41,7 +42,7 @@ export function connectClickHouse(cfg: Config): Promise<ClickHouseConnection> {
   const c = cfg.clickhouse;
   return c.mode === 'embedded'
     ? openClickHouse({ mode: 'embedded', path: c.path, database: c.database })
-    : openClickHouse({ mode: 'server', url: c.url, username: c.username, password: c.password, database: c.database, requestTimeoutMs: c.requestTimeoutMs, createDatabase: true });
+    : openClickHouse({ mode: 'server', url: c.url, username: c.username, password: c.password, database: c.database, requestTimeoutMs: c.requestTimeoutMs, createDatabase: true, caFile: c.caFile, certFile: c.certFile, keyFile: c.keyFile });
 }
 
 /**
@@ -50,7 +51,7 @@ export function connectClickHouse(cfg: Config): Promise<ClickHouseConnection> {
  */
 export function buildDecoder(cfg: Config, log: Log): Decoder {
   const d = cfg.decode;
-  const limits = { maxFutureSkewMs: d.maxFutureSkewMs, maxDurationMs: d.maxDurationMs };
+  const limits = { maxFutureSkewMs: d.maxFutureSkewMs, maxDurationMs: d.maxDurationMs, maxRecordBytes: d.maxRecordBytes, maxItems: d.maxItems, maxDepth: d.maxDepth, minTimestampMs: d.minTimestampMs, durationToleranceMs: d.durationToleranceMs };
   if (d.format === 'confluent') {
     const registry = new SchemaRegistryClient({ url: d.registryUrl, username: d.registryUsername, password: d.registryPassword, requestTimeoutMs: d.registryRequestTimeoutMs, log: log.child({ component: 'schema-registry' }) });
     return createConfluentDecoder({ ...limits, registry, log: log.child({ component: 'decode' }) });
@@ -68,7 +69,7 @@ export function buildDecoder(cfg: Config, log: Log): Decoder {
 async function probeRegistry(cfg: Config, log: Log): Promise<void> {
   const d = cfg.decode;
   const down = await new SchemaRegistryClient({ url: d.registryUrl, username: d.registryUsername, password: d.registryPassword, requestTimeoutMs: d.registryRequestTimeoutMs }).probe();
-  if (down) log.warn({ registry: d.registryUrl, err: down.message }, 'schema registry not reachable at start-up; batches with new schema ids wait for it');
+  if (down) log.warn({ registry: redactUrl(d.registryUrl), err: down.message }, 'schema registry not reachable at start-up; batches with new schema ids wait for it');
 }
 
 export async function applyMigrations(conn: ClickHouseConnection, log: Log) {
@@ -124,6 +125,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   });
   const source: Source = sourceOverride ?? new KafkaSource({
     brokers: cfg.kafka.brokers,
+    security: kafkaSecurity(cfg),
     clientId: cfg.kafka.clientId,
     groupId: cfg.kafka.groupId,
     topics: [cfg.kafka.topic],
@@ -138,7 +140,10 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   // Dead letters go to the dead_letters table (the sink) and, for Kafka sources, to the dead-letter topic.
   let dlq: KafkaSink | undefined;
   if (cfg.kafka.deadLetterTopic !== '' && cfg.kafka.brokers.length > 0) {
-    dlq = new KafkaSink({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-dead-letters`, log: log.child({ component: 'dead-letter-topic' }) });
+    // A missing dead-letter topic would make every batch with a dead letter retry for ever while the
+    // pipeline looks ready: create it now, or fail start-up naming it.
+    await requireTopics(kafkaConnection(cfg), [{ topic: cfg.kafka.deadLetterTopic, purpose: 'dead-letter (kafka.deadLetterTopic)' }], cfg.kafka.partitions, log);
+    dlq = new KafkaSink({ brokers: cfg.kafka.brokers, security: kafkaSecurity(cfg), clientId: `${cfg.kafka.clientId}-dead-letters`, log: log.child({ component: 'dead-letter-topic' }) });
     await dlq.connect();
   }
   const dlqTopic = cfg.kafka.deadLetterTopic;
@@ -153,8 +158,8 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
       if (keyed?.stage !== stage) keyed = { stage, keyer: createFraudKeyer(stage.reference, stage.rating.normaliser) };
       return keyed.keyer;
     };
-    fraudEvents = new FraudEventPublisher(cfg.fraud.eventsTopic, cfg.kafka.brokers, cfg.kafka.clientId, keyer, metrics, log);
-    await ensureTopic(cfg.kafka.brokers, cfg.fraud.eventsTopic, cfg.kafka.partitions, log);
+    fraudEvents = new FraudEventPublisher(cfg.fraud.eventsTopic, cfg.kafka.brokers, cfg.kafka.clientId, keyer, metrics, log, kafkaSecurity(cfg));
+    await ensureTopic(kafkaConnection(cfg), cfg.fraud.eventsTopic, cfg.kafka.partitions, log);
     await fraudEvents.connect();
     fraud = new FraudService({ cfg, conn, metrics, log });
   } else if (cfg.fraud.enabled && !watcher) log.info({}, 'fraud detection off: it needs rating (reference data)');
@@ -167,7 +172,10 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     retryMaxMs: cfg.sink.retryMaxMs,
     shutdownTimeoutMs: cfg.sink.shutdownTimeoutMs,
     ...(rateBatch ? { rate: rateBatch } : {}),
-    ...(fraudEvents ? { publishFraudEvents: (cdrs: SourcedCdr[]) => fraudEvents.publish(cdrs) } : {}),
+    maxBufferedRows: cfg.sink.maxBufferedRows,
+    maxBufferedBytes: cfg.sink.maxBufferedBytes,
+    commitStallMs: cfg.sink.commitStallMs,
+    ...(fraudEvents ? { fraudEvents: { prepare: (cdrs: SourcedCdr[]) => fraudEvents.prepare(cdrs), send: (p: unknown[]) => fraudEvents.send(p as PreparedFraudEvents[]) } } : {}),
     ...(dlq
       ? {
           publishDeadLetters: (dls: DeadLetter[]) => {
@@ -179,7 +187,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   });
   const telemetry =
     cfg.telemetry.metricsPort >= 0
-      ? await serveTelemetry(metrics, { live: () => true, ready: () => runner.ready }, cfg.telemetry.metricsHost, cfg.telemetry.metricsPort)
+      ? await serveTelemetry(metrics, { live: () => true, ready: () => runner.ready }, cfg.telemetry.metricsHost, cfg.telemetry.metricsPort, { livenessTimeoutMs: cfg.telemetry.livenessTimeoutMs })
       : undefined;
   if (telemetry) log.info({ url: `http://${cfg.telemetry.metricsHost}:${telemetry.port}/metrics` }, 'telemetry endpoint listening');
   // Reports and dashboards read the pre-aggregates: their stale days are recomputed on a timer of their own,

@@ -64,6 +64,26 @@ function clusterId(): string {
   }
 }
 
+/**
+ * A SASL_SSL listener beside the PLAINTEXT one (which stays for inter-broker and controller traffic), for
+ * tests of the clients' security settings. Kafka reads PEM key stores directly (KIP-651:
+ * ssl.keystore.type=PEM, the unencrypted PKCS#8 key followed by the certificate chain in one file); SCRAM
+ * credentials are added when KRaft storage is formatted (`kafka-storage format --add-scram`, KIP-900) and
+ * PLAIN users are listed in the listener's JAAS configuration.
+ */
+export interface SaslSslListener {
+  /** 0 or absent picks a free port. */
+  port?: number;
+  /** PEM file: the broker's private key (PKCS#8, unencrypted) followed by its certificate chain. */
+  keystorePem: string;
+  /** PEM CA bundle the broker trusts for client certificates. */
+  truststorePem: string;
+  /** ssl.client.auth=required: clients must present a certificate signed by the truststore's CA. */
+  clientAuth?: boolean;
+  scram?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string }[];
+  plain?: { username: string; password: string }[];
+}
+
 export interface LocalBrokerOptions {
   /** Working directory for data, config and broker.log. Wiped unless keepData. */
   dir: string;
@@ -76,10 +96,14 @@ export interface LocalBrokerOptions {
   log: Log;
   /** Let the broker outlive this process (`cdr-pipeline kafka start`). */
   detached?: boolean;
+  /** Also listen with SASL over TLS (tests of kafka.ssl* and kafka.sasl*). */
+  saslSsl?: SaslSslListener;
 }
 
 export interface LocalBroker {
   brokers: string[];
+  /** The SASL_SSL listener's bootstrap address, when one was asked for. */
+  saslSslBrokers?: string[];
   dir: string;
   pid: number;
   stop(): Promise<void>;
@@ -94,15 +118,18 @@ export async function startLocalBroker(o: LocalBrokerOptions): Promise<LocalBrok
   mkdirSync(dir, { recursive: true });
   const port = o.port || (await freePort());
   const cport = o.controllerPort || (await freePort());
+  const sport = o.saslSsl ? o.saslSsl.port || (await freePort()) : 0;
+  const extra = o.saslSsl ? `,SASL_SSL://127.0.0.1:${sport}` : '';
   const props = [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.bootstrap.servers=127.0.0.1:${cport}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}${extra}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}${extra}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${o.saslSsl ? ',SASL_SSL:SASL_SSL' : ''}`,
+    ...(o.saslSsl ? saslSslProperties(o.saslSsl) : []),
     `log.dirs=${dataDir}`,
     'num.partitions=1',
     'offsets.topic.replication.factor=1',
@@ -125,7 +152,8 @@ export async function startLocalBroker(o: LocalBrokerOptions): Promise<LocalBrok
   const cp = `${libs}/*`;
   const jvm = [`-Xmx${o.heapMb ?? 512}m`, '-Xms128m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`, '-cp', cp];
   if (!(o.keepData && formatted)) {
-    const f = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId(), '-c', join(dir, 'server.properties')], { encoding: 'utf8' });
+    const scram = (o.saslSsl?.scram ?? []).flatMap((u) => ['--add-scram', `${u.mechanism}=[name=${u.username},password=${u.password}]`]);
+    const f = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId(), '-c', join(dir, 'server.properties'), ...scram], { encoding: 'utf8' });
     if (f.status !== 0) throw new BrokerError(`formatting KRaft storage failed (exit ${f.status}):\n${(f.stdout + f.stderr).slice(-2000)}`);
   }
   const out = openSync(join(dir, 'broker.out'), 'a');
@@ -144,7 +172,25 @@ export async function startLocalBroker(o: LocalBrokerOptions): Promise<LocalBrok
     throw new BrokerError(`${exited ?? (err as Error).message}\nlast lines of ${join(dir, 'broker.log')}:\n${tail}`);
   }
   o.log.info({ brokers, dir, pid: child.pid, version: KAFKA_VERSION }, 'local Kafka broker ready');
-  return { brokers, dir, pid: child.pid, stop: () => stopPid(child.pid!, child) };
+  return { brokers, ...(o.saslSsl ? { saslSslBrokers: [`127.0.0.1:${sport}`] } : {}), dir, pid: child.pid, stop: () => stopPid(child.pid!, child) };
+}
+
+/** Listener-scoped properties of the SASL_SSL listener (Kafka docs: security, "listener.name.<l>.<prop>"). */
+function saslSslProperties(l: SaslSslListener): string[] {
+  const p = 'listener.name.sasl_ssl.';
+  const mechanisms = [...new Set([...(l.scram ?? []).map((u) => u.mechanism), ...(l.plain?.length ? ['PLAIN'] : [])])];
+  if (mechanisms.length === 0) throw new BrokerError('a SASL_SSL listener needs at least one SCRAM or PLAIN user');
+  const jaasString = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return [
+    `sasl.enabled.mechanisms=${mechanisms.join(',')}`,
+    `${p}ssl.keystore.type=PEM`,
+    `${p}ssl.keystore.location=${l.keystorePem}`,
+    `${p}ssl.truststore.type=PEM`,
+    `${p}ssl.truststore.location=${l.truststorePem}`,
+    `${p}ssl.client.auth=${l.clientAuth ? 'required' : 'none'}`,
+    ...mechanisms.filter((m) => m !== 'PLAIN').map((m) => `${p}${m.toLowerCase()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`),
+    ...(l.plain?.length ? [`${p}plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${l.plain.map((u) => `user_${u.username}=${jaasString(u.password)}`).join(' ')};`] : []),
+  ];
 }
 
 /** SIGTERM (controlled shutdown), then SIGKILL after 20 s. */

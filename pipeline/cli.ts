@@ -5,7 +5,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { join } from 'node:path';
-import { ConfigError, envVariables, loadConfig, type Config } from './config.js';
+import { maskIdentities } from './redact.js';
+import { redactUrlsIn } from '../schemas/security.js';
+import { ConfigError, envVariables, kafkaConnection, kafkaSecurity, loadConfig, type Config } from './config.js';
 import { createLogger, type LogLevel } from './telemetry.js';
 import type { Log } from '../schemas/index.js';
 
@@ -166,7 +168,7 @@ of them are stored, and prints the counts. Each run uses a fresh topic, group an
       const topic = str('topic') ?? cfg.kafka.topic;
       if (kafka) {
         const { ensureTopic } = await import('../ingest/kafka.js');
-        await ensureTopic(cfg.kafka.brokers, topic, cfg.kafka.partitions, log);
+        await ensureTopic(kafkaConnection(cfg), topic, cfg.kafka.partitions, log);
       }
       const { ParamError } = await import('../ingest/traffic/index.js');
       const rate = values.rate === undefined ? null : intArg(values.rate, 0, 'rate');
@@ -187,7 +189,7 @@ of them are stored, and prints the counts. Each run uses a fresh topic, group an
             holidays: (str('holidays') ?? 'uk').split(',').map((x) => x.trim()).filter(Boolean),
             maxRecords: values.records === undefined ? null : intArg(values.records, 0, 'records'),
             corrupt: intArg(values.corrupt, 0, 'corrupt'),
-            kafka: kafka ? { brokers: cfg.kafka.brokers, topic } : null,
+            kafka: kafka ? { brokers: cfg.kafka.brokers, topic, security: kafkaSecurity(cfg) } : null,
             ratePerSec: rate === 0 ? null : rate,
             labelsOut: str('labels-out') ?? null,
             referenceOut: str('reference-out') ?? null,
@@ -276,6 +278,7 @@ not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) a
         await applyMigrations(conn, log);
         const r = await replayDeadLetters(conn, {
           brokers: cfg.kafka.brokers,
+          security: kafkaSecurity(cfg),
           targetTopic: typeof values.topic === 'string' ? values.topic : undefined,
           codes: typeof values.code === 'string' ? values.code.split(',').map((c) => c.trim()).filter(Boolean) : [],
           sinceMs: isoArg(values.since, 'since'),
@@ -817,6 +820,11 @@ Configuration: defaults < JSON file (--config or CDR_CONFIG) < environment varia
 `;
 }
 
+/** Error text as it may reach stderr: URL credentials and subscriber identities masked (as in the logs). */
+function safeText(text: string): string {
+  return maskIdentities(redactUrlsIn(text));
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -839,20 +847,20 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(values as Record<string, string | boolean | undefined>, positionals);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`cdr-pipeline ${name}: ${(err as Error).message}\nSee: cdr-pipeline ${name} --help\n`);
+      process.stderr.write(`cdr-pipeline ${name}: ${safeText((err as Error).message)}\nSee: cdr-pipeline ${name} --help\n`);
       return 2;
     }
     // Errors that explain themselves (bad reference data or tariffs, a broker that cannot start): no stack.
     const e = err as Error;
     if (e.name === 'ReferenceDataError' || e.name === 'TariffError' || e.name === 'RuleBookError') {
-      process.stderr.write(`cdr-pipeline ${name}: ${e.message}\n`);
+      process.stderr.write(`cdr-pipeline ${name}: ${safeText(e.message)}\n`);
       return 2;
     }
-    if (e.name === 'BrokerError') {
-      process.stderr.write(`cdr-pipeline ${name}: ${e.message}\n`);
+    if (e.name === 'BrokerError' || e.name === 'MissingTopicError') {
+      process.stderr.write(`cdr-pipeline ${name}: ${safeText(e.message)}\n`);
       return 1;
     }
-    process.stderr.write(`cdr-pipeline ${name}: ${e.stack ?? String(err)}\n`);
+    process.stderr.write(`cdr-pipeline ${name}: ${safeText(e.stack ?? String(err))}\n`);
     return 1;
   }
 }

@@ -7,6 +7,7 @@
  * CDR_CLICKHOUSE_MODE=server. KAFKA_BROKERS (comma-separated) is accepted as an alias of CDR_KAFKA_BROKERS.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { redactUrlsIn, type KafkaConnection, type KafkaSecurity } from '../schemas/security.js';
 
 export interface Config {
   kafka: {
@@ -24,10 +25,39 @@ export interface Config {
     maxBytesPerPartition: number;
     maxWaitTimeMs: number;
     minBytes: number;
+    /** TLS to the brokers (docs/components/kafka-source.md "Security"); certificates verified unless sslRejectUnauthorized is false. */
+    ssl: boolean;
+    /** PEM CA bundle for the brokers' certificates; empty = Node's public CAs. */
+    sslCaFile: string;
+    /** PEM client certificate and key (brokers with ssl.client.auth=required). */
+    sslCertFile: string;
+    sslKeyFile: string;
+    /** Passphrase of an encrypted client key, or a file holding it (CDR_KAFKA_SSL_KEY_PASSWORD[_FILE]). */
+    sslKeyPassword: string;
+    sslKeyPasswordFile: string;
+    sslRejectUnauthorized: boolean;
+    /** Name the brokers' certificates must carry (and SNI); empty = the host of each broker. */
+    sslServername: string;
+    /** SASL: none, plain, scram-sha-256 or scram-sha-512. */
+    saslMechanism: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    saslUsername: string;
+    /** Secret: prefer saslPasswordFile or CDR_KAFKA_SASL_PASSWORD to a config file; never logged or echoed. */
+    saslPassword: string;
+    saslPasswordFile: string;
   };
   decode: {
     maxFutureSkewMs: number;
     maxDurationMs: number;
+    /** Avro datum (after framing) longer than this is dead-lettered unread (AVRO_LIMIT_EXCEEDED). */
+    maxRecordBytes: number;
+    /** Array items plus map entries per record (AVRO_LIMIT_EXCEEDED). */
+    maxItems: number;
+    /** Record nesting depth, for recursive writer schemas (AVRO_LIMIT_EXCEEDED). */
+    maxDepth: number;
+    /** Times before this are dead-lettered (PAST_TIMESTAMP); default 2000-01-01T00:00:00Z. */
+    minTimestampMs: number;
+    /** Allowed difference between durationMs/billableMs and the times (INCONSISTENT_TIMES). */
+    durationToleranceMs: number;
     /** Framing of Kafka values: `avro` = bare Avro datum of writerSchema; `confluent` = magic byte, schema id, datum. */
     format: 'avro' | 'confluent';
     /** avro: path of the writer schema (.avsc); empty = the bundled schemas/avro/cdr.v1.avsc. */
@@ -36,6 +66,8 @@ export interface Config {
     registryUrl: string;
     registryUsername: string;
     registryPassword: string;
+    /** A file holding the registry password (CDR_DECODE_REGISTRY_PASSWORD_FILE); not with registryPassword. */
+    registryPasswordFile: string;
     registryRequestTimeoutMs: number;
   };
   rating: {
@@ -70,6 +102,12 @@ export interface Config {
     url: string;
     username: string;
     password: string;
+    /** A file holding the password (CDR_CLICKHOUSE_PASSWORD_FILE); not with password. */
+    passwordFile: string;
+    /** server over https: PEM CA of the server certificate; with certFile/keyFile, a client certificate (mutual TLS). */
+    caFile: string;
+    certFile: string;
+    keyFile: string;
     database: string;
     requestTimeoutMs: number;
     migrateOnStart: boolean;
@@ -82,6 +120,15 @@ export interface Config {
     retryMaxMs: number;
     /** On SIGTERM, how long to wait for ClickHouse to acknowledge what is buffered before stopping anyway. */
     shutdownTimeoutMs: number;
+    /**
+     * Backpressure budget: records consumed but not yet stored and committed (buffered + in flight, all
+     * partitions). Over it, consumption pauses per partition until the sink catches up.
+     */
+    maxBufferedRows: number;
+    /** The same budget in source (Kafka value) bytes. */
+    maxBufferedBytes: number;
+    /** Not ready when a partition's committed offset has not moved for this long while records wait on it. */
+    commitStallMs: number;
   };
   aggregates: {
     /**
@@ -96,6 +143,8 @@ export interface Config {
     metricsHost: string;
     /** 0 picks a free port; -1 disables the endpoint. */
     metricsPort: number;
+    /** /healthz fails when the main event loop has not run for this long (a watchdog thread serves it). */
+    livenessTimeoutMs: number;
   };
 }
 
@@ -113,15 +162,33 @@ export const DEFAULTS: Config = {
     maxBytesPerPartition: 4 * 1024 * 1024,
     maxWaitTimeMs: 250,
     minBytes: 1,
+    ssl: false,
+    sslCaFile: '',
+    sslCertFile: '',
+    sslKeyFile: '',
+    sslKeyPassword: '',
+    sslKeyPasswordFile: '',
+    sslRejectUnauthorized: true,
+    sslServername: '',
+    saslMechanism: 'none',
+    saslUsername: '',
+    saslPassword: '',
+    saslPasswordFile: '',
   },
   decode: {
     maxFutureSkewMs: 60 * 60 * 1000,
     maxDurationMs: 24 * 60 * 60 * 1000,
+    maxRecordBytes: 65_536,
+    maxItems: 10_000,
+    maxDepth: 32,
+    minTimestampMs: 946_684_800_000,
+    durationToleranceMs: 1000,
     format: 'avro',
     writerSchema: '',
     registryUrl: '',
     registryUsername: '',
     registryPassword: '',
+    registryPasswordFile: '',
     registryRequestTimeoutMs: 10_000,
   },
   rating: {
@@ -144,6 +211,10 @@ export const DEFAULTS: Config = {
     url: 'http://127.0.0.1:8123',
     username: 'default',
     password: '',
+    passwordFile: '',
+    caFile: '',
+    certFile: '',
+    keyFile: '',
     database: 'cdr',
     requestTimeoutMs: 30_000,
     migrateOnStart: true,
@@ -155,6 +226,9 @@ export const DEFAULTS: Config = {
     retryInitialMs: 200,
     retryMaxMs: 10_000,
     shutdownTimeoutMs: 30_000,
+    maxBufferedRows: 100_000,
+    maxBufferedBytes: 64 * 1024 * 1024,
+    commitStallMs: 120_000,
   },
   aggregates: {
     refreshIntervalMs: 5 * 60 * 1000,
@@ -163,10 +237,12 @@ export const DEFAULTS: Config = {
     logLevel: 'info',
     metricsHost: '127.0.0.1',
     metricsPort: 9464,
+    livenessTimeoutMs: 30_000,
   },
 };
 
-type Rule = { kind: 'int'; min: number; max?: number } | { kind: 'string'; pattern?: RegExp; allowEmpty?: boolean } | { kind: 'enum'; values: readonly string[] } | { kind: 'bool' } | { kind: 'brokers' };
+/** `secret`: the value is never echoed in a problem (passwords); URLs are echoed with credentials stripped. */
+type Rule = { kind: 'int'; min: number; max?: number } | { kind: 'string'; pattern?: RegExp; allowEmpty?: boolean; secret?: boolean } | { kind: 'enum'; values: readonly string[] } | { kind: 'bool' } | { kind: 'brokers' };
 
 const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
   kafka: {
@@ -182,15 +258,33 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     maxBytesPerPartition: { kind: 'int', min: 1024 },
     maxWaitTimeMs: { kind: 'int', min: 0, max: 60_000 },
     minBytes: { kind: 'int', min: 1 },
+    ssl: { kind: 'bool' },
+    sslCaFile: { kind: 'string', allowEmpty: true },
+    sslCertFile: { kind: 'string', allowEmpty: true },
+    sslKeyFile: { kind: 'string', allowEmpty: true },
+    sslKeyPassword: { kind: 'string', allowEmpty: true, secret: true },
+    sslKeyPasswordFile: { kind: 'string', allowEmpty: true },
+    sslRejectUnauthorized: { kind: 'bool' },
+    sslServername: { kind: 'string', allowEmpty: true },
+    saslMechanism: { kind: 'enum', values: ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] },
+    saslUsername: { kind: 'string', allowEmpty: true },
+    saslPassword: { kind: 'string', allowEmpty: true, secret: true },
+    saslPasswordFile: { kind: 'string', allowEmpty: true },
   },
   decode: {
     maxFutureSkewMs: { kind: 'int', min: 0 },
     maxDurationMs: { kind: 'int', min: 1 },
+    maxRecordBytes: { kind: 'int', min: 16, max: 64 * 1024 * 1024 },
+    maxItems: { kind: 'int', min: 0, max: 10_000_000 },
+    maxDepth: { kind: 'int', min: 1, max: 1000 },
+    minTimestampMs: { kind: 'int', min: 0 },
+    durationToleranceMs: { kind: 'int', min: 0, max: 3_600_000 },
     format: { kind: 'enum', values: ['avro', 'confluent'] },
     writerSchema: { kind: 'string', allowEmpty: true },
     registryUrl: { kind: 'string', allowEmpty: true, pattern: /^(https?:\/\/[^\s]+)?$/ },
     registryUsername: { kind: 'string', allowEmpty: true },
-    registryPassword: { kind: 'string', allowEmpty: true },
+    registryPassword: { kind: 'string', allowEmpty: true, secret: true },
+    registryPasswordFile: { kind: 'string', allowEmpty: true },
     registryRequestTimeoutMs: { kind: 'int', min: 100 },
   },
   rating: {
@@ -212,7 +306,11 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     path: { kind: 'string' },
     url: { kind: 'string', pattern: /^https?:\/\/[^\s]+$/ },
     username: { kind: 'string' },
-    password: { kind: 'string', allowEmpty: true },
+    password: { kind: 'string', allowEmpty: true, secret: true },
+    passwordFile: { kind: 'string', allowEmpty: true },
+    caFile: { kind: 'string', allowEmpty: true },
+    certFile: { kind: 'string', allowEmpty: true },
+    keyFile: { kind: 'string', allowEmpty: true },
     database: { kind: 'string', pattern: /^[a-zA-Z_][a-zA-Z0-9_]*$/ },
     requestTimeoutMs: { kind: 'int', min: 100 },
     migrateOnStart: { kind: 'bool' },
@@ -224,6 +322,9 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     retryInitialMs: { kind: 'int', min: 1 },
     retryMaxMs: { kind: 'int', min: 1 },
     shutdownTimeoutMs: { kind: 'int', min: 0 },
+    maxBufferedRows: { kind: 'int', min: 1 },
+    maxBufferedBytes: { kind: 'int', min: 1024 },
+    commitStallMs: { kind: 'int', min: 1000 },
   },
   aggregates: {
     // 0 = off; at most a day (a refresh interval longer than the day it refreshes defeats the point).
@@ -233,6 +334,7 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     logLevel: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     metricsHost: { kind: 'string' },
     metricsPort: { kind: 'int', min: -1, max: 65_535 },
+    livenessTimeoutMs: { kind: 'int', min: 1000 },
   },
 };
 
@@ -254,11 +356,16 @@ export function envVariables(): string[] {
   return out;
 }
 
+/** A value as a problem may show it: JSON, with credentials of any URL in it replaced by `***`. */
+function shown(raw: unknown): string {
+  return redactUrlsIn(JSON.stringify(raw) ?? String(raw));
+}
+
 function check(rule: Rule, raw: unknown, where: string, problems: string[]): unknown {
   switch (rule.kind) {
     case 'int': {
       const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-      if (typeof n !== 'number' || !Number.isInteger(n)) return void problems.push(`${where}: expected an integer, got ${JSON.stringify(raw)}`);
+      if (typeof n !== 'number' || !Number.isInteger(n)) return void problems.push(`${where}: expected an integer, got ${shown(raw)}`);
       if (n < rule.min || (rule.max !== undefined && n > rule.max)) return void problems.push(`${where}: ${n} is outside ${rule.min}..${rule.max ?? '∞'}`);
       return n;
     }
@@ -266,20 +373,20 @@ function check(rule: Rule, raw: unknown, where: string, problems: string[]): unk
       if (typeof raw === 'boolean') return raw;
       if (raw === 'true' || raw === '1') return true;
       if (raw === 'false' || raw === '0') return false;
-      return void problems.push(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
+      return void problems.push(`${where}: expected true or false, got ${shown(raw)}`);
     }
     case 'enum':
       if (typeof raw === 'string' && rule.values.includes(raw)) return raw;
-      return void problems.push(`${where}: expected one of ${rule.values.join(', ')}, got ${JSON.stringify(raw)}`);
+      return void problems.push(`${where}: expected one of ${rule.values.join(', ')}, got ${shown(raw)}`);
     case 'string':
-      if (typeof raw !== 'string') return void problems.push(`${where}: expected a string, got ${JSON.stringify(raw)}`);
+      if (typeof raw !== 'string') return void problems.push(`${where}: expected a string, got ${rule.secret ? `a ${typeof raw} (value not shown)` : shown(raw)}`);
       if (!rule.allowEmpty && raw.length === 0) return void problems.push(`${where}: must not be empty`);
-      if (rule.pattern && !rule.pattern.test(raw)) return void problems.push(`${where}: ${JSON.stringify(raw)} does not match ${rule.pattern}`);
+      if (rule.pattern && !rule.pattern.test(raw)) return void problems.push(`${where}: ${rule.secret ? '(value not shown)' : shown(raw)} does not match ${rule.pattern}`);
       return raw;
     case 'brokers': {
       const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
       if (!Array.isArray(list) || !list.every((b) => typeof b === 'string' && /^[^\s:]+:\d{1,5}$/.test(b))) {
-        return void problems.push(`${where}: expected host:port[,host:port...], got ${JSON.stringify(raw)}`);
+        return void problems.push(`${where}: expected host:port[,host:port...], got ${shown(raw)}`);
       }
       return list;
     }
@@ -304,7 +411,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) problems.push(`${file}: expected a JSON object`);
       else fileCfg = parsed as Record<string, Record<string, unknown>>;
     } catch (err) {
-      problems.push(`${file}: ${(err as Error).message}`);
+      // V8's JSON.parse messages quote a piece of the file, which may be a password: position only.
+      const message = err instanceof SyntaxError ? `not valid JSON (${err.message.replace(/,? ".*" is not valid JSON$/s, '').replace(/^Unexpected token '.*?'/s, 'unexpected token')})` : (err as Error).message;
+      problems.push(`${file}: ${message}`);
     }
   }
   for (const section of Object.keys(fileCfg)) {
@@ -337,14 +446,98 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
   const cfg = out as unknown as Config;
+  if (problems.length === 0) resolveSecrets(cfg, problems);
   if (problems.length === 0) {
     if (cfg.decode.format === 'confluent' && cfg.decode.registryUrl === '') problems.push('decode.format is confluent: decode.registryUrl (CDR_DECODE_REGISTRY_URL) must name the schema registry');
     if (cfg.decode.writerSchema !== '' && !existsSync(cfg.decode.writerSchema)) problems.push(`decode.writerSchema: no file ${cfg.decode.writerSchema}`);
     if (cfg.rating.referenceDir !== '' && !existsSync(cfg.rating.referenceDir)) problems.push(`rating.referenceDir: no folder ${cfg.rating.referenceDir}`);
     if (cfg.rating.tariffFile !== '' && !existsSync(cfg.rating.tariffFile)) problems.push(`rating.tariffFile: no file ${cfg.rating.tariffFile}`);
     if (cfg.sink.retryMaxMs < cfg.sink.retryInitialMs) problems.push('sink.retryMaxMs must be >= sink.retryInitialMs');
+    // A buffer flushes at maxBatchRows; a budget below it would pause every partition before a full batch.
+    if (cfg.sink.maxBufferedRows < cfg.sink.maxBatchRows) problems.push(`sink.maxBufferedRows (${cfg.sink.maxBufferedRows}) must be >= sink.maxBatchRows (${cfg.sink.maxBatchRows})`);
     if (cfg.kafka.heartbeatIntervalMs * 3 > cfg.kafka.sessionTimeoutMs) problems.push('kafka.heartbeatIntervalMs must be at most a third of kafka.sessionTimeoutMs (Kafka consumer rule)');
+    checkTls(cfg, problems);
   }
   if (problems.length) throw new ConfigError(problems);
   return cfg;
+}
+
+/**
+ * Secrets from files: `<key>File` names a file whose content (one trailing newline removed) becomes `<key>`,
+ * so passwords can come from mounted secrets (Docker/Kubernetes) instead of the config file. Setting both
+ * is a problem; no problem message ever shows a secret.
+ */
+const SECRET_FILES: [section: 'kafka' | 'decode' | 'clickhouse', key: string, fileKey: string][] = [
+  ['kafka', 'saslPassword', 'saslPasswordFile'],
+  ['kafka', 'sslKeyPassword', 'sslKeyPasswordFile'],
+  ['decode', 'registryPassword', 'registryPasswordFile'],
+  ['clickhouse', 'password', 'passwordFile'],
+];
+
+function resolveSecrets(cfg: Config, problems: string[]): void {
+  for (const [section, key, fileKey] of SECRET_FILES) {
+    const sec = cfg[section] as unknown as Record<string, string>;
+    const file = sec[fileKey] ?? '';
+    if (file === '') continue;
+    if ((sec[key] ?? '') !== '') {
+      problems.push(`${section}.${key} and ${section}.${fileKey} are both set (${envName(section, key)} / ${envName(section, fileKey)}): keep one`);
+      continue;
+    }
+    try {
+      sec[key] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(`${section}.${fileKey}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+}
+
+function checkTls(cfg: Config, problems: string[]): void {
+  const k = cfg.kafka;
+  const kafkaFiles: [string, string][] = [
+    ['sslCaFile', k.sslCaFile],
+    ['sslCertFile', k.sslCertFile],
+    ['sslKeyFile', k.sslKeyFile],
+  ];
+  for (const [key, file] of kafkaFiles) {
+    if (file === '') continue;
+    if (!k.ssl) problems.push(`kafka.${key} is set but kafka.ssl is false (CDR_KAFKA_SSL=true turns TLS on)`);
+    else if (!existsSync(file)) problems.push(`kafka.${key}: no file ${file}`);
+  }
+  if ((k.sslCertFile === '') !== (k.sslKeyFile === '')) problems.push('kafka.sslCertFile and kafka.sslKeyFile go together (a client certificate needs its key)');
+  if (k.saslMechanism !== 'none') {
+    if (k.saslUsername === '') problems.push(`kafka.saslMechanism is ${k.saslMechanism}: kafka.saslUsername (CDR_KAFKA_SASL_USERNAME) must be set`);
+    if (k.saslPassword === '') problems.push(`kafka.saslMechanism is ${k.saslMechanism}: set kafka.saslPasswordFile (CDR_KAFKA_SASL_PASSWORD_FILE) or CDR_KAFKA_SASL_PASSWORD`);
+  }
+  const c = cfg.clickhouse;
+  const chFiles: [string, string][] = [
+    ['caFile', c.caFile],
+    ['certFile', c.certFile],
+    ['keyFile', c.keyFile],
+  ];
+  for (const [key, file] of chFiles) if (file !== '' && !existsSync(file)) problems.push(`clickhouse.${key}: no file ${file}`);
+  if ((c.certFile === '') !== (c.keyFile === '')) problems.push('clickhouse.certFile and clickhouse.keyFile go together (a client certificate needs its key)');
+  if (c.certFile !== '' && c.caFile === '') problems.push('clickhouse.certFile needs clickhouse.caFile (@clickhouse/client takes a client certificate only with the CA)');
+  if (c.mode === 'server' && (c.caFile !== '' || c.certFile !== '') && !c.url.startsWith('https://')) problems.push(`clickhouse.caFile/certFile are for TLS: clickhouse.url must start with https:// (got ${redactUrlsIn(c.url)})`);
+}
+
+/** The security settings every Kafka client of the pipeline uses (schemas/security.ts). */
+export function kafkaSecurity(cfg: Config): KafkaSecurity {
+  const k = cfg.kafka;
+  return {
+    ssl: k.ssl,
+    sslCaFile: k.sslCaFile,
+    sslCertFile: k.sslCertFile,
+    sslKeyFile: k.sslKeyFile,
+    sslKeyPassword: k.sslKeyPassword,
+    sslRejectUnauthorized: k.sslRejectUnauthorized,
+    sslServername: k.sslServername,
+    saslMechanism: k.saslMechanism,
+    saslUsername: k.saslUsername,
+    saslPassword: k.saslPassword,
+  };
+}
+
+/** Brokers and security of the configuration, for the admin helpers (ensureTopic, topicEndOffsets, ...). */
+export function kafkaConnection(cfg: Config, brokers: string[] = cfg.kafka.brokers): KafkaConnection {
+  return { brokers, security: kafkaSecurity(cfg) };
 }

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { FraudAlert, Log } from '../schemas/index.js';
 import { ensureTopic } from '../ingest/kafka.js';
 import { startLocalBroker, type LocalBroker } from './broker.js';
-import type { Config } from './config.js';
+import { kafkaConnection, kafkaSecurity, type Config } from './config.js';
 import { startPipeline, type Pipeline } from './app.js';
 import { readAlerts } from './fraud.js';
 import { produceTraffic } from './produce.js';
@@ -70,14 +70,14 @@ export async function runDemo(cfg: Config, o: DemoOptions, log: Log, print: (lin
     clickhouse: { ...cfg.clickhouse, path: chPath },
   };
   try {
-    await ensureTopic(brokers, topic, cfg.kafka.partitions, log);
+    await ensureTopic(kafkaConnection(runCfg), topic, cfg.kafka.partitions, log);
     // A realistic day (clean traffic plus every labelled fraud scenario) and the reference data it implies.
     const referenceDir = join(dataDir, 'reference');
     const subscribers = Math.max(500, Math.round(o.records / 11));
     const startMs = Date.UTC(2026, 9, 5, 23); // Tuesday 6 October 2026, 00:00 Europe/London
     print(`Producing up to ${o.records} CDRs of one day's traffic (${subscribers} subscribers, every fraud scenario) + ${o.corrupt} corrupt records to ${topic} on ${brokers.join(',')}...`);
     const t0 = Date.now();
-    const produced = await produceTraffic({ brokers, topic, records: o.records, corrupt: o.corrupt, seed: o.seed, subscribers, startMs, endMs: startMs + 86_400_000, scenarios: 'all', referenceDir, log });
+    const produced = await produceTraffic({ brokers, security: kafkaSecurity(runCfg), topic, records: o.records, corrupt: o.corrupt, seed: o.seed, subscribers, startMs, endMs: startMs + 86_400_000, scenarios: 'all', referenceDir, log });
     print(`  produced ${produced.produced} CDRs in ${((Date.now() - t0) / 1000).toFixed(1)} s; reference data in ${referenceDir}`);
     runCfg.rating = { ...cfg.rating, referenceDir };
     print(`Running the pipeline (Kafka -> decode -> ClickHouse ${cfg.clickhouse.mode})...`);

@@ -16,13 +16,15 @@
 import avro from 'avsc';
 import { readFileSync } from 'node:fs';
 import type { FetchedBatch, FraudAlert, FraudEvent, Log, SourcedCdr } from '../schemas/index.js';
-import { schemaPath } from '../schemas/index.js';
-import { Detector, loadRuleBook, type FraudKeyer } from '../enrich/fraud/index.js';
+import { DeadLetterCode, RecordStageError, schemaPath, type DeadLetter } from '../schemas/index.js';
+import { Detector, SourceMerge, loadRuleBook, type FraudKeyer } from '../enrich/fraud/index.js';
 import { KafkaSource, ensureTopic, topicEndOffsets } from '../ingest/kafka.js';
-import { KafkaSink } from '../sinks/kafka.js';
-import type { ClickHouseConnection } from '../sinks/clickhouse/connection.js';
-import { epochMsToCh } from '../sinks/clickhouse/rows.js';
+import { KafkaSink, type OutRecord } from '../sinks/kafka.js';
+import { ClickHouseError, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
+import { deadLetterRowJson, epochMsToCh } from '../sinks/clickhouse/rows.js';
 import type { Config } from './config.js';
+import { kafkaConnection, kafkaSecurity } from './config.js';
+import type { KafkaSecurity } from '../schemas/security.js';
 import type { Metrics } from './telemetry.js';
 
 let eventType: avro.Type | undefined;
@@ -73,6 +75,29 @@ export function alertRow(a: FraudAlert): Record<string, unknown> {
   };
 }
 
+/** What DateTime64(3, 'UTC') can hold: 1900-01-01 00:00:00.000 to 2299-12-31 23:59:59.999 (ClickHouse docs, DateTime64). */
+export const STORABLE_MIN_MS = Date.UTC(1900, 0, 1);
+export const STORABLE_MAX_MS = Date.UTC(2300, 0, 1) - 1;
+const storable = (t: number) => Number.isSafeInteger(t) && t >= STORABLE_MIN_MS && t <= STORABLE_MAX_MS;
+
+/** Why a fraud event cannot feed the detector (its times could never be stored in an alert), or null. */
+export function outOfRange(e: FraudEvent): string | null {
+  if (!storable(e.start)) return `start ${e.start} outside DateTime64(3)`;
+  if (!storable(e.end)) return `end ${e.end} outside DateTime64(3)`;
+  return null;
+}
+
+/** Why an alert version cannot be encoded or stored, or null. Names fields only, never their values' owners. */
+export function alertProblem(a: FraudAlert): string | null {
+  for (const k of ['firstSeen', 'lastSeen', 'detectedAt', 'windowStart', 'windowEnd'] as const) if (!storable(a[k])) return `${k} ${a[k]} outside DateTime64(3)`;
+  if (!/^-?\d{1,12}\.\d{6}$/.test(a.exposure)) return 'exposure outside Decimal(18, 6)';
+  if (!Number.isInteger(a.version) || a.version < 1 || a.version > 0xffffffff) return `version ${a.version} outside UInt32`;
+  if (!Number.isFinite(a.score)) return 'score not finite';
+  const paths: string[] = [];
+  if (!types().alertType.isValid(a, { errorHook: (path) => paths.push(path.join('.')) })) return `does not fit the alert schema: ${paths.slice(0, 3).join(', ')}`;
+  return null;
+}
+
 const ms = (s: string) => Date.parse(s.includes('T') ? `${s}Z` : `${s.replace(' ', 'T')}Z`);
 
 /** Alerts as stored (latest version of each). */
@@ -103,41 +128,126 @@ export async function readAlerts(conn: ClickHouseConnection, where = '1'): Promi
   }));
 }
 
+/**
+ * The encoded fraud events of one CDR, with the CDR's partition (its source) and release time: after the
+ * events of a stored batch, each source's progress goes to every fraud-events partition (see SourceMerge).
+ */
+export interface PreparedFraudEvents {
+  source: number;
+  end: number;
+  events: { key: string; value: Buffer; group: string }[];
+}
+
+/**
+ * Key of a progress marker on the fraud-events topic (event keys are `GROUP:key`, never starting with '#').
+ * Its value is JSON `{"source":n,"end":ms}`: source n has delivered every event released up to `end`.
+ */
+export const PROGRESS_KEY = '#progress';
+
+export function encodeProgress(source: number, end: number): Buffer {
+  return Buffer.from(JSON.stringify({ source, end }));
+}
+
+/** A progress marker's value, or null when it is not one. */
+export function decodeProgress(b: Buffer): { source: number; end: number } | null {
+  try {
+    const v = JSON.parse(b.toString('utf8')) as { source?: unknown; end?: unknown };
+    return Number.isSafeInteger(v.source) && (v.source as number) >= 0 && Number.isSafeInteger(v.end) ? { source: v.source as number, end: v.end as number } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Publishes the fraud events of a stored batch (the runner calls it before committing the batch). */
 export class FraudEventPublisher {
   private readonly producer: KafkaSink;
+  /** Partitions of the fraud-events topic (progress markers go to each). */
+  private partitions = 0;
   constructor(
     private readonly topic: string,
-    brokers: string[],
+    private readonly brokers: string[],
     clientId: string,
     private readonly keyer: () => FraudKeyer,
     private readonly metrics: Metrics,
-    log: Log,
+    private readonly log: Log,
+    private readonly security?: KafkaSecurity,
   ) {
-    this.producer = new KafkaSink({ brokers, clientId: `${clientId}-fraud-events`, log: log.child({ component: 'fraud-events' }) });
+    this.producer = new KafkaSink({ brokers, security, clientId: `${clientId}-fraud-events`, log: log.child({ component: 'fraud-events' }) });
   }
-  connect(): Promise<void> {
-    return this.producer.connect();
+  async connect(): Promise<void> {
+    await this.producer.connect();
+    this.partitions = (await topicEndOffsets(this.security ? { brokers: this.brokers, security: this.security } : this.brokers, this.topic, this.log)).size;
   }
-  async publish(cdrs: SourcedCdr[]): Promise<void> {
+  /**
+   * Keys and encodes the events of each CDR (no I/O): one list per CDR, in order. Throws a RecordStageError
+   * (FRAUD_KEYING_FAILED, FRAUD_EVENT_INVALID) for a CDR that cannot be keyed or whose event does not fit the
+   * event schema; the runner dead-letters that CDR.
+   */
+  prepare(cdrs: SourcedCdr[]): PreparedFraudEvents[] {
     const key = this.keyer();
-    const out: { key: string; value: Buffer }[] = [];
-    const byGroup: Record<string, number> = {};
-    for (const sc of cdrs) {
-      for (const e of key(sc)) {
-        out.push({ key: `${e.group}:${e.key}`, value: encodeFraudEvent(e) });
-        byGroup[e.group] = (byGroup[e.group] ?? 0) + 1;
+    const out: PreparedFraudEvents[] = new Array(cdrs.length);
+    for (let i = 0; i < cdrs.length; i++) {
+      let events: FraudEvent[];
+      try {
+        events = key(cdrs[i]!);
+      } catch (err) {
+        throw new RecordStageError(DeadLetterCode.FRAUD_KEYING_FAILED, `fraud keying: ${(err as Error).message}`);
       }
+      const c = cdrs[i]!;
+      const msgs: PreparedFraudEvents = { source: c.partition, end: c.cdr.releaseTime, events: [] };
+      for (const e of events) {
+        let value: Buffer;
+        try {
+          value = encodeFraudEvent(e);
+        } catch (err) {
+          throw new RecordStageError(DeadLetterCode.FRAUD_EVENT_INVALID, `fraud event encoding: ${(err as Error).message}`);
+        }
+        msgs.events.push({ key: `${e.group}:${e.key}`, value, group: e.group });
+      }
+      out[i] = msgs;
     }
+    return out;
+  }
+  /** Publishes prepared events (the runner retries transient errors). */
+  async send(prepared: PreparedFraudEvents[]): Promise<void> {
+    const out: OutRecord[] = [];
+    const byGroup: Record<string, number> = {};
+    const progress = new Map<number, number>();
+    for (const msgs of prepared) {
+      for (const m of msgs.events) {
+        // The record's timestamp is its CDR's release time: the detector's SourceMerge orders by it.
+        out.push({ key: m.key, value: m.value, timestamp: msgs.end });
+        byGroup[m.group] = (byGroup[m.group] ?? 0) + 1;
+      }
+      if (msgs.end > (progress.get(msgs.source) ?? -Infinity)) progress.set(msgs.source, msgs.end);
+    }
+    // After the events (same producer, in order): each source's progress to every partition, so the
+    // detector's SourceMerge moves on for a source that had nothing for a partition in this batch.
+    for (const [source, end] of progress) for (let p = 0; p < this.partitions; p++) out.push({ key: PROGRESS_KEY, value: encodeProgress(source, end), partition: p });
     // A stored batch of 50,000 CDRs yields megabytes of events: the sink sends them in requests below the
     // broker's message.max.bytes.
     await this.producer.send(this.topic, out);
     for (const [g, n] of Object.entries(byGroup)) this.metrics.fraudEventsPublished.inc({ group: g }, n);
   }
+  async publish(cdrs: SourcedCdr[]): Promise<void> {
+    await this.send(this.prepare(cdrs));
+  }
   disconnect(): Promise<void> {
     return this.producer.disconnect();
   }
 }
+
+/** Events a partition's SourceMerge holds at most (about 1 KB each decoded): memory stays bounded whatever a source does. */
+const MAX_HELD_EVENTS = 50_000;
+/**
+ * How far (traffic time) a CDR partition may lag behind the fastest and still hold the release back. A stored
+ * batch read from a backlog spans hours to days of traffic (50,000 CDRs of one partition are ~12 h at 20,000
+ * subscribers, two days at 5,000), and within the hold the order is the events' own; so it is long, and
+ * memory is bounded by MAX_HELD_EVENTS instead. A partition silent for longer (a broken upstream) delays
+ * alerts until the others are this far ahead or the held events reach the bound; its later records are then
+ * taken as they come (counted in cdr_fraud_events_out_of_order_total).
+ */
+export const HOLD_MS = 7 * 86_400_000;
 
 export interface FraudServiceOptions {
   cfg: Config;
@@ -156,7 +266,11 @@ export class FraudService {
   private readonly published = new Map<string, number>();
   private restoring: Promise<void> | undefined;
   private readonly log: Log;
-  readonly stats = { events: 0, alertVersions: 0, commits: 0 };
+  readonly stats = { events: 0, alertVersions: 0, commits: 0, refused: 0 };
+  /** Per fraud-events partition: its events put in release order (SourceMerge) before the detector. */
+  private readonly merges = new Map<number, SourceMerge>();
+  /** Partitions of the CDR topic: the sources every fraud-events partition waits for. */
+  private sources = 1;
   /** Per fraud-events partition: the next offset after the last batch processed (how far detection got). */
   readonly positions = new Map<number, bigint>();
   private stopped = false;
@@ -164,9 +278,11 @@ export class FraudService {
   constructor(private readonly o: FraudServiceOptions) {
     const { cfg } = o;
     this.log = o.log.child({ component: 'fraud' });
-    this.detector = new Detector(loadRuleBook(cfg.fraud.rulesFile), { maxLatenessMs: cfg.fraud.maxLatenessMinutes * 60_000 });
+    // `ordered`: the SourceMerge hands the detector each partition's events in release order.
+    this.detector = new Detector(loadRuleBook(cfg.fraud.rulesFile), { maxLatenessMs: cfg.fraud.maxLatenessMinutes * 60_000, ordered: true });
     this.source = new KafkaSource({
       brokers: cfg.kafka.brokers,
+      security: kafkaSecurity(cfg),
       clientId: `${cfg.kafka.clientId}-fraud`,
       groupId: cfg.fraud.groupId || `${cfg.kafka.groupId}-fraud`,
       topics: [cfg.fraud.eventsTopic],
@@ -178,22 +294,23 @@ export class FraudService {
       minBytes: cfg.kafka.minBytes,
       log: this.log,
     });
-    if (cfg.fraud.alertsTopic !== '') this.alerts = new KafkaSink({ brokers: cfg.kafka.brokers, clientId: `${cfg.kafka.clientId}-fraud-alerts`, log: this.log });
+    if (cfg.fraud.alertsTopic !== '') this.alerts = new KafkaSink({ brokers: cfg.kafka.brokers, security: kafkaSecurity(cfg), clientId: `${cfg.kafka.clientId}-fraud-alerts`, log: this.log });
   }
 
   async start(onFatal: (err: Error) => void): Promise<void> {
     const { cfg } = this.o;
-    await ensureTopic(cfg.kafka.brokers, cfg.fraud.eventsTopic, cfg.kafka.partitions, this.log);
-    // Every partition of the CDR topic feeds every fraud-events partition: the watermark waits for all of them.
-    this.detector.setSources((await topicEndOffsets(cfg.kafka.brokers, cfg.kafka.topic, this.log)).size);
+    await ensureTopic(kafkaConnection(cfg), cfg.fraud.eventsTopic, cfg.kafka.partitions, this.log);
+    // Every partition of the CDR topic feeds every fraud-events partition: the merge waits for all of them.
+    this.sources = Math.max(1, (await topicEndOffsets(kafkaConnection(cfg), cfg.kafka.topic, this.log)).size);
     if (this.alerts) {
-      await ensureTopic(cfg.kafka.brokers, cfg.fraud.alertsTopic, 1, this.log);
+      await ensureTopic(kafkaConnection(cfg), cfg.fraud.alertsTopic, 1, this.log);
       await this.alerts.connect();
     }
     await this.source.start((b) => this.onBatch(b), {
       onRebalance: () => {
         // Windows are rebuilt by the partitions' next owners from the committed low watermarks.
         this.detector.dropPartitions(() => false);
+        this.merges.clear();
         this.owned.clear();
       },
       onAssigned: (a) => {
@@ -202,6 +319,7 @@ export class FraudService {
         // rebuilds it. Keeping it would be wrong when another member owned a partition in between (its
         // episodes moved on without us) — kafkajs does not announce every rejoin with REBALANCING.
         this.detector.dropPartitions(() => false);
+        this.merges.clear();
         this.owned.clear();
         for (const p of a[cfg.fraud.eventsTopic] ?? []) this.owned.add(p);
         this.restoring = this.restore();
@@ -222,75 +340,187 @@ export class FraudService {
     this.log.info({ storedAlerts: stored.length, open: stored.filter((a) => a.status !== 'CLOSED').length, partitions: [...this.owned] }, 'fraud detector assigned; alerts restored');
   }
 
+  private mergeOf(partition: number): SourceMerge {
+    let m = this.merges.get(partition);
+    if (!m) this.merges.set(partition, (m = new SourceMerge({ sources: this.sources, holdMs: HOLD_MS, maxBuffered: MAX_HELD_EVENTS })));
+    return m;
+  }
+
   private async onBatch(b: FetchedBatch): Promise<void> {
     if (this.stopped) return;
     if (this.restoring) await this.restoring;
     const t0 = performance.now();
     const out = new Map<string, FraudAlert>();
-    let dup = this.detector.stats().duplicates;
-    let late = this.detector.stats().late;
+    const before = this.detector.stats();
+    const merge = this.mergeOf(b.partition);
+    const disorder = merge.stats.behind + merge.stats.forced;
+    const dead: DeadLetter[] = [];
+    let processed = 0;
+    const detect = (offset: number, ev: FraudEvent) => {
+      processed++;
+      for (const a of this.detector.process(b.partition, offset, ev)) out.set(`${a.alertId}/${a.version}`, a);
+      // Swept as the events go (at most once per minute of traffic time): when episodes close and versions
+      // are published depends on the events alone, not on where a fetch happened to end.
+      for (const a of this.detector.sweep(b.partition)) out.set(`${a.alertId}/${a.version}`, a);
+    };
+    let events = 0;
     for (const r of b.records) {
       if (!r.value) continue;
+      if (r.key !== null && r.key.toString('latin1') === PROGRESS_KEY) {
+        const pr = decodeProgress(r.value);
+        if (pr) merge.mark(pr.source, pr.end);
+        else dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_UNREADABLE, 'progress marker without source and end'));
+        continue;
+      }
+      events++;
       let ev: FraudEvent;
       try {
         ev = decodeFraudEvent(r.value);
       } catch (err) {
-        // Our own topic: a record we cannot read is a bug or a foreign producer; skip it loudly.
-        this.log.error({ partition: b.partition, offset: r.offset, err: (err as Error).message }, 'unreadable fraud event skipped');
+        // Our own topic: a record we cannot read is a bug or a foreign producer; dead-lettered, never retried.
+        dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_UNREADABLE, `not a fraud event: ${(err as Error).message.slice(0, 80)}`));
         continue;
       }
-      for (const a of this.detector.process(b.partition, Number(r.offset), ev)) out.set(`${a.alertId}/${a.version}`, a);
+      // An event no alert could store (a year-3000 release time the decoder let through) would also move the
+      // partition's clock centuries ahead and make every later event late: refused here, with its bytes.
+      const bad = outOfRange(ev);
+      if (bad) {
+        dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_OUT_OF_RANGE, bad));
+        continue;
+      }
+      // The record's timestamp is its CDR's release time (FraudEventPublisher.send); a broker that stamps
+      // append time instead (message.timestamp.type=LogAppendTime) makes it arrival order.
+      const now = merge.push(Number(r.offset), ev, Number.isFinite(r.timestamp) && r.timestamp > 0 ? r.timestamp : ev.end);
+      if (now) detect(now.offset, now.event);
     }
-    for (const a of this.detector.sweep(b.partition)) out.set(`${a.alertId}/${a.version}`, a);
+    for (const m of merge.release()) detect(m.offset, m.event);
+    if (dead.length > 0) await this.deadLetter(dead);
     const st = this.detector.stats();
     const m = this.o.metrics;
-    m.fraudEventsProcessed.inc({ outcome: 'duplicate' }, st.duplicates - dup);
-    m.fraudEventsProcessed.inc({ outcome: 'late' }, st.late - late);
-    m.fraudEventsProcessed.inc({ outcome: 'ok' }, b.records.length - (st.duplicates - dup) - (st.late - late));
-    dup = st.duplicates;
-    late = st.late;
+    const dup = st.duplicates - before.duplicates;
+    const late = st.late - before.late;
+    m.fraudEventsProcessed.inc({ outcome: 'duplicate' }, dup);
+    m.fraudEventsProcessed.inc({ outcome: 'late' }, late);
+    m.fraudEventsProcessed.inc({ outcome: 'ok' }, processed - dup - late);
     m.fraudEntities.set(st.entities);
     m.fraudStateEvents.set(st.events);
-    this.stats.events += b.records.length;
+    let held = 0;
+    for (const x of this.merges.values()) held += x.size;
+    m.fraudHeldEvents.set(held);
+    m.fraudOutOfOrder.inc(merge.stats.behind + merge.stats.forced - disorder);
+    this.stats.events += events;
     if (out.size > 0) await this.publish([...out.values()]);
     m.fraudDetectDuration.observe((performance.now() - t0) / 1000);
     const next = BigInt(b.lastOffset) + 1n;
     if (next > (this.positions.get(b.partition) ?? 0n)) this.positions.set(b.partition, next);
-    const low = this.detector.lowWatermark(b.partition, Number(next));
+    // The oldest offset still needed: by a live window, an unpublished episode, or an event still held.
+    const low = Math.min(this.detector.lowWatermark(b.partition, Number(next)), merge.minOffset());
     await this.source.commit(b.topic, b.partition, String(low)).then(
       () => void this.stats.commits++,
       (err: Error) => this.log.warn({ partition: b.partition, err: err.message }, 'fraud-events commit failed; the next batch commits past it'),
     );
   }
 
-  /** Topic first, then ClickHouse: a crash in between re-sends the same (alertId, version), never a new alert. */
-  private async publish(all: FraudAlert[]): Promise<void> {
+  /** A record of the fraud-events topic refused as poison: its bytes go to dead_letters; logged without them. */
+  private refusedEvent(b: FetchedBatch, r: FetchedBatch['records'][number], code: DeadLetterCode, message: string): DeadLetter {
+    this.o.metrics.fraudRefused.inc({ code });
+    this.stats.refused++;
+    this.log.error({ code, partition: b.partition, offset: r.offset, reason: message }, 'fraud event refused (dead-lettered, never retried)');
+    return { code, message, topic: b.topic, partition: b.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value };
+  }
+
+  /** Stores refused events in dead_letters (ReplacingMergeTree on topic, partition, offset: a replay stores them once). */
+  private async deadLetter(dead: DeadLetter[]): Promise<void> {
+    await this.retrying('storing refused fraud events', () => this.o.conn.insert('dead_letters', dead.map(deadLetterRowJson).join('')));
+  }
+
+  /** Retries transient failures with backoff, for ever (they pass when the dependency is back); throws the rest. */
+  private async retrying(what: string, f: () => Promise<void>): Promise<void> {
     const { cfg } = this.o;
-    const alerts = all.filter((a) => a.version > (this.published.get(a.alertId) ?? 0));
-    if (alerts.length === 0) return;
     let delay = cfg.sink.retryInitialMs;
     for (;;) {
       try {
-        if (this.alerts) await this.alerts.send(cfg.fraud.alertsTopic, alerts.map((a) => ({ key: a.alertId, value: encodeFraudAlert(a), headers: { version: String(a.version) } })));
-        await this.o.conn.insert('fraud_alerts', alerts.map((a) => JSON.stringify(alertRow(a))).join('\n'), { insert_deduplicate: 0 });
-        break;
+        await f();
+        return;
       } catch (err) {
         if (this.stopped) throw err;
-        this.log.warn({ err: (err as Error).message, retryInMs: delay, alerts: alerts.length }, 'publishing fraud alerts failed; retrying');
+        if (err instanceof ClickHouseError && err.errorClass !== 'transient') throw err;
+        this.log.warn({ err: (err as Error).message, retryInMs: delay }, `${what} failed; retrying`);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, cfg.sink.retryMaxMs);
       }
     }
-    for (const a of alerts) this.published.set(a.alertId, a.version);
+  }
+
+  /**
+   * Topic first, then ClickHouse: a crash in between re-sends the same (alertId, version), never a new alert.
+   * An alert version that cannot be encoded or stored is poison: refused with FRAUD_ALERT_UNSTORABLE, counted
+   * and skipped (no clamping); only transient failures (broker, ClickHouse availability) are retried.
+   */
+  private async publish(all: FraudAlert[]): Promise<void> {
+    const { cfg } = this.o;
+    const fresh = all.filter((a) => a.version > (this.published.get(a.alertId) ?? 0));
+    if (fresh.length === 0) return;
+    let alerts: { a: FraudAlert; value: Buffer }[] = [];
+    for (const a of fresh) {
+      const problem = alertProblem(a);
+      if (problem) this.refuseAlert(a, problem);
+      else alerts.push({ a, value: encodeFraudAlert(a) });
+    }
+    if (alerts.length > 0) {
+      let sent = false;
+      await this.retrying('publishing fraud alerts', async () => {
+        if (this.alerts && !sent) await this.alerts.send(cfg.fraud.alertsTopic, alerts.map(({ a, value }) => ({ key: a.alertId, value, headers: { version: String(a.version) } })));
+        sent = true;
+        const refused = await this.insertAlerts(alerts.map(({ a }) => a));
+        if (refused.size > 0) alerts = alerts.filter(({ a }) => !refused.has(a));
+      });
+    }
+    for (const { a } of alerts) this.published.set(a.alertId, a.version);
     this.stats.alertVersions += alerts.length;
-    for (const a of alerts) this.o.metrics.fraudAlerts.inc({ rule: a.rule, severity: a.severity, status: a.status });
-    const opened = alerts.filter((a) => a.version === 1);
-    if (opened.length) this.log.warn({ alerts: opened.map((a) => ({ rule: a.rule, entity: a.entity, severity: a.severity, exposure: a.exposure })) }, 'fraud alerts raised');
+    for (const { a } of alerts) this.o.metrics.fraudAlerts.inc({ rule: a.rule, severity: a.severity, status: a.status });
+    const opened = alerts.filter(({ a }) => a.version === 1);
+    // Alert ids, not entities: an entity is an MSISDN or an IMSI, and those never go to logs.
+    if (opened.length) this.log.warn({ alerts: opened.map(({ a }) => ({ alertId: a.alertId, rule: a.rule, entityKind: a.entityKind, severity: a.severity, exposure: a.exposure })) }, 'fraud alerts raised');
+  }
+
+  /**
+   * Inserts alert rows; rows ClickHouse refuses as data (a 'data' error: parse, type, range) are isolated by
+   * halving (O(bad rows x log n) inserts), refused and returned. Transient errors are thrown (retried by the
+   * caller, which then inserts the same rows again: fraud_alerts is a ReplacingMergeTree on the version).
+   */
+  private async insertAlerts(alerts: FraudAlert[]): Promise<Set<FraudAlert>> {
+    const refused = new Set<FraudAlert>();
+    const go = async (xs: FraudAlert[]): Promise<void> => {
+      try {
+        await this.o.conn.insert('fraud_alerts', xs.map((a) => JSON.stringify(alertRow(a))).join('\n'), { insert_deduplicate: 0 });
+      } catch (err) {
+        if (!(err instanceof ClickHouseError) || err.errorClass !== 'data') throw err;
+        if (xs.length === 1) {
+          this.refuseAlert(xs[0]!, `refused by fraud_alerts (ClickHouse code ${err.code ?? '?'})`);
+          refused.add(xs[0]!);
+          return;
+        }
+        const half = xs.length >> 1;
+        await go(xs.slice(0, half));
+        await go(xs.slice(half));
+      }
+    };
+    await go(alerts);
+    return refused;
+  }
+
+  private refuseAlert(a: FraudAlert, reason: string): void {
+    const code = DeadLetterCode.FRAUD_ALERT_UNSTORABLE;
+    this.o.metrics.fraudRefused.inc({ code });
+    this.stats.refused++;
+    // No entity (an MSISDN or IMSI) and no values: the alert id, rule and what is wrong.
+    this.log.error({ code, alertId: a.alertId, version: a.version, rule: a.rule, reason }, 'fraud alert refused (not published, never retried)');
   }
 
   /** True once every fraud event published so far has been through the detector (for demos and evaluations). */
   async caughtUp(): Promise<boolean> {
-    const end = await topicEndOffsets(this.o.cfg.kafka.brokers, this.o.cfg.fraud.eventsTopic, this.log);
+    const end = await topicEndOffsets(kafkaConnection(this.o.cfg), this.o.cfg.fraud.eventsTopic, this.log);
     for (const [p, high] of end) if ((this.positions.get(p) ?? 0n) < high) return false;
     return true;
   }

@@ -11,6 +11,7 @@ import { createTraffic, scenarioHelp, writeReference, type Traffic } from '../in
 import { DAY_MS, localToUtc } from '../ingest/traffic/calendar.js';
 import { HOME_ZONE } from '../ingest/traffic/population.js';
 import type { BillingOutput } from './generate-billing.js';
+import type { KafkaSecurity } from '../schemas/security.js';
 
 export interface GenerateOptions {
   seed: number;
@@ -24,7 +25,7 @@ export interface GenerateOptions {
   maxRecords: number | null;
   corrupt: number;
   /** Kafka output, or null (generate without publishing: labels, reference data, speed). */
-  kafka: { brokers: string[]; topic: string } | null;
+  kafka: { brokers: string[]; topic: string; security?: KafkaSecurity | undefined } | null;
   /** Target CDRs per second; null = as fast as possible. */
   ratePerSec: number | null;
   labelsOut: string | null;
@@ -105,12 +106,12 @@ function consume(traffic: Traffic, max: number | null, onBatch?: (cdrs: Cdr[]) =
 }
 
 async function publish(traffic: Traffic, o: GenerateOptions, onBatch?: (cdrs: Cdr[]) => void): Promise<{ records: number; corrupt: number }> {
-  const kafka = o.kafka as { brokers: string[]; topic: string };
+  const kafka = o.kafka as NonNullable<GenerateOptions['kafka']>;
   // Loaded here, not at the top: the CLI imports this module for its help text, and kafkajs is heavy.
   const { KafkaSink } = await import('../sinks/kafka.js');
   const { corruptRecord } = await import('./produce.js');
   const codec = cdrCodec();
-  const sink = new KafkaSink({ brokers: kafka.brokers, clientId: 'cdr-pipeline-generator', log: o.log });
+  const sink = new KafkaSink({ brokers: kafka.brokers, security: kafka.security, clientId: 'cdr-pipeline-generator', log: o.log });
   await sink.connect();
   // At a target rate, send in ticks of 50 ms so the stream is smooth rather than bursty.
   const chunk = o.ratePerSec ? Math.max(1, Math.min(o.chunk, Math.round(o.ratePerSec / 20))) : o.chunk;

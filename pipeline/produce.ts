@@ -7,9 +7,12 @@ import { avroSchemaText, cdrCodec, type Cdr, type Log } from '../schemas/index.j
 import { confluentFrame, SchemaRegistryClient } from '../schemas/registry.js';
 import { generateCdrs, prng, type GeneratorOptions } from '../ingest/generator.js';
 import { KafkaSink, type OutRecord } from '../sinks/kafka.js';
+import type { KafkaSecurity } from '../schemas/security.js';
 
 export interface ProduceOptions {
   brokers: string[];
+  /** TLS and SASL of the cluster (kafka.ssl*, kafka.sasl*); absent = plaintext. */
+  security?: KafkaSecurity | undefined;
   topic: string;
   records: number;
   /** Corrupt records added on top of `records` (not counted in it). */
@@ -60,7 +63,7 @@ export function corruptRecord(i: number, good: Buffer, cdr: Cdr, frame: (datum: 
 
 export async function produceCdrs(o: ProduceOptions): Promise<ProduceResult> {
   const codec = cdrCodec();
-  const sink = new KafkaSink({ brokers: o.brokers, clientId: 'cdr-pipeline-generator', log: o.log });
+  const sink = new KafkaSink({ brokers: o.brokers, security: o.security, clientId: 'cdr-pipeline-generator', log: o.log });
   let schemaId: number | undefined;
   let frame = (datum: Buffer) => datum;
   if (o.confluent) {
@@ -99,6 +102,7 @@ export async function produceCdrs(o: ProduceOptions): Promise<ProduceResult> {
 
 export interface TrafficProduceOptions {
   brokers: string[];
+  security?: KafkaSecurity | undefined;
   topic: string;
   /** At most this many CDRs (the traffic window may hold fewer). */
   records: number;
@@ -122,7 +126,7 @@ export async function produceTraffic(o: TrafficProduceOptions): Promise<ProduceR
   const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios });
   writeReference(o.referenceDir, traffic.reference());
   const codec = cdrCodec();
-  const sink = new KafkaSink({ brokers: o.brokers, clientId: 'cdr-pipeline-generator', log: o.log });
+  const sink = new KafkaSink({ brokers: o.brokers, security: o.security, clientId: 'cdr-pipeline-generator', log: o.log });
   await sink.connect();
   const rnd = prng(o.seed ^ 0x5eed);
   const corruptAt = new Set<number>();

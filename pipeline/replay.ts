@@ -6,11 +6,14 @@
  */
 import type { Log } from '../schemas/index.js';
 import { KafkaSink } from '../sinks/kafka.js';
+import type { KafkaSecurity } from '../schemas/security.js';
 import { sqlString as quote, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { epochMsToCh } from '../sinks/clickhouse/rows.js';
 
 export interface ReplayOptions {
   brokers: string[];
+  /** TLS and SASL of the cluster (kafka.ssl*, kafka.sasl*). */
+  security?: KafkaSecurity | undefined;
   /** Where to publish; default: the dead letter's own topic (file-sourced ones need a topic). */
   targetTopic: string | undefined;
   codes: string[];
@@ -54,7 +57,7 @@ export async function replayDeadLetters(conn: ClickHouseConnection, o: ReplayOpt
     byTopic[target] = (byTopic[target] ?? 0) + 1;
   }
   if (o.dryRun || rows.length === 0) return { selected: rows.length, published: 0, byTopic };
-  const sink = new KafkaSink({ brokers: o.brokers, clientId: 'cdr-pipeline-replay', log: o.log });
+  const sink = new KafkaSink({ brokers: o.brokers, security: o.security, clientId: 'cdr-pipeline-replay', log: o.log });
   await sink.connect();
   let published = 0;
   try {

@@ -6,18 +6,42 @@
  * Batching: each partition has a buffer that fills from fetched batches and is flushed when it reaches
  * maxBatchRows or maxBatchBytes, or when it is flushIntervalMs old (perf.md §1.1: ~1 insert per second,
  * 10k-100k rows per insert). Flushes of one partition run one after another, so commits only move forward.
- * When the sink is slow or down, a full buffer makes the fetch loop wait (heartbeats continue): consumption
- * pauses and memory stays bounded to about two buffers per partition.
+ *
+ * Backpressure: every row consumed counts against a budget (maxBufferedRows, maxBufferedBytes of source
+ * bytes) until its flush has finished, whatever triggered the flush (size or age). When a batch takes the
+ * total over the budget, its partition is paused (kafkajs consumer.pause: no more fetches for it, the group
+ * session and heartbeats go on, eachBatch returns at once) and every paused partition resumes once the total
+ * is back under the budget. Batches kafkajs fetched before the pause are still delivered and buffered, so
+ * memory stays under budget + one fetch (maxBytesPerPartition) per partition. A source without pause/resume
+ * (files) is held by its handler waiting instead.
+ *
+ * Poison: one rule in every stage. A record a stage cannot process (rating throws, fraud keying throws, its
+ * fraud event cannot be encoded, ClickHouse refuses the row) leaves as a coded dead letter with its original
+ * bytes, and the batch goes on. Stages run on the whole batch; only when one throws is the batch redone
+ * record by record to find the culprits (the fast path pays nothing for the rule). Only transient failures
+ * (network, broker, ClickHouse availability) are retried; anything else stops the process without
+ * committing. Fraud events are published only for rows ClickHouse stored.
  */
-import type { BatchContext, DeadLetter, FetchedBatch, Log, Source, SourcedCdr } from '../schemas/index.js';
+import { DeadLetterCode, RecordStageError, type BatchContext, type DeadLetter, type FetchedBatch, type Log, type Source, type SourcedCdr } from '../schemas/index.js';
 import type { Decoder } from '../enrich/decode.js';
 import type { ClickHouseSink, SinkResult } from '../sinks/clickhouse/sink.js';
 import type { Metrics } from './telemetry.js';
 
+/** Fraud-event publishing, split so that poison (keying, encoding) is told apart from transport errors. */
+export interface FraudEventsStage {
+  /**
+   * Keys and encodes the fraud events of `cdrs`: one opaque item per CDR, in order. No I/O. Throws when a CDR
+   * cannot be keyed or encoded (a RecordStageError carries the dead-letter code).
+   */
+  prepare(cdrs: SourcedCdr[]): unknown[];
+  /** Publishes prepared items (of stored CDRs only). Errors are classified like dead-letter publishing. */
+  send(prepared: unknown[]): Promise<void>;
+}
+
 export interface RunnerOptions {
   /**
    * The rating and enrichment stage: sets `rated` on every CDR of the batch and returns counts per outcome
-   * (`rated`, or `unrated:<REASON>`; bounded labels).
+   * (`rated`, or `unrated:<REASON>`; bounded labels). A CDR it throws on is dead-lettered (RATING_FAILED).
    */
   rate?: (cdrs: SourcedCdr[]) => Record<string, number>;
   /**
@@ -26,20 +50,30 @@ export interface RunnerOptions {
    */
   publishDeadLetters?: (deadLetters: DeadLetter[]) => Promise<void>;
   /**
-   * Publishes a stored batch's fraud events (the repartition topic of the detector) before the offsets are
-   * committed; retried like dead letters. A crash in between publishes them again: the detector recognises
-   * the duplicates by record id.
+   * Fraud events of a batch: prepared before the insert (a CDR whose events cannot be made is dead-lettered
+   * instead of stored), published after it for the stored rows, before the offsets are committed. A crash in
+   * between publishes them again: the detector recognises the duplicates by record id.
    */
-  publishFraudEvents?: (cdrs: SourcedCdr[]) => Promise<void>;
+  fraudEvents?: FraudEventsStage;
   /** Graceful stop: how long to wait for the sink before giving up on unacknowledged batches (default 30 s). */
   shutdownTimeoutMs?: number;
-  /** Backoff for publishDeadLetters failures (retried until they pass, like the sink). */
+  /** Backoff for transient publish failures (retried until they pass, like the sink). */
   retryInitialMs?: number;
   retryMaxMs?: number;
   maxBatchRows: number;
   maxBatchBytes: number;
   flushIntervalMs: number;
   heartbeatIntervalMs: number;
+  /** Budget of rows consumed but not yet flushed and committed (buffered + in flight), all partitions. */
+  maxBufferedRows?: number;
+  /** The same budget in source (record value) bytes. */
+  maxBufferedBytes?: number;
+  /** A partition whose committed offset has not moved for this long while records wait makes the runner not ready (default 120 s). */
+  commitStallMs?: number;
+  /** Backpressured with no write acknowledged for this long makes the runner not ready (default max(5 s, 5 flush intervals)). */
+  sinkStallMs?: number;
+  /** How often the source's end offsets are read for lag while nothing is fetched (default 10 s; 0 = never). */
+  endOffsetsIntervalMs?: number;
 }
 
 interface Buffer_ {
@@ -50,9 +84,23 @@ interface Buffer_ {
   lastOffset: string;
   cdrs: SourcedCdr[];
   deadLetters: DeadLetter[];
+  /** Records consumed into this buffer (cdrs + dead letters + records dropped by nothing: the budget's unit). */
+  records: number;
   bytes: number;
   createdAt: number;
   maxTimestamp: number;
+}
+
+/** Offsets of an owned partition, for lag against the committed offset and the stuck-commit check. */
+interface PartitionState {
+  topic: string;
+  partition: number;
+  /** Next offset to commit (the committed position; the first fetch position until the first commit). */
+  committed: bigint | undefined;
+  /** The end of the partition, from fetched batches and periodic end-offset reads. */
+  highWatermark: bigint | undefined;
+  /** When the committed offset last moved, or when records started waiting (epoch ms). */
+  since: number;
 }
 
 export interface RunnerStats {
@@ -61,6 +109,8 @@ export interface RunnerStats {
   deadLetters: number;
   flushes: number;
   commits: number;
+  /** Times a partition was paused because the budget was exceeded. */
+  pauses: number;
 }
 
 export class Runner {
@@ -69,11 +119,30 @@ export class Runner {
   private readonly chains = new Map<string, Promise<void>>();
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
   private fatal: ((err: Error) => void) | undefined;
   private joined = false;
   private stopping = false;
-  readonly stats: RunnerStats = { consumed: 0, stored: 0, deadLetters: 0, flushes: 0, commits: 0 };
+  /** Rows and source bytes consumed and not yet through their flush (buffered + in flight). */
+  private pendingRows = 0;
+  private pendingBytes = 0;
+  private readonly pendingByPartition = new Map<string, number>();
+  /** Partitions this runner paused for the budget. */
+  private readonly paused = new Map<string, { topic: string; partition: number }>();
+  /** Handlers of a source without pause() waiting for the budget. */
+  private budgetWaiters: (() => void)[] = [];
+  private waitingForBudget = 0;
+  private readonly partitions = new Map<string, PartitionState>();
+  private commitStalled = false;
+  private lastEndOffsetsRead = 0;
+  readonly stats: RunnerStats = { consumed: 0, stored: 0, deadLetters: 0, flushes: 0, commits: 0, pauses: 0 };
+  private readonly maxBufferedRows: number;
+  private readonly maxBufferedBytes: number;
+  private readonly commitStallMs: number;
+  private readonly sinkStallMs: number;
+  /** When the sink last acknowledged a write (epoch ms). */
+  private lastAckAt = Date.now();
 
   constructor(
     private readonly source: Source,
@@ -82,10 +151,30 @@ export class Runner {
     private readonly metrics: Metrics,
     private readonly log: Log,
     private readonly opts: RunnerOptions,
-  ) {}
+  ) {
+    this.maxBufferedRows = opts.maxBufferedRows ?? Math.max(2 * opts.maxBatchRows, 1);
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? Math.max(2 * opts.maxBatchBytes, 1);
+    this.commitStallMs = opts.commitStallMs ?? 120_000;
+    this.sinkStallMs = opts.sinkStallMs ?? Math.max(5000, 5 * opts.flushIntervalMs);
+  }
 
+  /**
+   * Ready: in the group, not stopping, no partition's commits stuck, and not held back by a sink that stopped
+   * acknowledging (paused with no write acknowledged for sinkStallMs). Backpressure while the sink keeps
+   * acknowledging is catching up at the sink's pace, not a fault.
+   */
   get ready(): boolean {
-    return this.joined && !this.stopping;
+    return this.joined && !this.stopping && !this.commitStalled && !(this.backpressured && Date.now() - this.lastAckAt >= this.sinkStallMs);
+  }
+
+  /** True while consumption waits for the sink (partitions paused, or a handler held) because of the budget. */
+  get backpressured(): boolean {
+    return this.paused.size > 0 || this.waitingForBudget > 0;
+  }
+
+  /** Rows and bytes consumed but not yet flushed and committed. */
+  get pending(): { rows: number; bytes: number } {
+    return { rows: this.pendingRows, bytes: this.pendingBytes };
   }
 
   /** Runs until stop() or a fatal error; the promise rejects on a fatal error (nothing more is committed). */
@@ -96,17 +185,17 @@ export class Runner {
         this.stopping = true;
         this.abort.abort();
         clearInterval(this.timer);
+        clearInterval(this.watchTimer);
+        this.releaseBudgetWaiters();
+        this.updateReady();
         reject(err);
       };
       this.timer = setInterval(() => this.flushAged(), Math.max(50, Math.floor(this.opts.flushIntervalMs / 4)));
+      this.watchTimer = setInterval(() => this.watch(), 1000);
       this.source
         .start((b, ctx) => this.onBatch(b, ctx), {
           onRebalance: () => this.onRebalance(),
-          onAssigned: (a) => {
-            this.joined = true;
-            this.metrics.ready.set(1);
-            this.log.info({ assignment: a }, 'partitions assigned');
-          },
+          onAssigned: (a) => this.onAssigned(a),
           onCrash: (err) => this.fatal?.(err),
         })
         .then(() => {
@@ -119,6 +208,28 @@ export class Runner {
 
   private key(topic: string, partition: number): string {
     return `${topic}\u0000${partition}`;
+  }
+
+  private onAssigned(assignment: Record<string, number[]>): void {
+    this.joined = true;
+    // Partitions no longer ours stop exporting their offsets; ours start from their committed offset,
+    // which the first fetched batch tells (kafkajs fetches from the committed offset after a join).
+    const owned = new Set<string>();
+    for (const [topic, parts] of Object.entries(assignment)) for (const p of parts) owned.add(this.key(topic, p));
+    for (const [k, st] of this.partitions) {
+      if (owned.has(k)) continue;
+      this.partitions.delete(k);
+      const labels = { topic: st.topic, partition: String(st.partition) };
+      this.metrics.consumerLag.remove(labels);
+      this.metrics.committedOffset.remove(labels);
+      this.metrics.commitStalled.remove(labels);
+    }
+    for (const k of owned) {
+      const [topic, p] = k.split('\u0000') as [string, string];
+      this.partitions.set(k, { topic, partition: Number(p), committed: undefined, highWatermark: undefined, since: Date.now() });
+    }
+    this.updateReady();
+    this.log.info({ assignment }, 'partitions assigned');
   }
 
   private async onBatch(b: FetchedBatch, ctx: BatchContext): Promise<void> {
@@ -136,51 +247,228 @@ export class Runner {
     this.stats.consumed += n;
     this.metrics.sourceRecords.inc({ topic: b.topic }, n);
     this.metrics.sourceBytes.inc({ topic: b.topic }, bytes);
-    this.metrics.consumerLag.set({ topic: b.topic, partition: String(b.partition) }, Math.max(0, Number(BigInt(b.highWatermark) - BigInt(b.lastOffset) - 1n)));
+    const k = this.key(b.topic, b.partition);
+    let st = this.partitions.get(k);
+    if (!st) {
+      st = { topic: b.topic, partition: b.partition, committed: undefined, highWatermark: undefined, since: Date.now() };
+      this.partitions.set(k, st);
+    }
+    st.committed ??= BigInt(b.firstOffset);
+    const hw = BigInt(b.highWatermark);
+    if (st.highWatermark === undefined || hw > st.highWatermark) st.highWatermark = hw;
+    this.exportLag(st);
 
     const t0 = performance.now();
     const { cdrs, deadLetters } = this.decode(b.writerSchema === undefined ? { topic: b.topic, partition: b.partition } : { topic: b.topic, partition: b.partition, writerSchema: b.writerSchema }, b.records);
     this.metrics.stageDuration.observe({ stage: 'decode' }, (performance.now() - t0) / 1000);
     this.metrics.stageRecords.inc({ stage: 'decode', outcome: 'ok' }, cdrs.length);
-    if (this.opts.rate && cdrs.length > 0) {
-      // Rating never drops a CDR: an unratable one is stored UNRATED with its reason.
-      const t1 = performance.now();
-      const outcomes = this.opts.rate(cdrs);
-      this.metrics.stageDuration.observe({ stage: 'rate' }, (performance.now() - t1) / 1000);
-      for (const [outcome, n] of Object.entries(outcomes)) this.metrics.stageRecords.inc({ stage: 'rate', outcome }, n);
+    // Each CDR keeps a reference to its source record (no copy), so a later stage can dead-letter its bytes.
+    // The decoder emits CDRs in record order: one forward walk.
+    for (let i = 0, j = 0; i < cdrs.length; i++) {
+      const sc = cdrs[i]!;
+      if (sc.source) continue;
+      while (j < n && b.records[j]!.offset !== sc.offset) j++;
+      if (j < n) sc.source = b.records[j++];
     }
     if (deadLetters.length > 0) {
       this.metrics.stageRecords.inc({ stage: 'decode', outcome: 'dead_letter' }, deadLetters.length);
-      const byCode: Record<string, number> = {};
-      for (const d of deadLetters) byCode[d.code] = (byCode[d.code] ?? 0) + 1;
-      for (const [code, count] of Object.entries(byCode)) this.metrics.deadLetters.inc({ code }, count);
-      this.log.warn({ topic: b.topic, partition: b.partition, byCode, offsets: deadLetters.slice(0, 20).map((d) => d.offset) }, 'records sent to the dead-letter path');
+      this.countDeadLetters(b.topic, b.partition, 'decode', deadLetters);
+    }
+    let kept = cdrs;
+    if (this.opts.rate && cdrs.length > 0) {
+      // Rating never drops a CDR it can price or not (UNRATED with its reason); one it throws on is poison.
+      const rate = this.opts.rate;
+      const t1 = performance.now();
+      const r = this.perRecord('rate', DeadLetterCode.RATING_FAILED, cdrs, (batch) => rate(batch), (acc, out) => {
+        for (const [o, c] of Object.entries(out)) acc[o] = (acc[o] ?? 0) + c;
+        return acc;
+      }, {} as Record<string, number>);
+      this.metrics.stageDuration.observe({ stage: 'rate' }, (performance.now() - t1) / 1000);
+      for (const [outcome, c] of Object.entries(r.result)) this.metrics.stageRecords.inc({ stage: 'rate', outcome }, c);
+      if (r.poison.length > 0) {
+        kept = r.kept;
+        for (const d of r.poison) deadLetters.push(d);
+        this.metrics.stageRecords.inc({ stage: 'rate', outcome: 'dead_letter' }, r.poison.length);
+        this.countDeadLetters(b.topic, b.partition, 'rate', r.poison);
+      }
     }
 
-    const k = this.key(b.topic, b.partition);
     let buf = this.buffers.get(k);
     if (!buf) {
-      buf = { topic: b.topic, partition: b.partition, generation: this.generation, firstOffset: b.firstOffset, lastOffset: b.lastOffset, cdrs: [], deadLetters: [], bytes: 0, createdAt: Date.now(), maxTimestamp: 0 };
+      buf = { topic: b.topic, partition: b.partition, generation: this.generation, firstOffset: b.firstOffset, lastOffset: b.lastOffset, cdrs: [], deadLetters: [], records: 0, bytes: 0, createdAt: Date.now(), maxTimestamp: 0 };
       this.buffers.set(k, buf);
     }
     // Records arrive in offset order per partition; the buffer covers [firstOffset, lastOffset] contiguously.
-    for (const c of cdrs) buf.cdrs.push(c);
+    for (const c of kept) buf.cdrs.push(c);
     for (const d of deadLetters) buf.deadLetters.push(d);
     buf.lastOffset = b.lastOffset;
+    buf.records += n;
     buf.bytes += bytes;
     if (maxTs > buf.maxTimestamp) buf.maxTimestamp = maxTs;
-    this.metrics.sinkBufferedRows.inc(n);
+    this.addPending(k, n, bytes);
 
-    if (buf.cdrs.length + buf.deadLetters.length >= this.opts.maxBatchRows || buf.bytes >= this.opts.maxBatchBytes) {
-      const done = this.flush(k);
-      // Backpressure: wait for this partition's flushes while keeping the group session alive.
-      this.metrics.sinkBackpressure.set(1);
-      const hb = setInterval(() => void ctx.heartbeat().catch(() => undefined), this.opts.heartbeatIntervalMs);
-      try {
-        await done;
-      } finally {
-        clearInterval(hb);
-        this.metrics.sinkBackpressure.set(0);
+    if (buf.cdrs.length + buf.deadLetters.length >= this.opts.maxBatchRows || buf.bytes >= this.opts.maxBatchBytes) void this.flush(k);
+    if (this.overBudget()) await this.holdBack(b.topic, b.partition, ctx);
+  }
+
+  /**
+   * Runs a per-record stage on the whole batch; if it throws, redoes it record by record to isolate the
+   * records it cannot process, which become dead letters (the RecordStageError's code, else `code`).
+   */
+  private perRecord<R, A>(stage: string, code: DeadLetterCode, cdrs: SourcedCdr[], run: (batch: SourcedCdr[]) => R, merge: (acc: A, r: R) => A, init: A): { kept: SourcedCdr[]; poison: DeadLetter[]; result: A; results: R[] } {
+    try {
+      const r = run(cdrs);
+      return { kept: cdrs, poison: [], result: merge(init, r), results: [r] };
+    } catch {
+      const kept: SourcedCdr[] = [];
+      const poison: DeadLetter[] = [];
+      const results: R[] = [];
+      let acc = init;
+      for (const sc of cdrs) {
+        let r: R;
+        try {
+          r = run([sc]);
+        } catch (err) {
+          poison.push(deadLetterOf(sc, err instanceof RecordStageError ? err.code : code, `${stage}: ${errorMessage(err)}`));
+          continue;
+        }
+        kept.push(sc);
+        results.push(r);
+        acc = merge(acc, r);
+      }
+      return { kept, poison, result: acc, results };
+    }
+  }
+
+  private countDeadLetters(topic: string, partition: number, stage: string, dls: DeadLetter[]): void {
+    const byCode: Record<string, number> = {};
+    for (const d of dls) byCode[d.code] = (byCode[d.code] ?? 0) + 1;
+    for (const [code, count] of Object.entries(byCode)) this.metrics.deadLetters.inc({ code }, count);
+    this.log.warn({ topic, partition, stage, byCode, offsets: dls.slice(0, 20).map((d) => d.offset) }, 'records sent to the dead-letter path');
+  }
+
+  private addPending(k: string, rows: number, bytes: number): void {
+    this.pendingRows += rows;
+    this.pendingBytes += bytes;
+    this.pendingByPartition.set(k, (this.pendingByPartition.get(k) ?? 0) + rows);
+    this.metrics.sinkBufferedRows.set(this.pendingRows);
+    this.metrics.sinkBufferedBytes.set(this.pendingBytes);
+  }
+
+  private releasePending(k: string, rows: number, bytes: number): void {
+    this.pendingRows -= rows;
+    this.pendingBytes -= bytes;
+    const left = (this.pendingByPartition.get(k) ?? 0) - rows;
+    if (left > 0) this.pendingByPartition.set(k, left);
+    else this.pendingByPartition.delete(k);
+    this.metrics.sinkBufferedRows.set(this.pendingRows);
+    this.metrics.sinkBufferedBytes.set(this.pendingBytes);
+    if (!this.overBudget()) this.resumeAll();
+  }
+
+  private overBudget(): boolean {
+    return this.pendingRows > this.maxBufferedRows || this.pendingBytes > this.maxBufferedBytes;
+  }
+
+  /** Over budget: pause this partition (the handler returns), or hold the handler for a source that cannot pause. */
+  private async holdBack(topic: string, partition: number, ctx: BatchContext): Promise<void> {
+    // Over budget with nothing in flight (buffers below maxBatchRows, not yet aged): nothing would ever bring
+    // the total down, so the buffers go to the sink now.
+    let buffered = 0;
+    for (const buf of this.buffers.values()) buffered += buf.records;
+    if (buffered >= this.pendingRows) for (const k of [...this.buffers.keys()]) void this.flush(k);
+    if (this.source.pause) {
+      const k = this.key(topic, partition);
+      if (!this.paused.has(k)) {
+        this.source.pause(topic, partition);
+        this.paused.set(k, { topic, partition });
+        this.stats.pauses++;
+        if (this.paused.size === 1) this.log.info({ topic, partition, pendingRows: this.pendingRows, pendingBytes: this.pendingBytes, maxBufferedRows: this.maxBufferedRows, maxBufferedBytes: this.maxBufferedBytes }, 'sink behind: pausing consumption');
+      }
+      this.updateBackpressure();
+      return;
+    }
+    this.waitingForBudget++;
+    this.updateBackpressure();
+    const hb = setInterval(() => void ctx.heartbeat().catch(() => undefined), this.opts.heartbeatIntervalMs);
+    try {
+      while (this.overBudget() && !this.stopping) await new Promise<void>((r) => this.budgetWaiters.push(r));
+    } finally {
+      clearInterval(hb);
+      this.waitingForBudget--;
+      this.updateBackpressure();
+    }
+  }
+
+  private resumeAll(): void {
+    if (this.paused.size > 0) {
+      const parts = [...this.paused.values()];
+      this.paused.clear();
+      for (const p of parts) this.source.resume?.(p.topic, p.partition);
+      this.log.info({ partitions: parts.length, pendingRows: this.pendingRows }, 'sink caught up: resuming consumption');
+    }
+    this.releaseBudgetWaiters();
+    this.updateBackpressure();
+  }
+
+  private releaseBudgetWaiters(): void {
+    const w = this.budgetWaiters;
+    this.budgetWaiters = [];
+    for (const r of w) r();
+  }
+
+  private updateBackpressure(): void {
+    this.metrics.sinkBackpressure.set(this.backpressured ? 1 : 0);
+    this.updateReady();
+  }
+
+  private updateReady(): void {
+    this.metrics.ready.set(this.ready ? 1 : 0);
+  }
+
+  private exportLag(st: PartitionState): void {
+    if (st.committed === undefined || st.highWatermark === undefined) return;
+    const lag = st.highWatermark - st.committed;
+    this.metrics.consumerLag.set({ topic: st.topic, partition: String(st.partition) }, lag > 0n ? Number(lag) : 0);
+  }
+
+  /**
+   * Once a second: the stuck-commit check (records wait on a partition whose committed offset has not moved
+   * for commitStallMs makes the runner not ready), and now and then the partitions' end offsets for lag.
+   */
+  private watch(): void {
+    const now = Date.now();
+    let stalled = false;
+    for (const [k, st] of this.partitions) {
+      const waiting = (this.pendingByPartition.get(k) ?? 0) > 0 || (st.committed !== undefined && st.highWatermark !== undefined && st.highWatermark > st.committed);
+      if (!waiting) st.since = now;
+      const seconds = (now - st.since) / 1000;
+      this.metrics.commitStalled.set({ topic: st.topic, partition: String(st.partition) }, seconds);
+      if (now - st.since >= this.commitStallMs) stalled = true;
+    }
+    if (stalled !== this.commitStalled) {
+      this.commitStalled = stalled;
+      if (stalled) this.log.warn({ commitStallMs: this.commitStallMs }, 'a partition has records waiting but its committed offset has not moved: not ready');
+      else this.log.info({}, 'commits moving again');
+    }
+    this.updateReady();
+    const every = this.opts.endOffsetsIntervalMs ?? 10_000;
+    if (every > 0 && this.source.endOffsets && now - this.lastEndOffsetsRead >= every && this.partitions.size > 0) {
+      this.lastEndOffsetsRead = now;
+      void this.readEndOffsets().catch((err: Error) => this.log.debug({ err: err.message }, 'reading end offsets failed'));
+    }
+  }
+
+  private async readEndOffsets(): Promise<void> {
+    const topics = new Set([...this.partitions.values()].map((s) => s.topic));
+    for (const topic of topics) {
+      const ends = await this.source.endOffsets!(topic);
+      for (const [p, end] of ends) {
+        const st = this.partitions.get(this.key(topic, p));
+        if (!st) continue;
+        const hw = BigInt(end);
+        if (st.highWatermark === undefined || hw > st.highWatermark) st.highWatermark = hw;
+        this.exportLag(st);
       }
     }
   }
@@ -198,36 +486,64 @@ export class Runner {
     const prev = this.chains.get(k) ?? Promise.resolve();
     if (!buf) return prev;
     this.buffers.delete(k);
-    const next = prev.then(() => this.writeAndCommit(buf)).catch((err: Error) => this.fatal?.(err));
+    const next = prev
+      .then(() => this.writeAndCommit(buf))
+      .catch((err: Error) => {
+        // While stopping, fatal() is a no-op: say what happened to the batch (it is not committed).
+        if (this.stopping) this.log.warn({ topic: buf.topic, partition: buf.partition, err: err.message }, 'a batch failed during shutdown; it is read again after the restart');
+        this.fatal?.(err);
+      })
+      .finally(() => this.releasePending(k, buf.records, buf.bytes));
     this.chains.set(k, next);
     return next;
   }
 
   private async writeAndCommit(buf: Buffer_): Promise<void> {
-    const rows = buf.cdrs.length + buf.deadLetters.length;
     // After an abort (fatal error, or shutdown past its grace period) nothing is written or committed: a
     // later batch committed past an abandoned one would skip the abandoned records for good.
-    if (this.abort.signal.aborted) {
-      this.metrics.sinkBufferedRows.dec(rows);
-      return;
+    if (this.abort.signal.aborted) return;
+    // Fraud events are made before the insert: a CDR whose events cannot be keyed or encoded is dead-lettered
+    // in the same write instead of stored (stored + dead letters = consumed, and the detector sees every
+    // stored CDR).
+    let cdrs = buf.cdrs;
+    let deadLetters = buf.deadLetters;
+    let prepared: unknown[] | undefined;
+    if (this.opts.fraudEvents && cdrs.length > 0) {
+      const fe = this.opts.fraudEvents;
+      const r = this.perRecord('fraud', DeadLetterCode.FRAUD_EVENT_INVALID, cdrs, (batch) => fe.prepare(batch), (acc: unknown[], items) => {
+        for (const it of items) acc.push(it);
+        return acc;
+      }, []);
+      prepared = r.result;
+      if (r.poison.length > 0) {
+        cdrs = r.kept;
+        deadLetters = deadLetters.concat(r.poison);
+        this.metrics.stageRecords.inc({ stage: 'fraud', outcome: 'dead_letter' }, r.poison.length);
+        this.countDeadLetters(buf.topic, buf.partition, 'fraud', r.poison);
+      }
     }
     const t0 = performance.now();
-    let res: SinkResult;
-    try {
-      res = await this.sink.write(
-        { topic: buf.topic, partition: buf.partition, firstOffset: buf.firstOffset, lastOffset: buf.lastOffset, cdrs: buf.cdrs, deadLetters: buf.deadLetters },
-        this.abort.signal,
-      );
-    } finally {
-      this.metrics.sinkBufferedRows.dec(rows);
-    }
+    const res: SinkResult = await this.sink.write(
+      { topic: buf.topic, partition: buf.partition, firstOffset: buf.firstOffset, lastOffset: buf.lastOffset, cdrs, deadLetters },
+      this.abort.signal,
+    );
     this.metrics.stageDuration.observe({ stage: 'sink' }, (performance.now() - t0) / 1000);
+    this.lastAckAt = Date.now();
     this.stats.flushes++;
     this.stats.stored += res.cdrRows;
     this.stats.deadLetters += res.deadLetterRows;
-    if (res.rejected > 0) this.metrics.deadLetters.inc({ code: 'SINK_REJECTED' }, res.rejected);
+    if (res.rejected > 0) this.metrics.deadLetters.inc({ code: DeadLetterCode.SINK_REJECTED }, res.rejected);
     if (this.opts.publishDeadLetters && res.deadLetters.length > 0) await this.withRetry('dead letters', res.deadLetters.length, () => this.opts.publishDeadLetters!(res.deadLetters));
-    if (this.opts.publishFraudEvents && buf.cdrs.length > 0) await this.withRetry('fraud events', buf.cdrs.length, () => this.opts.publishFraudEvents!(buf.cdrs));
+    if (this.opts.fraudEvents && prepared && prepared.length > 0) {
+      // Only rows ClickHouse stored reach the detector.
+      let stored = prepared;
+      if (res.rejectedIndexes.length > 0) {
+        const refused = new Set(res.rejectedIndexes);
+        stored = prepared.filter((_, i) => !refused.has(i));
+      }
+      const fe = this.opts.fraudEvents;
+      if (stored.length > 0) await this.withRetry('fraud events', stored.length, () => fe.send(stored));
+    }
     if (buf.generation !== this.generation) {
       // The partition may belong to another member now; it re-reads from the committed offset, and the
       // rows written here are deduplicated in ClickHouse (same block token, ReplacingMergeTree key).
@@ -235,11 +551,18 @@ export class Runner {
       return;
     }
     if (this.abort.signal.aborted) return;
-    const next = (BigInt(buf.lastOffset) + 1n).toString();
+    const next = BigInt(buf.lastOffset) + 1n;
     try {
-      await this.source.commit(buf.topic, buf.partition, next);
+      await this.source.commit(buf.topic, buf.partition, next.toString());
       this.stats.commits++;
       this.metrics.committedOffset.set({ topic: buf.topic, partition: String(buf.partition) }, Number(next));
+      const st = this.partitions.get(this.key(buf.topic, buf.partition));
+      if (st) {
+        st.committed = next;
+        st.since = Date.now();
+        if (st.highWatermark === undefined || st.highWatermark < next) st.highWatermark = next;
+        this.exportLag(st);
+      }
       if (buf.maxTimestamp > 0) this.metrics.lastProcessed.set(buf.maxTimestamp / 1000);
       this.log.debug({ topic: buf.topic, partition: buf.partition, first: buf.firstOffset, last: buf.lastOffset, cdrs: res.cdrRows, deadLetters: res.deadLetterRows }, 'batch stored and committed');
     } catch (err) {
@@ -249,6 +572,7 @@ export class Runner {
     }
   }
 
+  /** Retries transient publish failures with backoff; anything else (a missing topic, a bug) is fatal. */
   private async withRetry(what: string, count: number, publish: () => Promise<void>): Promise<void> {
     let delay = this.opts.retryInitialMs ?? 200;
     for (let attempt = 1; ; attempt++) {
@@ -257,7 +581,8 @@ export class Runner {
         return;
       } catch (err) {
         if (this.abort.signal.aborted) throw err;
-        this.log.warn({ attempt, count, err: (err as Error).message, retryInMs: delay }, `publishing ${what} failed; retrying`);
+        if (!isTransientPublishError(err)) throw new Error(`publishing ${what} failed permanently: ${errorMessage(err)}`, { cause: err });
+        this.log.warn({ attempt, count, err: errorMessage(err), retryInMs: delay }, `publishing ${what} failed; retrying`);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, this.opts.retryMaxMs ?? 10_000);
       }
@@ -267,11 +592,13 @@ export class Runner {
   private onRebalance(): void {
     this.generation++;
     let dropped = 0;
-    for (const buf of this.buffers.values()) dropped += buf.cdrs.length + buf.deadLetters.length;
+    for (const [k, buf] of this.buffers) {
+      dropped += buf.records;
+      this.releasePending(k, buf.records, buf.bytes);
+    }
     this.buffers.clear();
-    this.metrics.sinkBufferedRows.dec(dropped);
     this.joined = false;
-    this.metrics.ready.set(0);
+    this.updateReady();
     if (dropped > 0) this.log.info({ dropped }, 'rebalance: dropped unflushed records; they are re-read from the committed offsets');
   }
 
@@ -279,7 +606,10 @@ export class Runner {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.updateReady();
     clearInterval(this.timer);
+    clearInterval(this.watchTimer);
+    this.releaseBudgetWaiters();
     for (const k of [...this.buffers.keys()]) void this.flush(k);
     // A sink that does not recover within the grace period (ClickHouse down at shutdown) is abandoned:
     // nothing more is committed, and the unacknowledged records are read again after the restart.
@@ -293,4 +623,40 @@ export class Runner {
     this.metrics.ready.set(0);
     this.resolveRun?.();
   }
+}
+
+/** A dead letter for a decoded CDR a later stage cannot process: its source record's bytes when known. */
+export function deadLetterOf(sc: SourcedCdr, code: DeadLetterCode, message: string): DeadLetter {
+  return {
+    code,
+    message: message.slice(0, 500),
+    topic: sc.topic,
+    partition: sc.partition,
+    offset: sc.offset,
+    timestamp: sc.source?.timestamp ?? Date.now(),
+    key: sc.source ? sc.source.key : null,
+    value: sc.source ? sc.source.value : Buffer.from(JSON.stringify(sc.cdr)),
+  };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Transient = worth retrying: an error of the Kafka client marked retriable (kafkajs sets `retriable` on
+ * every error; after its own retries it throws KafkaJSNumberOfRetriesExceeded, not retriable itself, with the
+ * retriable cause). A missing topic (UNKNOWN_TOPIC_OR_PARTITION, which kafkajs calls retriable) is not: it
+ * does not fix itself, and retrying it for ever only hides it (the start-up check creates or refuses it).
+ * Errors without the flag (a bug, an encoding error) are not transient either.
+ */
+export function isTransientPublishError(err: unknown): boolean {
+  let transient = false;
+  const seen = new Set<unknown>();
+  for (let e = err as { retriable?: unknown; type?: unknown; cause?: unknown; originalError?: unknown } | undefined; e && typeof e === 'object' && !seen.has(e); e = (e.cause ?? e.originalError) as typeof e) {
+    seen.add(e);
+    if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.type === 'TOPIC_AUTHORIZATION_FAILED' || e.type === 'MESSAGE_TOO_LARGE' || e.type === 'INVALID_TOPIC_EXCEPTION') return false;
+    if (e.retriable === true) transient = true;
+  }
+  return transient;
 }

@@ -12,6 +12,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import avro from 'avsc';
+import { DEFAULT_AVRO_LIMITS, guardFor } from './avro-guard.js';
 
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);
 const metaType = avro.Type.forSchema({ type: 'map', values: 'bytes' });
@@ -62,13 +63,17 @@ export class ContainerReader {
     readonly size: number,
   ) {}
 
-  static async open(path: string): Promise<ContainerReader> {
-    const fh = await open(path, 'r');
+  /** `flags`: fs open flags (ingest/files.ts adds O_NOFOLLOW so a file swapped for a symlink is not followed). */
+  static async open(path: string, flags: string | number = 'r'): Promise<ContainerReader> {
+    const fh = await open(path, flags);
     try {
       const size = (await fh.stat()).size;
       const head = Buffer.alloc(Math.min(size, 1 << 20));
       await fh.read(head, 0, head.length, 0);
       if (head.length < 4 || !head.subarray(0, 4).equals(MAGIC)) throw new ContainerError('NOT_A_CONTAINER', `${path}: not an Avro object container file`);
+      // Walked with the Avro guard first: a hostile header map count would make avsc loop (schemas/avro-guard.ts).
+      const metaGuard = guardFor(metaType);
+      if (metaGuard.walk(head, 4, head.length, DEFAULT_AVRO_LIMITS) < 0) throw new ContainerError('NOT_A_CONTAINER', `${path}: header metadata unreadable: ${metaGuard.message}`);
       const meta = metaType.decode(head, 4);
       if (meta.offset < 0 || meta.offset + 16 > head.length) throw new ContainerError('NOT_A_CONTAINER', `${path}: header truncated`);
       const m = meta.value as Record<string, Buffer>;
@@ -127,15 +132,16 @@ export class ContainerReader {
   /** Splits a block into records with the writer schema (Avro binary is not self-delimiting). */
   private split(data: Buffer, count: number): Pick<ContainerBlock, 'records' | 'unsplittable'> {
     const records: Buffer[] = [];
+    // The guard finds each record's end in O(bytes) without decoding it (schemas/avro-guard.ts): a hostile
+    // count or length inside a record cannot make the split loop. Limits on items and depth are the decoder's
+    // defaults; the decoder applies the configured ones (and decode.maxRecordBytes) to each record.
+    const guard = guardFor(this.writer);
     let off = 0;
     for (let i = 0; i < count; i++) {
-      let end: number;
-      try {
-        end = this.writer.decode(data, off).offset;
-      } catch (err) {
-        return { records, unsplittable: { bytes: data.subarray(off), message: (err as Error).message, count: count - i } };
-      }
-      if (end < 0) return { records, unsplittable: { bytes: data.subarray(off), message: 'record truncated inside its block', count: count - i } };
+      const end = guard.walk(data, off, data.length, DEFAULT_AVRO_LIMITS);
+      if (end < 0) return { records, unsplittable: { bytes: data.subarray(off), message: guard.fault === 'TRUNCATED' ? `record truncated inside its block (${guard.message})` : guard.message, count: count - i } };
+      // Zero-byte records (a writer schema that can encode to nothing) cannot bound an announced count.
+      if (end === off && i >= DEFAULT_AVRO_LIMITS.maxItems) return { records, unsplittable: { bytes: data.subarray(off), message: `block announces ${count} records of zero bytes`, count: count - i } };
       records.push(data.subarray(off, end));
       off = end;
     }

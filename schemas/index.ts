@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
+import { DEFAULT_AVRO_LIMITS, guardFor, type AvroLimits, type GuardFault } from './avro-guard.js';
+
+export { AVRO_MAX_LONG, DEFAULT_AVRO_LIMITS, guardFor, type AvroGuard, type AvroLimits, type GuardFault } from './avro-guard.js';
 
 /** Root of the installed package, found from this file whether it runs from source or from dist/. */
 export const packageRoot: string = (() => {
@@ -36,8 +39,12 @@ export interface AvroCodec<T> {
   readonly schema: object;
   /** Encode one datum to Avro binary (no framing). */
   encode(value: T): Buffer;
-  /** Decode a whole buffer holding exactly one datum; throws on truncation or trailing bytes. */
-  decode(buf: Buffer, offset?: number): T;
+  /**
+   * Decode a whole buffer holding exactly one datum. The bytes are first walked with the writer schema
+   * (schemas/avro-guard.ts) within `limits`, so no input can make the decode loop, allocate beyond its size or
+   * return an out-of-range int; throws AvroDecodeError on any fault, truncation or trailing bytes.
+   */
+  decode(buf: Buffer, offset?: number, limits?: AvroLimits): T;
   /** True if the value conforms to the schema. */
   isValid(value: unknown): boolean;
 }
@@ -54,27 +61,37 @@ function loadType(file: string): avro.Type {
   return type;
 }
 
-function codecOf<T>(type: avro.Type, resolver?: avro.Resolver): AvroCodec<T> {
+/**
+ * `writer` is the type the bytes were written with (the reader itself without a resolver): the guard walks
+ * the bytes with it before avsc reads them (avsc's resolver also reads the writer's layout).
+ */
+function codecOf<T>(type: avro.Type, resolver?: avro.Resolver, writer: avro.Type = type): AvroCodec<T> {
+  const guard = guardFor(writer);
   return {
     // exportAttrs keeps aliases, defaults and docs: a container header or registry entry needs the full schema.
     schema: type.schema({ exportAttrs: true }) as object,
     encode: (value) => type.toBuffer(value),
-    decode: (buf, offset = 0) => {
-      // decode() returns {value, offset}; offset < 0 means the buffer was too short (truncated record).
+    decode: (buf, offset = 0, limits = DEFAULT_AVRO_LIMITS) => {
+      const size = buf.length - offset;
+      if (size > limits.maxRecordBytes) throw new AvroDecodeError('LIMIT_EXCEEDED', `record of ${size} bytes is longer than decode.maxRecordBytes (${limits.maxRecordBytes})`);
+      const end = guard.walk(buf, offset, buf.length, limits);
+      if (end < 0) throw new AvroDecodeError(guard.fault, guard.message);
+      if (end !== buf.length) throw new AvroDecodeError('TRAILING_BYTES', `${buf.length - end} bytes left after the record`);
+      // The guard proved the bytes hold exactly one datum within the limits: avsc's decode is now O(bytes).
       // With a resolver the bytes are read as the writer schema and returned in the reader's shape.
       const res = type.decode(buf, offset, resolver);
-      if (res.offset < 0) throw new AvroDecodeError('TRUNCATED', `record truncated: needed more than ${buf.length - offset} bytes`);
-      if (res.offset !== buf.length) {
-        throw new AvroDecodeError('TRAILING_BYTES', `${buf.length - res.offset} bytes left after the record`);
-      }
+      if (res.offset !== buf.length) throw new AvroDecodeError('INVALID', `avsc read ${res.offset - offset} of ${size} bytes`);
       return res.value as T;
     },
     isValid: (value) => type.isValid(value),
   };
 }
 
+/** Why Avro bytes were refused: GuardFault (schemas/avro-guard.ts) or bytes left after the datum. */
+export type AvroDecodeFault = GuardFault | 'TRAILING_BYTES';
+
 export class AvroDecodeError extends Error {
-  constructor(readonly kind: 'TRUNCATED' | 'TRAILING_BYTES', message: string) {
+  constructor(readonly kind: AvroDecodeFault, message: string) {
     super(message);
     this.name = 'AvroDecodeError';
   }
@@ -88,6 +105,14 @@ export function cdrCodec(): AvroCodec<Cdr> {
 /** Any bundled schema (schemas/avro/FILE), compiled once: for producers and tests that write other versions. */
 export function avroCodec<T>(file: string): AvroCodec<T> {
   return codecOf<T>(loadType(file));
+}
+
+/**
+ * A codec for a schema given as JSON (compiled on every call: for tools and tests that derive schemas, e.g.
+ * a CDR schema with every `int` widened to `long` to write out-of-range values on purpose).
+ */
+export function avroCodecOf<T>(schema: object): AvroCodec<T> {
+  return codecOf<T>(avro.Type.forSchema(schema as avro.Schema));
 }
 
 /** The text of a bundled schema file, as it is registered with a schema registry. */
@@ -159,7 +184,7 @@ export function readerCodec<T>(readerFile: string, writerSchema: string | object
       throw new SchemaIncompatibleError(`data written with this schema cannot be read as ${readerFile}: ${(err as Error).message}`);
     }
     resolversCompiled++;
-    codec = codecOf<T>(readerType, resolver);
+    codec = codecOf<T>(readerType, resolver, writer);
   }
   resolvedCodecs.set(key, codec as AvroCodec<unknown>);
   return codec;
@@ -174,7 +199,8 @@ export function uncachedReaderCodec<T>(readerFile: string, writerSchema: string)
   let json = readerJson.get(readerFile);
   if (json === undefined) readerJson.set(readerFile, (json = JSON.parse(avroSchemaText(readerFile)) as unknown));
   const reader = avro.Type.forSchema(json as avro.Schema);
-  return codecOf<T>(reader, reader.createResolver(avro.Type.forSchema(JSON.parse(writerSchema) as avro.Schema)));
+  const writer = avro.Type.forSchema(JSON.parse(writerSchema) as avro.Schema);
+  return codecOf<T>(reader, reader.createResolver(writer), writer);
 }
 
 /** Reads CDRs written with any compatible writer schema as the pipeline's CDR (cdr.v1.avsc). */
@@ -296,6 +322,28 @@ export const DeadLetterCode = {
   UNKNOWN_SCHEMA_ID: 'UNKNOWN_SCHEMA_ID',
   SCHEMA_INCOMPATIBLE: 'SCHEMA_INCOMPATIBLE',
   CONTAINER_CORRUPT: 'CONTAINER_CORRUPT',
+  /** The rating stage threw on this record (a bug or reference data it cannot handle); not stored. */
+  RATING_FAILED: 'RATING_FAILED',
+  /** The fraud keyer threw on this record; not stored, so the detector never misses a stored CDR. */
+  FRAUD_KEYING_FAILED: 'FRAUD_KEYING_FAILED',
+  /** A fraud event of this record cannot be encoded (a value outside the event schema, e.g. `invalid "int"`). */
+  FRAUD_EVENT_INVALID: 'FRAUD_EVENT_INVALID',
+  /** An Avro int outside 32 bits, a long outside ±(2^53 - 2), or a varint longer than 64 bits (schemas/avro-guard.ts). */
+  AVRO_INT_OUT_OF_RANGE: 'AVRO_INT_OUT_OF_RANGE',
+  /** The record exceeds decode.maxRecordBytes, decode.maxItems or decode.maxDepth. */
+  AVRO_LIMIT_EXCEEDED: 'AVRO_LIMIT_EXCEEDED',
+  /** A field outside its domain (enrich/decode.ts DOMAINS: the standard's range within its ClickHouse column). */
+  VALUE_OUT_OF_DOMAIN: 'VALUE_OUT_OF_DOMAIN',
+  /** durationMs or billableMs disagree with the seizure/answer/release times beyond decode.durationToleranceMs. */
+  INCONSISTENT_TIMES: 'INCONSISTENT_TIMES',
+  /** A time before decode.minTimestampMs (an unset or zeroed switch clock). */
+  PAST_TIMESTAMP: 'PAST_TIMESTAMP',
+  /** A record on the fraud-events topic that is neither a fraud event nor a progress marker (pipeline/fraud.ts). */
+  FRAUD_EVENT_UNREADABLE: 'FRAUD_EVENT_UNREADABLE',
+  /** A fraud event whose times no alert could store (outside DateTime64(3): 1900-2299); skipped by the detector. */
+  FRAUD_EVENT_OUT_OF_RANGE: 'FRAUD_EVENT_OUT_OF_RANGE',
+  /** An alert version that cannot be encoded (alert schema) or stored (refused by fraud_alerts); skipped, counted. */
+  FRAUD_ALERT_UNSTORABLE: 'FRAUD_ALERT_UNSTORABLE',
 } as const;
 export type DeadLetterCode = (typeof DeadLetterCode)[keyof typeof DeadLetterCode];
 
@@ -349,6 +397,29 @@ export interface Source {
   start(handler: BatchHandler, events: SourceEvents): Promise<void>;
   commit(topic: string, partition: number, nextOffset: string): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Stop / restart fetching one partition (Kafka: consumer.pause/resume; the group session stays alive).
+   * A source without them is paused by its handler not returning (a file source awaits it).
+   */
+  pause?(topic: string, partition: number): void;
+  resume?(topic: string, partition: number): void;
+  /** The end of each partition (Kafka high watermarks), for lag against committed offsets while paused. */
+  endOffsets?(topic: string): Promise<Map<number, string>>;
+}
+
+/**
+ * Thrown by a per-record stage (rating, fraud keying, event encoding) for a record it cannot process: the
+ * runner dead-letters the record with this code. Any other error thrown by such a stage is dead-lettered with
+ * the stage's default code.
+ */
+export class RecordStageError extends Error {
+  override name = 'RecordStageError';
+  constructor(
+    readonly code: DeadLetterCode,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** A decoded CDR together with its source coordinates (kept on every stored row for audits and replays). */
@@ -359,4 +430,9 @@ export interface SourcedCdr {
   topic: string;
   partition: number;
   offset: string;
+  /**
+   * The source record this CDR was decoded from (a reference, not a copy): a later stage that cannot process
+   * the CDR dead-letters it with these original bytes. Set by the runner after decoding.
+   */
+  source?: SourceRecord;
 }

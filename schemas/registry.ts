@@ -92,9 +92,28 @@ export class SchemaRegistryClient implements WriterSchemaSource {
   requests = 0;
 
   constructor(private readonly opts: RegistryOptions) {
-    this.base = opts.url.replace(/\/+$/, '');
+    // Credentials in the URL (https://user:password@host/...) become basic auth and leave the URL: fetch()
+    // refuses URLs with credentials, and the base URL appears in logs and error messages.
+    let url = opts.url;
+    let username = opts.username;
+    let password = opts.password;
+    try {
+      const u = new URL(opts.url);
+      if (u.username || u.password) {
+        if (!username) {
+          username = decodeURIComponent(u.username);
+          password = decodeURIComponent(u.password);
+        }
+        u.username = '';
+        u.password = '';
+        url = u.toString();
+      }
+    } catch {
+      /* not a URL: the first request says so */
+    }
+    this.base = url.replace(/\/+$/, '');
     this.headers = { Accept: CONTENT_TYPE };
-    if (opts.username) this.headers.Authorization = `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}`;
+    if (username) this.headers.Authorization = `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}`;
     this.timeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.retryInitialMs = opts.retryInitialMs ?? 200;
     this.retryMaxMs = opts.retryMaxMs ?? 10_000;

@@ -19,6 +19,14 @@ export type { Money };
 
 export const TARIFF_FORMAT = 'cdr-pipeline/tariffs@1';
 
+/**
+ * The pricing rules the engine implements (docs/TARIFFS.md "How a CDR is priced"). Part of every rating
+ * version (enrich/rate/stage.ts), so rows priced under earlier rules are told apart and `rerate --all`
+ * prices them again only when asked. 2 = answered by answer time, SMS per segment, data per serving
+ * network, one rounding per event.
+ */
+export const RATING_SEMANTICS = 'rating-semantics/2';
+
 /** Fixed scale of every amount inside the engine and in the result: micro-units (1e-6) of the currency. */
 export const MONEY_SCALE = 6;
 
@@ -38,7 +46,8 @@ export interface RoundingDef {
 /**
  * What a CDR is charged as. `voice` = outgoing calls and forwarded legs (VOICE_MO, VOICE_FWD; priced by the
  * called number), `voice-in` = incoming calls (VOICE_MT; priced by the calling number), `sms` / `sms-in`
- * likewise, `data` = a data session (priced by volume; destination `*`).
+ * likewise (priced per segment), `data` = a data session (priced by volume; destination = the serving
+ * network's MCC-MNC, matched against destinations' `networks`, or `*`).
  */
 export type Service = 'voice' | 'voice-in' | 'sms' | 'sms-in' | 'data';
 export const SERVICES: readonly Service[] = ['voice', 'voice-in', 'sms', 'sms-in', 'data'];
@@ -81,11 +90,16 @@ export interface DestinationDef {
   prefixes?: string[];
   /** National short codes as dialled ("999", "118"): matched only for numbers the normaliser calls short codes. */
   shortCodes?: string[];
+  /**
+   * Serving networks as MCC-MNC prefixes ("234" = every UK network, "20801" = Orange France): matched only
+   * for data sessions, against the network that served the session (longest prefix wins).
+   */
+  networks?: string[];
 }
 
 export interface RateDef {
   description?: string;
-  /** Charged once per event with usage (answered call, message, session) unless it is free. */
+  /** Charged once per answered call (also one of 0 s), message or session with usage, unless it is free. */
   connectFee?: Money;
   /** Shorthand for one price: `price` per `per`, billed in `increments` ("60/1": first 60, then 1 each). */
   price?: Money;
@@ -93,7 +107,7 @@ export interface RateDef {
   increments?: string;
   /** Explicit rate groups by elapsed usage (exclusive with the shorthand). */
   groups?: RateGroupDef[];
-  /** A priced event (not free) costs at least this much (connect fee + usage). */
+  /** A priced event (answered, not free) costs at least this much (connect fee + usage, exact, before rounding). */
   minimumCharge?: Money;
   /** ... and at most this much (CGRateS MaxCost with strategy *free). */
   maximumCharge?: Money;
@@ -209,8 +223,12 @@ export type NumberCategory =
   | 'network'
   | 'unknown';
 
-/** Why a rated event costs nothing, or why its price was adjusted. */
-export type RatingNote = 'FREE_BELOW' | 'NO_USAGE' | 'MINIMUM_CHARGE' | 'MAXIMUM_CHARGE';
+/**
+ * Why a rated event costs nothing, or why its price was adjusted. `UNANSWERED`: a voice call without an
+ * answer time (cost 0); `UNANSWERED_BILLABLE`: the same, but the record claims billable time (a record that
+ * contradicts itself: still cost 0, the billable time is kept as measured usage and not billed).
+ */
+export type RatingNote = 'FREE_BELOW' | 'NO_USAGE' | 'MINIMUM_CHARGE' | 'MAXIMUM_CHARGE' | 'UNANSWERED' | 'UNANSWERED_BILLABLE';
 
 /** A band segment of a split call: usage charged at one band's rate. */
 export interface RatedSegment {
@@ -220,7 +238,11 @@ export interface RatedSegment {
   fromUsage: number;
   /** Usage billed in this segment (whole blocks). */
   billedUsage: number;
-  /** Usage charge of the segment, rounded to the rate's decimals, micro-units. */
+  /**
+   * Usage charge of the segment to the micro-unit (the exact running sum rounded half-up at the segment's
+   * end, minus the same at its start: the segments add up to usageMicros). Not rounded to the tariff's
+   * decimals: the event is rounded once, as a whole.
+   */
   costMicros: number;
 }
 
@@ -231,20 +253,29 @@ export interface Rating {
   service: Service;
   accountId: string | null;
   currency: string;
-  /** Total = connect fee + usage + adjustment + surcharge; each part is already rounded; micro-units. */
+  /**
+   * Total = the exact event charge (connect fee + usage [+ minimum / maximum] + surcharge) rounded once to
+   * the rate's decimals; micro-units. Also = connectFee + usage + adjustment + surcharge.
+   */
   totalMicros: number;
   connectFeeMicros: number;
+  /** Usage charge, exact sum of the increments to the micro-unit (half-up). */
   usageMicros: number;
-  /** Minimum-charge top-up (positive) or maximum-charge cap (negative). */
+  /**
+   * Minimum-charge top-up (positive) or maximum-charge cap (negative), plus the event's rounding
+   * (roundingMicros): whatever makes the parts add up to the total.
+   */
   adjustmentMicros: number;
-  /** Roaming surcharge. */
+  /** The part of adjustmentMicros that is the once-per-event rounding (total − the exact charge to the micro-unit). */
+  roundingMicros: number;
+  /** Roaming surcharge, exact to the micro-unit (half-up); rounded with the event, not on its own. */
   surchargeMicros: number;
-  /** Usage as measured: ms (voice), messages (SMS), bytes (data). */
+  /** Usage as measured: ms (voice; billable time, also when the call was not answered), segments (SMS), bytes (data). */
   usage: number;
   /** Usage billed (rounded up to whole increments), same unit. */
   billedUsage: number;
   unit: 'ms' | 'message' | 'byte';
-  /** Instant that chose the tariff version and the first band (answer time, else seizure time). */
+  /** Instant that chose the tariff version and the first band (answer time; seizure time for unanswered calls, SMS and data). */
   ratedAtMs: number;
   tariffId: string | null;
   tariffVersion: string | null;
@@ -258,11 +289,11 @@ export interface Rating {
   /** Per-band detail of a call that crossed a band boundary; null otherwise. */
   segments: RatedSegment[] | null;
   note: RatingNote | null;
-  /** Rounding applied to the usage charge: "half-up/4". */
+  /** Rounding applied once to the event total: "half-up/4". */
   rounding: string | null;
   roamingZone: string | null;
   surchargeRateId: string | null;
-  /** The priced party: E.164 digits (national short codes as dialled), class and country. */
+  /** The priced party: E.164 digits (national short codes as dialled), class and country; null for data (priced by network: matchedPrefix). */
   number: string | null;
   numberCategory: NumberCategory | null;
   numberCountry: string | null;

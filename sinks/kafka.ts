@@ -4,9 +4,12 @@
  */
 import { Kafka, Partitioners, logLevel, type LogEntry, type Producer } from 'kafkajs';
 import type { Log } from '../schemas/index.js';
+import { kafkaClientSecurity, type KafkaSecurity } from '../schemas/security.js';
 
 export interface KafkaSinkOptions {
   brokers: string[];
+  /** TLS and SASL (kafka.ssl*, kafka.sasl*); absent = plaintext. */
+  security?: KafkaSecurity | undefined;
   clientId: string;
   log: Log;
   /**
@@ -22,6 +25,8 @@ export interface OutRecord {
   value: Buffer;
   timestamp?: number;
   headers?: Record<string, string>;
+  /** An explicit partition (progress markers go to every partition); absent = by key. */
+  partition?: number;
 }
 
 export class KafkaSink {
@@ -30,7 +35,7 @@ export class KafkaSink {
 
   constructor(opts: KafkaSinkOptions) {
     this.maxRequestBytes = opts.maxRequestBytes ?? 512 * 1024;
-    const kafka = new Kafka({ clientId: opts.clientId, brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
+    const kafka = new Kafka({ clientId: opts.clientId, brokers: opts.brokers, ...kafkaClientSecurity(opts.security), logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
     // The default partitioner (murmur2, as the Java client) so keys land where Java producers put them.
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   }
@@ -58,7 +63,7 @@ export class KafkaSink {
     await this.producer.send({
       topic,
       acks: -1,
-      messages: records.map((r) => ({ key: r.key, value: r.value, ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {}), ...(r.headers ? { headers: r.headers } : {}) })),
+      messages: records.map((r) => ({ key: r.key, value: r.value, ...(r.partition !== undefined ? { partition: r.partition } : {}), ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {}), ...(r.headers ? { headers: r.headers } : {}) })),
     });
   }
 

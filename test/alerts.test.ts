@@ -62,7 +62,7 @@ describe('Prometheus rules (promtool)', () => {
 });
 
 describe('alert rules: content', () => {
-  const expected = ['PipelineDown', 'PipelineNotReady', 'ConsumerLagHigh', 'DataStale', 'DeadLettersSpike', 'SinkBackpressure', 'SinkErrors', 'AggregatesNotRefreshed', 'FraudCriticalAlert', 'FraudDetectorStalled'];
+  const expected = ['PipelineDown', 'PipelineNotReady', 'ConsumerLagHigh', 'DataStale', 'CommitsStalled', 'DeadLettersSpike', 'SinkBackpressure', 'SinkErrors', 'AggregatesNotRefreshed', 'FraudCriticalAlert', 'FraudDetectorStalled'];
 
   it('defines the expected alerts, each with a severity and runbook-style annotations', () => {
     expect(alerts.map((a) => a.alert).sort()).toEqual([...expected].sort());

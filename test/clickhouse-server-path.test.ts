@@ -156,8 +156,47 @@ describe.each(openers)('%s', (_label, opener) => {
     expect(dead[0]).toMatchObject({ code: DeadLetterCode.SINK_REJECTED, offset: '37' });
     expect(dead[0]!.message).toMatch(/Unsigned type must not contain '-' symbol/);
     expect(JSON.parse(dead[0]!.value)).toMatchObject({ recordId: batch.cdrs[37]!.cdr.recordId, durationMs: -5 });
-    // Halving 64 rows down to the bad one: one refused insert per level, 64 -> 32 -> 16 -> 8 -> 4 -> 2 -> 1.
-    expect(errors.map((e) => [e.errorClass, e.code])).toEqual(Array(7).fill(['data', 72]));
+    // ClickHouse names the row ("(at row 38)"): the block is refused once, the named row is confirmed alone
+    // (refused again), and the rows around it go in. Halving alone took 7 refused inserts (64 -> 32 -> ... -> 1).
+    expect(errors.map((e) => [e.errorClass, e.code])).toEqual(Array(2).fill(['data', 72]));
+    // The reason stops at the row marker: the diagnostics after it quote neighbouring rows (subscriber numbers).
+    expect(dead[0]!.message).toMatch(/\(at row 1\)$/);
+    expect(dead[0]!.message).not.toContain(batch.cdrs[36]!.cdr.servedMsisdn);
+  });
+
+  it('isolates k refused rows among n with about 2k refused inserts, and the original bytes when known', async () => {
+    const conn = await connect(opener, 'many');
+    await migrate(conn, migrations);
+    const n = 4000;
+    const bad = new Set<number>();
+    for (let i = 0; bad.size < 40; i++) bad.add((i * 7919 + 13) % n);
+    const run = async (useErrorRowNumbers: boolean) => {
+      const errors: ClickHouseError[] = [];
+      let inserts = 0;
+      const sink = new ClickHouseSink(conn, { retryInitialMs: 10, retryMaxMs: 50, log: quietLog, useErrorRowNumbers, onError: (_t, err) => errors.push(err), onInsert: () => inserts++ });
+      const batch = batchOf(uniqueName('t'), n);
+      for (const i of bad) {
+        batch.cdrs[i]!.cdr.durationMs = -1;
+        // The runner keeps a reference to the source record: its bytes are what the dead letter carries. (Its
+        // timestamp 1 ms once made ClickHouse refuse the dead letter: "1.000" read as a malformed date.)
+        batch.cdrs[i]!.source = { key: null, value: Buffer.from(`original-${i}`), offset: String(i), timestamp: 1 };
+      }
+      const res = await sink.write(batch);
+      expect(res).toMatchObject({ cdrRows: n - bad.size, rejected: bad.size });
+      expect(res.rejectedIndexes).toEqual([...bad].sort((a, b) => a - b));
+      const dead = await conn.query<{ value: string }>(`SELECT value FROM dead_letters WHERE topic = '${batch.topic}' ORDER BY toUInt64(offset)`);
+      expect(dead.map((d) => d.value)).toEqual([...bad].sort((a, b) => a - b).map((i) => `original-${i}`));
+      const [c] = await conn.query<{ c: string }>(`SELECT count() AS c FROM cdrs WHERE _topic = '${batch.topic}'`);
+      expect(Number(c!.c)).toBe(n - bad.size);
+      return { refused: errors.filter((e) => e.errorClass === 'data').length, accepted: inserts };
+    };
+    const jump = await run(true);
+    const halving = await run(false);
+    process.stdout.write(`[sink-isolation] ${_label}: ${bad.size} refused rows in ${n}: row-number jump ${jump.refused} refused + ${jump.accepted} accepted inserts; halving only ${halving.refused} refused + ${halving.accepted} accepted\n`);
+    // Every refused insert finds a row, and its confirmation costs one more: 2k, against ~2k log2(n/k) for halving.
+    expect(jump.refused).toBe(2 * bad.size);
+    expect(jump.refused).toBeLessThan(halving.refused / 2);
+    expect(jump.accepted).toBeLessThanOrEqual(3 * bad.size + 1);
   });
 
   it('throws a fatal error when the table does not exist (migrations never ran)', async () => {

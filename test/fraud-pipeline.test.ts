@@ -20,7 +20,7 @@ import { openServer } from '../sinks/clickhouse/connection.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline, type Pipeline } from '../pipeline/app.js';
 import { decodeFraudAlert, readAlerts } from '../pipeline/fraud.js';
-import { runOfflineEval } from '../pipeline/fraud-offline.js';
+import { releaseOrder, runOfflineEval } from '../pipeline/fraud-offline.js';
 import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
@@ -28,16 +28,24 @@ const brokers = inject('kafkaBrokers');
 const HOUR = 3_600_000;
 const RULES = ['wangiri.burst', 'irsf.high_risk', 'forwarding.high_risk_spike', 'forwarding.self_call'];
 const SCENARIOS = ['wangiri', 'irsf', 'cf-hijack', 'a-calls-a'];
+const START = Date.UTC(2026, 9, 5); // Monday 5 October 2026
+const GEN = { seed: 61, subscribers: 500, startMs: START, endMs: START + 38 * HOUR, scenarios: SCENARIOS };
+/** Every alert (all rules) of the run with restarts, for the determinism test below. */
+let withRestarts: FraudAlert[] | undefined;
+/** What must not depend on the run: the alert, its entity and rule, the episode start and the exposure (latest version). */
+const summary = (alerts: readonly FraudAlert[]) => alerts.map((a) => `${a.rule} ${a.entityKind}:${a.entity} ${new Date(a.firstSeen).toISOString()} ${a.exposure} ${a.status} ${a.alertId}`).sort();
 
 it('two instances, a restart in the middle of each campaign: every expected alert raised once, under one alertId', async () => {
   const t0 = Date.now();
   const name = uniqueName('fraudrs');
   const refDir = mkdtempSync(join(tmpdir(), 'ref-'));
-  const start = Date.UTC(2026, 9, 5); // Monday 5 October 2026
-  const gen = { seed: 61, subscribers: 500, startMs: start, endMs: start + 38 * HOUR, scenarios: SCENARIOS };
+  const start = START;
+  const gen = GEN;
   const traffic = createTraffic(gen);
   writeReference(refDir, traffic.reference());
-  const cdrs = [...traffic.records()];
+  // In release order, as switches write CDRs (a record exists when its call ends): the detector's result is
+  // then a function of the records alone, whatever the interleaving of the partitions and the restarts.
+  const cdrs = [...releaseOrder(traffic.records())];
   const labels = traffic.labels();
 
   // The oracle: the same traffic through the detector in one process, no Kafka, no restart.
@@ -50,7 +58,7 @@ it('two instances, a restart in the middle of each campaign: every expected aler
   const boundaries = [start + 9 * HOUR, start + 18.5 * HOUR, start + 33 * HOUR];
   for (const b of boundaries) expect(expected.some((a) => a.firstSeen < b && a.lastSeen > b), `an expected episode spans ${new Date(b).toISOString()}`).toBe(true);
   const cut = (ms: number) => {
-    const i = cdrs.findIndex((c) => c.seizureTime >= ms);
+    const i = cdrs.findIndex((c) => c.releaseTime >= ms);
     return i < 0 ? cdrs.length : i;
   };
   const segments: (typeof cdrs)[] = [];
@@ -138,7 +146,8 @@ it('two instances, a restart in the middle of each campaign: every expected aler
     expect(Number(c!.n)).toBe(cdrs.length);
 
     // ClickHouse: exactly the expected alerts of the four rules, each once (latest version), same ids as the oracle.
-    const stored = (await readAlerts(conn)).filter((a) => RULES.includes(a.rule));
+    withRestarts = await readAlerts(conn);
+    const stored = withRestarts.filter((a) => RULES.includes(a.rule));
     const key = (a: Pick<FraudAlert, 'rule' | 'entityKind' | 'entity'>) => `${a.rule} ${a.entityKind}:${a.entity}`;
     const summary = (xs: readonly FraudAlert[]) => xs.map((a) => `${key(a)} ${a.alertId} v${a.version} ${a.status} ${new Date(a.firstSeen).toISOString()}..${new Date(a.lastSeen).toISOString()}`).sort();
     console.log(`expected (offline, no restart):\n  ${summary(expected).join('\n  ')}\nstored (pipeline, ${all.length} instances, ${boundaries.length} restarts):\n  ${summary(stored).join('\n  ')}`);
@@ -181,6 +190,54 @@ it('two instances, a restart in the middle of each campaign: every expected aler
     await endpoint.close();
   }
 }, 600_000);
+
+it('the same input through one instance, without restarts and with other flush timing, gives the same alerts with the same exposures', async () => {
+  expect(withRestarts, 'the run with restarts (the test above) finished').toBeDefined();
+  const name = uniqueName('fraudonce');
+  const refDir = mkdtempSync(join(tmpdir(), 'ref-'));
+  const traffic = createTraffic(GEN);
+  writeReference(refDir, traffic.reference());
+  const cdrs = [...releaseOrder(traffic.records())];
+  const endpoint = await startClickHouseEndpoint({ path: chPath() });
+  await ensureTopic(brokers, name, 4, quietLog);
+  const base = loadConfig({ env: {} });
+  const cfg: Config = {
+    ...base,
+    kafka: { ...base.kafka, brokers, topic: name, groupId: name, partitions: 4, deadLetterTopic: '', sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 },
+    rating: { referenceSource: 'files', referenceDir: refDir, tariffFile: '', reloadIntervalMs: 0 },
+    fraud: { ...base.fraud, enabled: true, eventsTopic: `${name}.fraud-events`, alertsTopic: '', groupId: '' },
+    clickhouse: { ...base.clickhouse, mode: 'server', url: endpoint.url, username: 'default', password: '', database: name, requestTimeoutMs: 30_000 },
+    // Other batch boundaries than the first run (200 ms there): the partitions interleave differently.
+    sink: { ...base.sink, flushIntervalMs: 1_500, maxBatchRows: 3_000 },
+    telemetry: { ...base.telemetry, metricsPort: -1, logLevel: 'silent' },
+  };
+  const conn = await openServer({ url: endpoint.url, username: 'default', password: '', database: name, requestTimeoutMs: 30_000, createDatabase: true });
+  const sink = new KafkaSink({ brokers, clientId: 'test', log: quietLog });
+  let p: Pipeline | undefined;
+  try {
+    await sink.connect();
+    const codec = cdrCodec();
+    // All of it at once, before the pipeline starts: a backlog, read partition by partition.
+    for (let i = 0; i < cdrs.length; i += 2000) await sink.send(name, cdrs.slice(i, i + 2000).map((c) => ({ key: c.servedMsisdn, value: codec.encode(c) })));
+    p = await startPipeline(cfg, quietLog);
+    const svc = p.fraud!;
+    await waitFor('every CDR stored', async () => Number((await conn.query<{ n: string }>('SELECT count() AS n FROM cdrs FINAL'))[0]!.n) >= cdrs.length, 180_000, 500);
+    await waitFor('every fraud event through the detector', async () => {
+      if (!(await svc.caughtUp())) return false;
+      await new Promise((r) => setTimeout(r, 1000));
+      return svc.caughtUp();
+    }, 90_000, 500);
+    const once = await readAlerts(conn);
+    console.log(`one instance, no restart: ${once.length} alerts; with restarts: ${withRestarts!.length}`);
+    expect(once.length).toBeGreaterThan(5);
+    expect(summary(once)).toEqual(summary(withRestarts!));
+  } finally {
+    await sink.disconnect().catch(() => undefined);
+    await p?.stop().catch(() => undefined);
+    await conn.close().catch(() => undefined);
+    await endpoint.close();
+  }
+}, 300_000);
 
 /** Every message of the (single-partition) alerts topic, decoded. */
 async function readTopic(topic: string): Promise<FraudAlert[]> {

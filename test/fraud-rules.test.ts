@@ -1168,10 +1168,9 @@ describe('Detector: episodes, versions and throttling', () => {
     expect(det.sweep(3, true), 'closed once').toEqual([]);
   });
 
-  it('with several CDR partitions feeding it, the watermark is the slowest source: a source hours ahead closes nothing, an idle one stops holding it back', () => {
+  it('with several CDR partitions feeding it, the watermark is the slowest source: a source hours ahead closes nothing, one more than holdMs behind stops holding it back', () => {
     const b = builder('wm');
-    let wall = 0;
-    const det = new Detector(book, { sources: 2, idleMs: 60_000, now: () => wall });
+    const det = new Detector(book, { sources: 2, holdMs: book.episodeGapMs + 2 * HOUR });
     const first = calls(b, num(p, 'maxCalls')).map((e) => ({ ...e, source: 0 }));
     const [open] = of(run(first, { det, partition: 1 }), R);
     expect(open).toBeDefined();
@@ -1184,27 +1183,29 @@ describe('Detector: episodes, versions and throttling', () => {
     run([{ ...b.mo('447700902997', '447700902998', { base: lastSeen + book.episodeGapMs + MIN }), source: 0 }], { det, partition: 1, firstOffset: 101 });
     expect(det.sweep(1, true).map((a) => [a.alertId, a.status])).toEqual([[open!.alertId, 'CLOSED']]);
 
-    // An idle source: behind, and silent for longer than idleMs of wall-clock time.
-    const det2 = new Detector(book, { sources: 2, idleMs: 60_000, now: () => wall });
+    // A source more than holdMs of traffic time behind the fastest no longer holds it back — decided by
+    // record times alone (no wall clock): the same events give the same watermark whenever they are processed.
+    const det2 = new Detector(book, { sources: 2, holdMs: book.episodeGapMs + 2 * HOUR });
     const again = calls(builder('wm2'), num(p, 'maxCalls')).map((e) => ({ ...e, source: 0 }));
     const [open2] = of(run(again, { det: det2, partition: 0 }), R);
-    const ahead = again[again.length - 1]!.start + book.episodeGapMs + HOUR;
-    wall = 10_000;
-    run([{ ...b.mo('447700902996', '447700902998', { base: ahead }), source: 1 }], { det: det2, partition: 0, firstOffset: 100 });
-    expect(det2.sweep(0, true), 'source 0 is behind but was heard from 10 s ago').toEqual([]);
-    wall = 10_000 + 61_000;
+    const last2 = again[again.length - 1]!.start;
+    run([{ ...b.mo('447700902996', '447700902998', { base: last2 + book.episodeGapMs + HOUR }), source: 1 }], { det: det2, partition: 0, firstOffset: 100 });
+    expect(det2.sweep(0, true), 'source 0 is behind, but within holdMs').toEqual([]);
+    const ahead = last2 + book.episodeGapMs + 3 * HOUR;
+    run([{ ...b.mo('447700902995', '447700902998', { base: ahead }), source: 1 }], { det: det2, partition: 0, firstOffset: 101 });
     expect(det2.watermark(0)).toBe(ahead);
     expect(det2.sweep(0, true).map((a) => [a.alertId, a.status])).toEqual([[open2!.alertId, 'CLOSED']]);
   });
 
-  it('a source never heard from holds the watermark back only until it counts as idle', () => {
-    let wall = 0;
-    const det = new Detector(book, { sources: 3, idleMs: 60_000, now: () => wall });
+  it('a source never heard from holds the watermark back until the others are holdMs past the partition\'s first event', () => {
+    const det = new Detector(book, { sources: 3, holdMs: HOUR });
     const evs = calls(builder('wm3'), num(p, 'maxCalls')).map((e) => ({ ...e, source: 2 }));
     run(evs, { det, partition: 0 });
-    expect(det.watermark(0)).toBe(-Infinity);
-    wall = 61_000;
-    expect(det.watermark(0)).toBe(evs[evs.length - 1]!.start);
+    const first = evs[0]!.start;
+    expect(det.watermark(0), 'sources 0 and 1 count as being at the first event').toBe(first);
+    const later = { ...builder('wm3b').mo('447700902994', '447700902998', { base: first + HOUR + MIN }), source: 2 };
+    run([later], { det, partition: 0, firstOffset: 100 });
+    expect(det.watermark(0)).toBe(later.start);
   });
 
   it('without force, sweep runs at most once per minute of traffic time', () => {

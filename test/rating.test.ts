@@ -467,6 +467,22 @@ describe('roaming, SMS and data', () => {
   });
 });
 
+describe('the bundled book prices pay-as-you-go data by serving network', () => {
+  const book = compileTariffs(loadTariffBook(defaultTariffPath()));
+  const r = new Rater(book, normaliser, { homePlmn: '23499' });
+  const payg = subject('RETAIL-PAYG', book);
+  const data = (plmn: string | null, bytes: number) => voice(null, PEAK_WED, 600_000, { eventType: 'DATA', recordingEntity: 'PGW-1', callingNumber: null, servingPlmn: plmn, uplinkBytes: 0, downlinkBytes: bytes });
+  it('home, EU and the rest of the world, no additive data surcharge', () => {
+    // 1,234,567 B. Home (234 99, or no serving network): 1235 KB = 1.235 MB × 0.05 = 0.06175 -> half-up/4 0.0618.
+    expect(rated(r.rate(data('23499', 1_234_567), payg))).toMatchObject({ destinationId: 'UK_NETWORKS', matchedPrefix: '234', totalMicros: 61_800 });
+    expect(rated(r.rate(data(null, 1_234_567), payg))).toMatchObject({ destinationId: 'UK_NETWORKS', totalMicros: 61_800 });
+    // France (208 01): 1.235 MB × 0.055 = 0.067925 -> 0.0679.
+    expect(rated(r.rate(data('20801', 1_234_567), payg))).toMatchObject({ destinationId: 'EU_NETWORKS', totalMicros: 67_900, surchargeMicros: 0 });
+    // USA (310 260): 124 × 10 KB = 1.24 MB × 6.05 = 7.502.
+    expect(rated(r.rate(data('310260', 1_234_567), payg))).toMatchObject({ destinationId: '*', totalMicros: 7_502_000, surchargeMicros: 0 });
+  });
+});
+
 describe('unrated CDRs keep a reason and no price', () => {
   const expectUnrated = (r: Rating, reason: string) => {
     expect(r.status).toBe('UNRATED');

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createLogger, createMetrics, serveTelemetry } from '../pipeline/telemetry.js';
 
@@ -33,5 +34,58 @@ describe('telemetry', () => {
     } finally {
       await t.close();
     }
+  });
+
+  it('fails /healthz while the main thread is blocked in a synchronous loop, and recovers after', async () => {
+    const m = createMetrics();
+    const t = await serveTelemetry(m, { live: () => true, ready: () => true }, '127.0.0.1', 0, { livenessTimeoutMs: 1000, mainTimeoutMs: 500 });
+    // The probe runs in its own thread: this one is about to stop answering anything.
+    const shared = new Int32Array(new SharedArrayBuffer(4 * 64));
+    const probe = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const out = new Int32Array(workerData.buf);
+       let i = 1;
+       (async () => {
+         while (i < out.length) {
+           const h = await fetch('http://127.0.0.1:' + workerData.port + '/healthz').then((r) => r.status, () => 0);
+           const r = await fetch('http://127.0.0.1:' + workerData.port + '/readyz').then((r) => r.status, () => 0);
+           out[i++] = h * 1000 + r;
+           Atomics.store(out, 0, i);
+           await new Promise((res) => setTimeout(res, 100));
+         }
+       })();`,
+      { eval: true, workerData: { buf: shared.buffer, port: t.port } },
+    );
+    try {
+      const samples = () => Array.from(shared.slice(1, Atomics.load(shared, 0)));
+      while (samples().length < 2) await new Promise((r) => setTimeout(r, 20));
+      expect(samples().every((s) => s === 200_200)).toBe(true);
+      // Block the event loop for 3 s, as a decoder stuck in a huge Avro block count would.
+      const before = samples().length;
+      const until = Date.now() + 3000;
+      while (Date.now() < until) {
+        /* busy */
+      }
+      const during = samples().slice(before);
+      // Liveness failed while blocked (after the 1 s timeout), and readiness could not be answered either.
+      expect(during.some((s) => Math.floor(s / 1000) === 503)).toBe(true);
+      expect(during.some((s) => s % 1000 === 503)).toBe(true);
+      // Once the loop runs again, both recover.
+      const after = samples().length;
+      while (samples().length < after + 3) await new Promise((r) => setTimeout(r, 20));
+      expect(samples().slice(-1)[0]).toBe(200_200);
+    } finally {
+      await probe.terminate();
+      await t.close();
+    }
+  });
+
+  it('exports lag against committed offsets and the commit-stall gauge', async () => {
+    const m = createMetrics();
+    m.consumerLag.set({ topic: 't', partition: '0' }, 5);
+    m.commitStalled.set({ topic: 't', partition: '0' }, 42);
+    const body = await m.registry.metrics();
+    expect(body).toContain('cdr_source_commit_stalled_seconds{topic="t",partition="0"} 42');
+    expect(body).toMatch(/# HELP cdr_source_lag_records High watermark minus the committed offset/);
   });
 });

@@ -31,6 +31,12 @@ interface Episode {
   recentIds: string[];
   /** Events released at or before this time are already in the episode (restored from the alert store). */
   restoredUntil: number;
+  /**
+   * Record ids in the stored version's evidence (the first and the latest it took in): an event released at
+   * exactly restoredUntil is new to the episode unless it is one of them (a self-call and its forwarded leg
+   * end in the same millisecond, and a version may have gone out between the two).
+   */
+  restoredIds: ReadonlySet<string> | null;
   /** The fraud-events partition of its entity. */
   partition: number;
   /**
@@ -167,7 +173,7 @@ interface Part {
   last: number;
   /**
    * Episodes with absorbed events not yet published, and the offset a replay must start from to absorb them
-   * again (publishedThrough + 1): the low watermark never passes it, so a restart loses none of them.
+   * again (the lowest offset among them): the low watermark never passes it, so a restart loses none of them.
    */
   pending: Map<Episode, number>;
 }
@@ -189,21 +195,28 @@ export interface DetectorOptions {
    * hours of traffic ahead of another; the watermark is therefore the slowest source's clock.
    */
   sources?: number;
-  /** A source that is behind and has not moved for this long (wall clock) stops holding the watermark back (default 60 s). */
-  idleMs?: number;
-  /** Wall clock, for idle sources (tests). */
-  now?: () => number;
+  /**
+   * A source more than this far (traffic time) behind the fastest one stops holding the watermark back
+   * (default maxLatenessMs, else 4 h). Traffic time, never the wall clock, so the result is a function of
+   * the events alone: a CDR partition without traffic delays the closing of episodes by at most this much.
+   */
+  holdMs?: number;
+  /**
+   * Events arrive in release order (the service's SourceMerge puts them in that order): a restored episode
+   * then continues after its stored windowEnd, and the stored offset (the order of arrival on the topic, not
+   * of processing) is ignored. Without it, the stored offset decides (events arrive in offset order).
+   */
+  ordered?: boolean;
 }
 
 /** Event-time progress of one fraud-events partition. */
 interface Clock {
   /** Latest seizure time seen from any source. */
   max: number;
-  /** Latest seizure time seen per source, and when (wall clock) it last moved. */
+  /** Latest seizure time seen per source. */
   src: number[];
-  moved: number[];
-  /** When (wall clock) this partition's state began: an unseen source holds the watermark back until idle. */
-  since: number;
+  /** The first seizure time seen on the partition: where a source not heard from yet counts as being. */
+  first: number;
 }
 
 const SEVERITIES: Severity[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
@@ -255,7 +268,6 @@ export class Detector {
   /** Per partition: event-time progress per source (the stream's position in traffic time). */
   private readonly clocks = new Map<number, Clock>();
   private sources: number;
-  private readonly now: () => number;
   private readonly swept = new Map<number, number>();
   private readonly retention = new Map<FraudEvent['group'], number>();
   /** Episodes restored from the alert store, waiting for their entity to appear: entity -> rule -> alert. */
@@ -273,7 +285,6 @@ export class Detector {
   ) {
     for (const g of ['LINE', 'RANGE', 'DEST', 'CHAIN', 'ACCOUNT'] as const) this.retention.set(g, book.retentionMs(g));
     this.sources = Math.max(1, opts.sources ?? 1);
-    this.now = opts.now ?? Date.now;
   }
 
   /** The number of CDR-topic partitions feeding the events (it can only grow, like a topic's partitions). */
@@ -282,21 +293,23 @@ export class Detector {
   }
 
   /**
-   * The partition's event-time watermark: the slowest source's latest seizure time (sources idle for
-   * longer than idleMs while behind are skipped). Windows are evicted, episodes closed and events judged
-   * late against it, never against the fastest source. With one source it is simply the latest seizure seen.
+   * The partition's event-time watermark: the slowest source's latest seizure time, except that a source
+   * more than holdMs behind the fastest one stops holding it back (a source not heard from counts as being
+   * at the partition's first event). Windows are evicted, episodes closed and events judged late against
+   * it, never against the fastest source. With one source it is simply the latest seizure seen. Traffic time
+   * only: the same events in the same order give the same watermark, whenever they are processed.
    */
   watermark(partition: number): number {
     const c = this.clocks.get(partition);
     if (!c) return -Infinity;
-    if (this.sources === 1 && c.src.length <= 1) return c.max;
-    const now = this.now();
-    const idle = this.opts.idleMs ?? 60_000;
+    // In release order (the SourceMerge already waited for every source) the latest seizure seen is the clock.
+    if (this.opts.ordered || (this.sources === 1 && c.src.length <= 1)) return c.max;
+    const hold = this.opts.holdMs ?? this.opts.maxLatenessMs ?? 4 * 3_600_000;
     let wm = c.max;
     for (let s = 0; s < Math.max(this.sources, c.src.length); s++) {
-      const t = c.src[s] ?? -Infinity;
+      const t = c.src[s] ?? c.first;
       if (t >= wm) continue;
-      if (now - (c.moved[s] ?? c.since) > idle) continue; // idle (or silent) and behind: not holding back
+      if (c.max - t > hold) continue; // too far behind: not holding back
       wm = t;
     }
     return wm;
@@ -354,12 +367,9 @@ export class Detector {
   /** Processes one event; returns the alert versions to publish (new or updated episodes). */
   process(partition: number, offset: number, ev: FraudEvent): FraudAlert[] {
     let c = this.clocks.get(partition);
-    if (!c) this.clocks.set(partition, (c = { max: -Infinity, src: [], moved: [], since: this.now() }));
+    if (!c) this.clocks.set(partition, (c = { max: -Infinity, src: [], first: ev.start }));
     const src = ev.source ?? 0;
-    if (ev.start > (c.src[src] ?? -Infinity)) {
-      c.src[src] = ev.start;
-      c.moved[src] = this.now();
-    }
+    if (ev.start > (c.src[src] ?? -Infinity)) c.src[src] = ev.start;
     if (ev.start > c.max) c.max = ev.start;
     const wm = this.watermark(partition);
     const keep = this.retention.get(ev.group) ?? 0;
@@ -443,13 +453,14 @@ export class Detector {
       const f = contributes ? rule.evaluate(after === undefined ? ent.events : ent.events.filter((e) => e.start > after), ev, p) : null;
       if (ep) {
         // A restored episode has taken in every event through its stored offset (when the store knows it).
-        if (ep.restoredThrough >= 0 ? offset > ep.restoredThrough : ev.end > ep.restoredUntil) this.absorb(ep, [ev], f);
+        const fresh = ep.restoredThrough >= 0 ? offset > ep.restoredThrough : ev.end > ep.restoredUntil || (ev.end === ep.restoredUntil && ep.restoredIds !== null && !ep.restoredIds.has(ev.recordId));
+        if (fresh) this.absorb(ep, [ev], f);
         const a = this.maybePublish(ep, ev.end);
         if (a) out.push(a);
       } else if (f) {
         ep = this.open(rule, ev, entity, f, partition);
         this.setEpisode(part, ent, epKey ?? `${rule.id}\u0000${entity}`, ep);
-        out.push(this.publish(ep, ep.alert.detectedAt));
+        out.push(this.publish(ep));
       }
     }
     return out;
@@ -467,8 +478,9 @@ export class Detector {
     const clock = this.watermark(partition);
     const out: FraudAlert[] = [];
     if (clock === -Infinity) return out;
-    // At most once per minute of traffic time.
-    if (!force && clock - (this.swept.get(partition) ?? -Infinity) < 60_000) return out;
+    // Once per minute of traffic time, on minute boundaries: when a sweep happens depends on the events
+    // alone, also after a restart (a "60 s since the last sweep" rule would restart its phase).
+    if (!force && Math.floor(clock / 60_000) === Math.floor((this.swept.get(partition) ?? -Infinity) / 60_000)) return out;
     this.swept.set(partition, clock);
     const part = this.parts.get(partition);
     if (!part) return out;
@@ -706,7 +718,7 @@ export class Detector {
       eventsPartition: partition,
       eventsOffset: -1,
     };
-    const ep: Episode = { alert, rule, exposureMicros: 0, events: 0, firstIds: [], recentIds: [], restoredUntil: 0, partition, publishedThrough: -1, restoredThrough: -1, lastPublishedAt: 0, lastPublishedExposure: 0, dirty: true };
+    const ep: Episode = { alert, rule, exposureMicros: 0, events: 0, firstIds: [], recentIds: [], restoredUntil: 0, restoredIds: null, partition, publishedThrough: -1, restoredThrough: -1, lastPublishedAt: 0, lastPublishedExposure: 0, dirty: true };
     this.absorb(ep, f.events, f);
     return ep;
   }
@@ -717,7 +729,7 @@ export class Detector {
     const exposure = microsOf(a.exposure);
     const n = this.book.evidenceRecordIds;
     // The stored position counts only on the same partition (the topic's partition count may have changed).
-    const through = a.eventsPartition === partition && a.eventsOffset >= 0 ? a.eventsOffset : -1;
+    const through = !this.opts.ordered && a.eventsPartition === partition && a.eventsOffset >= 0 ? a.eventsOffset : -1;
     return {
       alert,
       rule,
@@ -726,17 +738,29 @@ export class Detector {
       firstIds: a.evidence.recordIds.slice(0, n),
       recentIds: a.evidence.recordIds.slice(n),
       restoredUntil: a.windowEnd,
+      restoredIds: new Set(a.evidence.recordIds),
       partition,
       publishedThrough: through >= 0 ? through : offset - 1,
       restoredThrough: through,
-      lastPublishedAt: a.detectedAt,
+      lastPublishedAt: a.windowEnd,
       lastPublishedExposure: exposure,
       dirty: false,
     };
   }
 
   private absorb(ep: Episode, events: readonly FraudEvent[], f: Finding | null): void {
-    if (!ep.dirty) this.parts.get(ep.partition)?.pending.set(ep, ep.publishedThrough + 1);
+    // The low watermark waits for the oldest event absorbed since the last published version, so a restart
+    // replays every one of them (in offset order that is publishedThrough + 1; in release order, from the
+    // SourceMerge, an absorbed event may sit at a lower offset than events processed before it).
+    const part = this.parts.get(ep.partition);
+    if (part) {
+      let from = part.pending.get(ep) ?? ep.publishedThrough + 1;
+      for (const e of events) {
+        const o = (e as Partial<StoredEvent>).offset;
+        if (o !== undefined && o < from) from = o;
+      }
+      part.pending.set(ep, from);
+    }
     const n = this.book.evidenceRecordIds;
     for (const e of events) {
       ep.events++;
@@ -768,12 +792,12 @@ export class Detector {
     const escalates = this.severityOf(ep) !== ep.alert.severity;
     if (!grew && !due && !escalates) return null;
     ep.alert.status = 'UPDATED';
-    return this.publish(ep, now);
+    return this.publish(ep);
   }
 
   private close(ep: Episode): FraudAlert {
     ep.alert.status = 'CLOSED';
-    return this.publish(ep, ep.alert.detectedAt);
+    return this.publish(ep);
   }
 
   private severityOf(ep: Episode): Severity {
@@ -782,14 +806,16 @@ export class Detector {
     return SEVERITIES[Math.max(base, byMoney)]!;
   }
 
-  private publish(ep: Episode, at: number): FraudAlert {
+  private publish(ep: Episode): FraudAlert {
     const a = ep.alert;
     a.version++;
     a.severity = this.severityOf(ep);
     a.exposure = formatMicros(ep.exposureMicros);
     a.evidence.counts.events = ep.events;
     a.evidence.recordIds = [...ep.firstIds, ...ep.recentIds];
-    ep.lastPublishedAt = at;
+    // The traffic time the version covers (not the moment it went out): the stored alert has it (windowEnd),
+    // so a restored episode publishes its next versions when the uninterrupted run would have.
+    ep.lastPublishedAt = a.windowEnd;
     ep.lastPublishedExposure = ep.exposureMicros;
     ep.dirty = false;
     const part = this.parts.get(ep.partition);

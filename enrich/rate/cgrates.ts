@@ -332,7 +332,7 @@ export function rateCgrates(book: CompiledTariffs, q: CgratesQuery): CgratesCost
   const si = SERVICE_INDEX[q.service];
   const lookup = new EntryLookup(book, book.plans);
   const short = false;
-  if (!lookup.find(q.chain, q.destination, short, si, q.answerMs)) return { error: 'UNAUTHORIZED_DESTINATION' };
+  if (!lookup.find(q.chain, q.destination, short ? book.shortTrie : book.trie, si, q.answerMs)) return { error: 'UNAUTHORIZED_DESTINATION' };
   if (q.usage <= 0) return { callCost: 0, eventCost: 0, pieces: 0 };
   const entry = lookup.entry!;
   const rt = book.rates;

@@ -121,9 +121,11 @@ export interface CompiledTariffs {
   currency: string;
   timezone: string;
   destIds: string[];
-  /** Both tries' payload is the destination index (the matched prefix is the key's first `depth` digits). */
+  /** The tries' payload is the destination index (the matched prefix is the key's first `depth` digits). */
   trie: DigitTrie;
   shortTrie: DigitTrie;
+  /** Serving networks (MCC-MNC prefixes) of destinations, for data. */
+  networkTrie: DigitTrie;
   rates: RateTable;
   tariffs: CompiledTariff[];
   tariffIndex: Map<string, number>;
@@ -257,9 +259,9 @@ export class RateBuilder {
     const money = (v: unknown, w: string) => {
       if (v === undefined) return -1;
       try {
+        // More decimals than the rounding are fine: the event is rounded once, as a whole.
         const m = parseMicros(v, w);
         if (m < 0) p.push(`${w}: must not be negative`);
-        if (m % r.quantum !== 0) p.push(`${w}: ${String(v)} has more decimals than the rate's rounding (${r.label})`);
         return m;
       } catch (e) {
         p.push((e as Error).message);
@@ -394,6 +396,8 @@ export function compileTariffs(book: TariffBookFile, opts: CompileOptions = {}):
   const destIndex = new Map<string, number>();
   const trie = new DigitTrie(4096);
   const shortTrie = new DigitTrie(64);
+  const networkTrie = new DigitTrie(64);
+  const networkDests = new Set<string>();
   const termOwner = new Map<string, string>();
   for (const [id, def] of Object.entries(book.destinations ?? {})) {
     if (id === '*') {
@@ -405,14 +409,17 @@ export function compileTariffs(book: TariffBookFile, opts: CompileOptions = {}):
     destIndex.set(id, d);
     const prefixes = Array.isArray(def) ? def : (def.prefixes ?? []);
     const shorts = Array.isArray(def) ? [] : (def.shortCodes ?? []);
-    if (prefixes.length === 0 && shorts.length === 0) warnings.push(`destinations.${id}: no prefixes`);
+    const networks = Array.isArray(def) ? [] : (def.networks ?? []);
+    if (networks.length > 0) networkDests.add(id);
+    if (prefixes.length === 0 && shorts.length === 0 && networks.length === 0) warnings.push(`destinations.${id}: no prefixes`);
     for (const [list, t, kind] of [
       [prefixes, trie, 'prefix'],
       [shorts, shortTrie, 'short code'],
+      [networks, networkTrie, 'network'],
     ] as const) {
       for (const raw of list) {
         if (typeof raw !== 'string' || raw.length === 0 || !DigitTrie.accepts(raw)) {
-          problems.push(`destinations.${id}: ${kind} ${JSON.stringify(raw)} must be digits (E.164 without "+")`);
+          problems.push(`destinations.${id}: ${kind} ${JSON.stringify(raw)} must be digits (${kind === 'network' ? 'MCC-MNC' : 'E.164 without "+"'})`);
           continue;
         }
         const owner = termOwner.get(`${kind}:${raw}`);
@@ -427,6 +434,7 @@ export function compileTariffs(book: TariffBookFile, opts: CompileOptions = {}):
   }
   trie.seal();
   shortTrie.seal();
+  networkTrie.seal();
 
   // Roaming zones.
   const zoneNames: string[] = [];
@@ -575,6 +583,7 @@ export function compileTariffs(book: TariffBookFile, opts: CompileOptions = {}):
             problems.push(`${pw}: unknown destination ${JSON.stringify(pd.destination)}`);
             continue;
           }
+          if (si === SERVICE_INDEX.data && dest >= 0 && !networkDests.has(pd.destination)) warnings.push(`${pw}: ${pd.destination} has no "networks": data is priced by serving network, so it never matches`);
           if ((dest === -1 ? anyEntry[si]! : table[dest]!) >= 0) {
             problems.push(`${pw}: ${pd.destination} is priced twice for ${svc}`);
             continue;
@@ -678,6 +687,7 @@ export function compileTariffs(book: TariffBookFile, opts: CompileOptions = {}):
     destIds,
     trie,
     shortTrie,
+    networkTrie,
     rates: rt,
     tariffs,
     tariffIndex,

@@ -3,30 +3,37 @@
  * in, a Rating (schemas/tariff.ts) out: the price in exact micro-units with its explanation, or UNRATED with
  * a reason code. Pure: no I/O, no clock, no state that changes the answer (day plans are a cache).
  *
- * Semantics (docs/TARIFFS.md):
- * - Rating instant: answer time, else seizure time. It chooses the tariff version (a version applies to
- *   every call that starts at or after its effectiveFrom) and the band at the start of the call.
- * - Destination: the longest prefix of the priced number that the effective version prices for the service
- *   (a shorter prefix is tried when a longer one has no rate in the band at the rating instant), then "*";
- *   then the next tariff of the chain (fallbacks).
- * - Voice usage is billed in blocks laid from the start of the call: each block costs price × block / per
- *   of the rate group in force at the block's offset, and the band in force at the block's start instant.
- *   A call whose blocks fall in bands with different rates is split into segments; each segment's usage
- *   charge is rounded to its rate's decimals (so the segments on an explanation add up to the total).
- *   Blocks never overlap and the billed usage is the real usage rounded up to the last block.
- * - SMS and data are priced at the band of their start; data by volume (uplink + downlink bytes).
+ * Semantics (docs/TARIFFS.md "How a CDR is priced"; the engine-neutral rules it implements are numbered
+ * there, R1-R7):
+ * - Answered (R3): a voice call is answered when it has an answer time, whatever its billable time says.
+ *   An unanswered call costs 0 (note UNANSWERED, or UNANSWERED_BILLABLE for a record that claims billable
+ *   time without an answer time). An answered call of 0 s pays its connect fee and minimum charge.
+ * - Rating instant: the answer time (the seizure time for unanswered calls, SMS and data). It chooses the
+ *   tariff version for the whole event (R1: a call that runs past the next version's start is not split)
+ *   and the band at its start.
+ * - Destination (R2): the longest prefix of the priced number that the effective version prices for the
+ *   service (a shorter prefix is tried when a longer one has no rate in the band at the rating instant), then
+ *   "*"; then the next tariff of the chain (fallbacks). Data is priced by the serving network: the longest
+ *   MCC-MNC prefix among destinations' `networks`, then "*".
+ * - Voice usage (R3) is billed in increments laid from the answer instant: each takes the rate group in
+ *   force at its offset and the band in force at its start instant. A call whose increments fall in bands
+ *   with different rates is explained as segments; nothing is rounded per segment.
+ * - SMS (R5): price × segments; data (R6): whole increments of bytes (1 MB = 10^6 B).
  * - Connect fee, free-below, minimum and maximum charge and rounding are those of the rate at the start.
  *   Free-below: usage strictly below the threshold costs nothing (no connect fee, no minimum, no
- *   surcharge). Minimum and maximum apply to connect fee + usage charge, before roaming surcharges.
+ *   surcharge). Minimum and maximum apply to the exact connect fee + usage charge, before roaming surcharges.
  * - Roaming: when the serving network is not ours, the surcharge rate of the visited country's zone for
- *   the service is applied to the same usage, with its own connect fee and rounding.
+ *   the service is priced over the same usage (its own connect fee, minimum, maximum) and added exactly.
+ * - Rounding (R7): the exact event total (a sum of fractions of micro-units) is rounded once, with the
+ *   method and decimals of the rate at the start.
  */
 import type { Cdr } from '../../schemas/index.js';
 import { UnratedReason, type Rating, type RatedSegment, type Service } from '../../schemas/tariff.js';
 import { blankNumber, type Normaliser, type NormalisedNumber } from '../normalise.js';
 import { SERVICE_INDEX, UNIT_BYTE, UNIT_MS, UNIT_MSG, UNIT_NAMES, versionAt, type CompiledTariffs, type CompiledVersion, type PriceEntry, type RateTable } from './compile.js';
-import { RationalSum } from './money.js';
+import { RationalSum, ROUND_HALF_UP } from './money.js';
 import { segmentAt, type DayPlan, type DayPlans, type Partition } from './time.js';
+import type { DigitTrie } from './trie.js';
 
 /** Contracted rates of one account (contracted-rates.csv), longest prefix first, latest validFrom first. */
 export interface ContractSet {
@@ -83,6 +90,7 @@ function blank(service: Service, unit: number, currency: string, ratedAtMs: numb
     connectFeeMicros: 0,
     usageMicros: 0,
     adjustmentMicros: 0,
+    roundingMicros: 0,
     surchargeMicros: 0,
     usage,
     billedUsage: 0,
@@ -130,7 +138,8 @@ export class EntryLookup {
     this.matchCount = -1;
   }
 
-  find(chain: Int32Array, key: string, short: boolean, si: number, at: number): boolean {
+  /** `trie`: the book's trie of numbers, of short codes, or of networks (data), as the key is one of them. */
+  find(chain: Int32Array, key: string, trie: DigitTrie, si: number, at: number): boolean {
     const book = this.book;
     let sawVersion = false;
     let bandGap = false;
@@ -142,7 +151,7 @@ export class EntryLookup {
       const any = v.anyEntry[si]!;
       if ((table === null || table === undefined) && any < 0) continue;
       if (table !== null && table !== undefined) {
-        if (this.matchCount < 0) this.matchCount = (short ? book.shortTrie : book.trie).matches(key, this.payloads, this.depths);
+        if (this.matchCount < 0) this.matchCount = trie.matches(key, this.payloads, this.depths);
         for (let k = this.matchCount - 1; k >= 0; k--) {
           const e = table[this.payloads[k]!]!;
           if (e < 0) continue;
@@ -180,13 +189,20 @@ export class EntryLookup {
 }
 
 export class Rater {
+  /** The exact charge of the record being rated (usage, then connect fee, minimum/maximum, surcharge). */
   private readonly acc = new RationalSum();
+  /** Scratch of the roaming surcharge. */
+  private readonly sur = new RationalSum();
   private readonly plans: DayPlans;
   private readonly homePlmn: string;
   private readonly contractRates: RateTable | null;
   private readonly lookup: EntryLookup;
   /** Scratch of the priced party's normalisation (copied into the result). */
   private readonly num: NormalisedNumber = blankNumber();
+  /** Per record: whether acc holds a charge (false: the event costs 0), and its rounding. */
+  private charged = false;
+  private quantum = 1;
+  private method = ROUND_HALF_UP;
 
   constructor(
     readonly book: CompiledTariffs,
@@ -199,14 +215,20 @@ export class Rater {
     this.contractRates = o.contractRates ?? null;
   }
 
-  /** Rates one CDR for a subject (null: the served party is unknown -> UNRATED UNKNOWN_ACCOUNT). */
-  rate(cdr: Cdr, subject: RatingSubject | null): Rating {
+  /**
+   * Rates one CDR for a subject (null: the served party is unknown -> UNRATED UNKNOWN_ACCOUNT).
+   * `smsSegments`: the number of segments of an SMS (R5; the CDR carries none before contract v3, so 1).
+   */
+  rate(cdr: Cdr, subject: RatingSubject | null, smsSegments = 1): Rating {
     const service = serviceOf(cdr);
     const si = SERVICE_INDEX[service];
     const unit = si === 4 ? UNIT_BYTE : si >= 2 ? UNIT_MSG : UNIT_MS;
+    // R3: a call is answered when it has an answer time; billableMs does not decide it.
+    const answered = unit !== UNIT_MS || cdr.answerTime !== null;
     const at = cdr.answerTime ?? cdr.seizureTime;
-    const usage = unit === UNIT_MS ? cdr.billableMs : unit === UNIT_MSG ? 1 : cdr.uplinkBytes + cdr.downlinkBytes;
+    const usage = unit === UNIT_MS ? cdr.billableMs : unit === UNIT_MSG ? smsSegments : cdr.uplinkBytes + cdr.downlinkBytes;
     const r = blank(service, unit, this.book.currency, at, usage, subject === null ? null : subject.accountId);
+    this.charged = false;
 
     // The priced party: called number for outgoing, calling number for incoming; none for data.
     let num: NormalisedNumber | null = null;
@@ -236,8 +258,10 @@ export class Rater {
       if (zone >= 0) r.roamingZone = this.book.zoneNames[zone]!;
     }
 
-    const key = num === null ? '' : num.e164;
+    // R2 key: the number, or for data the serving network (ours when the record names none).
     const short = num !== null && num.shortCode;
+    const key = num !== null ? num.e164 : (serving ?? this.homePlmn);
+    const trie = si === 4 ? this.book.networkTrie : short ? this.book.shortTrie : this.book.trie;
     this.lookup.reset();
 
     // Contracted rates (outgoing voice of business accounts) come before the plan's tariff.
@@ -254,7 +278,7 @@ export class Rater {
           r.matchedPrefix = p;
           r.band = 'ALL';
           r.bands = 'ALL';
-          this.priceFlat(rt, rate, usage, r);
+          this.priceFlat(rt, rate, usage, answered, r);
           const v = subject.chain >= 0 ? this.firstVersion(subject.chain, at) : undefined;
           return this.finish(r, v, roaming, zone, si, usage);
         }
@@ -263,36 +287,39 @@ export class Rater {
 
     if (subject.chain < 0) return unrated(r, UnratedReason.NO_TARIFF);
     const look = this.lookup;
-    if (!look.find(this.book.chains[subject.chain]!, key, short, si, at)) return unrated(r, look.reason!);
+    if (!look.find(this.book.chains[subject.chain]!, key, trie, si, at)) return unrated(r, look.reason!);
     const v = look.version!;
     const entry = look.entry!;
     r.tariffId = v.tariffId;
     r.tariffVersion = v.label;
     r.destinationId = entry.destId;
     r.matchedPrefix = look.prefix;
-    if (!this.priceEntry(v, entry, at, usage, unit, r)) return unrated(r, UnratedReason.NO_RATE_FOR_BAND);
+    if (!this.priceEntry(v, entry, at, usage, unit, answered, r)) return unrated(r, UnratedReason.NO_RATE_FOR_BAND);
     return this.finish(r, v, roaming, zone, si, usage);
   }
 
   /**
-   * Prices usage to a number already in E.164 (or a short code) on a tariff chain, without a CDR: no
-   * normalisation, account or roaming. For price quotes, re-pricing tools and tests.
+   * Prices usage to a number already in E.164 (or a short code; for data, a serving network's MCC-MNC) on a
+   * tariff chain, without a CDR: no normalisation, account or roaming. For price quotes, re-pricing tools
+   * and tests. `usage`: ms (voice), segments (SMS), bytes (data); `answered` (voice) defaults to true.
    */
-  quote(q: { chain: Int32Array; number: string; shortCode?: boolean; service: Service; at: number; usage: number }): Rating {
+  quote(q: { chain: Int32Array; number: string; shortCode?: boolean; service: Service; at: number; usage: number; answered?: boolean }): Rating {
     const si = SERVICE_INDEX[q.service];
     const unit = si === 4 ? UNIT_BYTE : si >= 2 ? UNIT_MSG : UNIT_MS;
     const r = blank(q.service, unit, this.book.currency, q.at, q.usage, null);
-    r.number = q.number;
+    this.charged = false;
+    if (si !== 4) r.number = q.number;
     const look = this.lookup;
     look.reset();
-    if (!look.find(q.chain, q.number, q.shortCode === true, si, q.at)) return unrated(r, look.reason!);
+    const trie = si === 4 ? this.book.networkTrie : q.shortCode === true ? this.book.shortTrie : this.book.trie;
+    if (!look.find(q.chain, q.number, trie, si, q.at)) return unrated(r, look.reason!);
     const v = look.version!;
     const entry = look.entry!;
     r.tariffId = v.tariffId;
     r.tariffVersion = v.label;
     r.destinationId = entry.destId;
     r.matchedPrefix = look.prefix;
-    if (!this.priceEntry(v, entry, q.at, q.usage, unit, r)) return unrated(r, UnratedReason.NO_RATE_FOR_BAND);
+    if (!this.priceEntry(v, entry, q.at, q.usage, unit, unit !== UNIT_MS || q.answered !== false, r)) return unrated(r, UnratedReason.NO_RATE_FOR_BAND);
     return this.finish(r, v, false, -1, si, q.usage);
   }
 
@@ -304,52 +331,95 @@ export class Rater {
     return undefined;
   }
 
-  /** Roaming surcharge, total, status. */
+  /** Roaming surcharge (added exactly), the one rounding of the event (R7), status. */
   private finish(r: Rating, v: CompiledVersion | undefined, roaming: boolean, zone: number, si: number, usage: number): Rating {
-    if (roaming && v !== undefined && v.roaming !== null && r.note !== 'FREE_BELOW') {
+    if (!this.charged) {
+      r.status = 'RATED';
+      return r;
+    }
+    if (roaming && v !== undefined && v.roaming !== null) {
       if (zone < 0) return unrated(r, UnratedReason.NO_ROAMING_ZONE);
       const s = v.roaming[zone * 5 + si]!;
       if (s >= 0) {
         const rt = this.book.rates;
         r.surchargeRateId = rt.ids[s]!;
-        if (usage > 0 && usage >= rt.freeBelow[s]!) {
-          this.acc.reset();
-          accumulate(rt, s, 0, usage, this.acc);
-          let sur = rt.connect[s]! + this.acc.round(rt.quantum[s]!, rt.method[s]!);
+        if (usage >= rt.freeBelow[s]!) {
+          const sur = this.sur;
+          sur.reset();
+          accumulate(rt, s, 0, usage, sur);
+          sur.addMicros(rt.connect[s]!);
           const min = rt.minimum[s]!;
           const max = rt.maximum[s]!;
-          if (min >= 0 && sur < min) sur = min;
-          if (max >= 0 && sur > max) sur = max;
-          r.surchargeMicros = sur;
+          if (min >= 0 && sur.cmpMicros(min) < 0) sur.setMicros(min);
+          else if (max >= 0 && sur.cmpMicros(max) > 0) sur.setMicros(max);
+          r.surchargeMicros = sur.round(1, ROUND_HALF_UP);
+          this.acc.addSum(sur);
         }
       }
     }
-    r.totalMicros = r.connectFeeMicros + r.usageMicros + r.adjustmentMicros + r.surchargeMicros;
+    const total = this.acc.round(this.quantum, this.method);
+    r.totalMicros = total;
+    r.roundingMicros = total - (r.connectFeeMicros + r.usageMicros + r.adjustmentMicros + r.surchargeMicros);
+    r.adjustmentMicros += r.roundingMicros;
     r.status = 'RATED';
     return r;
   }
 
-  /** Prices usage on a rate without bands (contracts): fills the parts of r. */
-  private priceFlat(rt: RateTable, rate: number, usage: number, r: Rating): void {
+  /**
+   * Rules that make an event cost nothing (R3 unanswered, free-below; an SMS of 0 segments or a data session
+   * of 0 bytes). Otherwise sets the event's rounding and returns false: the event is charged.
+   */
+  private free(rt: RateTable, rate: number, usage: number, unit: number, answered: boolean, r: Rating): boolean {
     r.rateId = rt.ids[rate]!;
     r.rounding = rt.roundingLabel[rate]!;
+    if (!answered) {
+      r.note = usage > 0 ? 'UNANSWERED_BILLABLE' : 'UNANSWERED';
+      return true;
+    }
     if (usage < rt.freeBelow[rate]!) {
       r.note = 'FREE_BELOW';
-      return;
+      return true;
     }
-    if (usage === 0) {
+    if (usage === 0 && unit !== UNIT_MS) {
       r.note = 'NO_USAGE';
-      return;
+      return true;
     }
+    this.quantum = rt.quantum[rate]!;
+    this.method = rt.method[rate]!;
     this.acc.reset();
-    const billed = accumulate(rt, rate, 0, usage, this.acc);
-    r.billedUsage = billed;
-    r.usageMicros = this.acc.round(rt.quantum[rate]!, rt.method[rate]!);
-    applyCallLevel(rt, rate, r);
+    return false;
+  }
+
+  /** Connect fee and minimum/maximum of the rate at the start, on the exact usage charge in acc. */
+  private charge(rt: RateTable, rate: number, r: Rating): void {
+    const acc = this.acc;
+    r.usageMicros = acc.round(1, ROUND_HALF_UP);
+    const connect = rt.connect[rate]!;
+    r.connectFeeMicros = connect;
+    acc.addMicros(connect);
+    const min = rt.minimum[rate]!;
+    const max = rt.maximum[rate]!;
+    if (min >= 0 && acc.cmpMicros(min) < 0) {
+      acc.setMicros(min);
+      r.adjustmentMicros = min - connect - r.usageMicros;
+      r.note = 'MINIMUM_CHARGE';
+    } else if (max >= 0 && acc.cmpMicros(max) > 0) {
+      acc.setMicros(max);
+      r.adjustmentMicros = max - connect - r.usageMicros;
+      r.note = 'MAXIMUM_CHARGE';
+    } else if (r.billedUsage === 0) r.note = 'NO_USAGE';
+    this.charged = true;
+  }
+
+  /** Prices usage on a rate without bands (contracts): fills the parts of r. */
+  private priceFlat(rt: RateTable, rate: number, usage: number, answered: boolean, r: Rating): void {
+    if (this.free(rt, rate, usage, UNIT_MS, answered, r)) return;
+    r.billedUsage = accumulate(rt, rate, 0, usage, this.acc);
+    this.charge(rt, rate, r);
   }
 
   /** Prices usage on a tariff entry; false when a later part of the call falls in an unpriced band. */
-  private priceEntry(v: CompiledVersion, entry: PriceEntry, at: number, usage: number, unit: number, r: Rating): boolean {
+  private priceEntry(v: CompiledVersion, entry: PriceEntry, at: number, usage: number, unit: number, answered: boolean, r: Rating): boolean {
     const rt = this.book.rates;
     const p = entry.partition;
     const plans = this.plans;
@@ -360,22 +430,12 @@ export class Rater {
     const names = v.schedule.bandNames;
     r.band = names[band]!;
     r.bands = r.band;
-    r.rateId = rt.ids[rate]!;
-    r.rounding = rt.roundingLabel[rate]!;
-    if (usage < rt.freeBelow[rate]!) {
-      r.note = 'FREE_BELOW';
-      return true;
-    }
-    if (usage === 0) {
-      r.note = 'NO_USAGE';
-      return true;
-    }
+    if (this.free(rt, rate, usage, unit, answered, r)) return true;
     const acc = this.acc;
-    acc.reset();
-    if (unit !== UNIT_MS) {
+    if (unit !== UNIT_MS || usage === 0) {
+      // SMS and data: one band, that of the start (R5, R6); an answered call of 0 s: connect fee and minimum.
       r.billedUsage = accumulate(rt, rate, 0, usage, acc);
-      r.usageMicros = acc.round(rt.quantum[rate]!, rt.method[rate]!);
-      applyCallLevel(rt, rate, r);
+      this.charge(rt, rate, r);
       return true;
     }
     const firstRate = rate;
@@ -384,21 +444,21 @@ export class Rater {
     let end = runEnd(plans, p, plan, k, cls, horizon);
     let pos = 0;
     let segFrom = 0;
-    let usageMicros = 0;
+    let shown = 0;
     let segs: RatedSegment[] | null = null;
     for (;;) {
       const limit = end === Infinity || end - at >= usage ? usage : end - at;
+      // R3: increments are added exactly, at the rate of the band where each starts; no rounding here.
       pos = accumulate(rt, rate, pos, limit, acc);
-      const cost = acc.round(rt.quantum[rate]!, rt.method[rate]!);
-      usageMicros += cost;
       if (pos >= usage) {
-        if (segs !== null) segs.push({ band: names[band]!, rateId: rt.ids[rate]!, fromUsage: segFrom, billedUsage: pos - segFrom, costMicros: cost });
+        if (segs !== null) segs.push({ band: names[band]!, rateId: rt.ids[rate]!, fromUsage: segFrom, billedUsage: pos - segFrom, costMicros: acc.round(1, ROUND_HALF_UP) - shown });
         break;
       }
-      // The next block starts in another rate class: close this segment.
+      // The next increment starts in another rate class: close this segment of the explanation.
       segs ??= [];
-      segs.push({ band: names[band]!, rateId: rt.ids[rate]!, fromUsage: segFrom, billedUsage: pos - segFrom, costMicros: cost });
-      acc.reset();
+      const upTo = acc.round(1, ROUND_HALF_UP);
+      segs.push({ band: names[band]!, rateId: rt.ids[rate]!, fromUsage: segFrom, billedUsage: pos - segFrom, costMicros: upTo - shown });
+      shown = upTo;
       const t = at + pos;
       plan = plans.planAt(p, t);
       k = segmentAt(plan, t);
@@ -413,14 +473,13 @@ export class Rater {
       end = runEnd(plans, p, plan, k, cls, horizon);
     }
     r.billedUsage = pos;
-    r.usageMicros = usageMicros;
     if (segs !== null) {
       r.segments = segs;
       let text = segs[0]!.band;
       for (let i = 1; i < segs.length; i++) text += '+' + segs[i]!.band;
       r.bands = text;
     }
-    applyCallLevel(rt, firstRate, r);
+    this.charge(rt, firstRate, r);
     return true;
   }
 }
@@ -432,25 +491,10 @@ function unrated(r: Rating, reason: UnratedReason): Rating {
   r.connectFeeMicros = 0;
   r.usageMicros = 0;
   r.adjustmentMicros = 0;
+  r.roundingMicros = 0;
   r.surchargeMicros = 0;
   r.billedUsage = 0;
   return r;
-}
-
-/** Connect fee and minimum/maximum of the rate at the start of the event. */
-function applyCallLevel(rt: RateTable, rate: number, r: Rating): void {
-  const connect = rt.connect[rate]!;
-  r.connectFeeMicros = connect;
-  const sub = connect + r.usageMicros;
-  const min = rt.minimum[rate]!;
-  const max = rt.maximum[rate]!;
-  if (min >= 0 && sub < min) {
-    r.adjustmentMicros = min - sub;
-    r.note = 'MINIMUM_CHARGE';
-  } else if (max >= 0 && sub > max) {
-    r.adjustmentMicros = max - sub;
-    r.note = 'MAXIMUM_CHARGE';
-  }
 }
 
 /**

@@ -180,6 +180,44 @@ export class RationalSum {
     return this.big ? this.bnum === 0n : this.num === 0;
   }
 
+  /** Adds a whole number of micro-units (a connect fee). */
+  addMicros(m: number): void {
+    if (m !== 0) this.add(1, m, 1);
+  }
+
+  /** Adds another exact sum (a roaming surcharge, a segment). */
+  addSum(o: RationalSum): void {
+    if (!o.big) {
+      if (o.num !== 0) this.add(1, o.num, o.den);
+      return;
+    }
+    if (!this.big) {
+      this.big = true;
+      this.bnum = BigInt(this.num);
+      this.bden = BigInt(this.den);
+    }
+    this.bnum = this.bnum * o.bden + o.bnum * this.bden;
+    this.bden = this.bden * o.bden;
+  }
+
+  /** Sign of (this − m) for a whole number of micro-units m: -1, 0 or 1. Exact. */
+  cmpMicros(m: number): number {
+    if (!this.big) {
+      const r = mulOrNaN(m, this.den);
+      if (!Number.isNaN(r)) return this.num < r ? -1 : this.num > r ? 1 : 0;
+    }
+    const n = this.big ? this.bnum : BigInt(this.num);
+    const r = BigInt(m) * (this.big ? this.bden : BigInt(this.den));
+    return n < r ? -1 : n > r ? 1 : 0;
+  }
+
+  /** Replaces the sum by a whole number of micro-units (a minimum or maximum charge). */
+  setMicros(m: number): void {
+    this.big = false;
+    this.num = m;
+    this.den = 1;
+  }
+
   /** The sum rounded to a multiple of quantum micro-units. Throws if even the rounded result is unsafe. */
   round(quantum: number, method: number): number {
     if (!this.big) return roundRational(this.num, this.den, quantum, method);

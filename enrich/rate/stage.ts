@@ -6,13 +6,13 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourcedCdr } from '../../schemas/index.js';
-import { ratingColumns } from '../../schemas/tariff.js';
+import { RATING_SEMANTICS, ratingColumns } from '../../schemas/tariff.js';
 import { loadReferenceDir, type ReferenceData } from '../reference.js';
 import { createRating, defaultTariffPath, loadTariffBook, type RatingStage } from './index.js';
 import { createEnricher } from '../enrich.js';
 
 export interface RatingBatchStage {
-  /** Hash of the tariff book and the reference data: stored as rating_version on every rated CDR. */
+  /** Hash of the pricing rules (RATING_SEMANTICS), the tariff book and the reference data: stored as rating_version on every rated CDR. */
   readonly version: string;
   readonly reference: ReferenceData;
   readonly rating: RatingStage;
@@ -29,7 +29,8 @@ export function createRatingStage(referenceDir: string, tariffFile: string): Rat
 export function createRatingStageFrom(reference: ReferenceData, tariffFile: string): RatingBatchStage {
   const bookPath = tariffFile || defaultTariffPath();
   const book = loadTariffBook(bookPath);
-  const version = createHash('sha256').update(readFileSync(bookPath)).update(reference.version).digest('hex').slice(0, 16);
+  // The pricing rules are an ingredient too: rows priced under earlier rules keep another version.
+  const version = createHash('sha256').update(RATING_SEMANTICS).update(readFileSync(bookPath)).update(reference.version).digest('hex').slice(0, 16);
   const rating = createRating({
     book,
     operator: reference.operator,

@@ -4,6 +4,7 @@
  * - server:   @clickhouse/client over HTTP to a ClickHouse server.
  * The same DDL, queries and insert settings run on both. chdb and @clickhouse/client are imported here only.
  */
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { Session } from 'chdb';
@@ -224,11 +225,33 @@ export interface ServerOptions {
   requestTimeoutMs: number;
   /** Create the database if missing (needs the right grants on a real server). */
   createDatabase: boolean;
+  /**
+   * https only: PEM file of the CA that signed the server's certificate (replaces the public CAs), and an
+   * optional client certificate and key (mutual TLS). Read once, here.
+   */
+  caFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+}
+
+/**
+ * @clickhouse/client's `tls` option (client/dist/connection/node_https_connection.js): `ca_cert` becomes the
+ * https Agent's `ca`, and with `cert`/`key` the client authenticates with its certificate as well (it then
+ * also sends X-ClickHouse-SSL-Certificate-Auth: on, and the user and password as X-ClickHouse-User/Key
+ * headers instead of basic auth). Server verification is always on.
+ */
+export function clickHouseTls(opts: Pick<ServerOptions, 'caFile' | 'certFile' | 'keyFile'>): { ca_cert: Buffer } | { ca_cert: Buffer; cert: Buffer; key: Buffer } | undefined {
+  if (!opts.caFile) return undefined;
+  const ca_cert = readFileSync(opts.caFile);
+  if (opts.certFile && opts.keyFile) return { ca_cert, cert: readFileSync(opts.certFile), key: readFileSync(opts.keyFile) };
+  return { ca_cert };
 }
 
 export async function openServer(opts: ServerOptions): Promise<ClickHouseConnection> {
+  const tls = clickHouseTls(opts);
   const common = {
     url: opts.url,
+    ...(tls ? { tls } : {}),
     username: opts.username,
     password: opts.password,
     request_timeout: opts.requestTimeoutMs,

@@ -9,7 +9,9 @@ export function epochMsToCh(epochMs: number): string {
   const ms = Math.floor(epochMs);
   const s = Math.floor(ms / 1000);
   const frac = ms - s * 1000;
-  return `${s}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+  // Ten digits: ClickHouse reads a shorter number ("1.000", "999999.123") as a date in another format and
+  // refuses it, so a record timestamp before 2001-09-09 (a producer that sets 0) would be refused.
+  return `${s >= 0 && s < 1e9 ? String(s).padStart(10, '0') : s}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
 
 /** The cdrs table's columns a decoded CDR fills, in the order cdrValues() returns them (schemas/ddl/0001). */
