@@ -10,7 +10,7 @@ import { expect, inject, it } from 'vitest';
 import { packageRoot } from '../schemas/index.js';
 import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
 import { openEmbedded } from '../sinks/clickhouse/connection.js';
-import { produceCdrs } from '../pipeline/produce.js';
+import { produceCdrs } from '../simulators/produce.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');

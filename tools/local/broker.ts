@@ -1,0 +1,186 @@
+/**
+ * A real Apache Kafka broker without Docker (../shared/PLATFORM.md): the broker jars come from Maven Central
+ * through tools/local/kafka-broker/pom.xml (cached in ~/.m2), KRaft storage is formatted with
+ * kafka.tools.StorageTool and a single combined broker/controller runs on 127.0.0.1
+ * (reference/ecosystem.md §1.2). Used by `cdr-pipeline kafka start`, the demo and the test suite.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { packageRoot, type Log } from '../../schemas/index.js';
+import { waitForBroker } from '../../ingest/kafka.js';
+
+export const KAFKA_VERSION = '4.3.1';
+const BROKER_POM_DIR = join(packageRoot, 'tools', 'local', 'kafka-broker');
+const LIBS = join(BROKER_POM_DIR, 'target', 'libs');
+
+export class BrokerError extends Error {
+  override name = 'BrokerError';
+}
+
+function have(cmd: string, args: string[]): boolean {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/** Copies the broker's classpath from Maven (a no-op once done; Maven caches downloads in ~/.m2). */
+export function resolveBrokerJars(log: Log): string {
+  const marker = join(LIBS, `.kafka-${KAFKA_VERSION}`);
+  if (existsSync(marker)) return LIBS;
+  if (!have('java', ['-version'])) throw new BrokerError('Java 17+ is needed to run the local Kafka broker, and `java` is not on PATH. Install OpenJDK 17 (Debian: apt-get install openjdk-17-jre-headless) or set KAFKA_BROKERS to a running cluster.');
+  if (!have('mvn', ['-v'])) throw new BrokerError('Maven is needed once to fetch the Kafka broker jars, and `mvn` is not on PATH. Install Maven (Debian: apt-get install maven) or set KAFKA_BROKERS to a running cluster.');
+  log.info({ version: KAFKA_VERSION }, 'resolving Apache Kafka broker jars from Maven Central (cached in ~/.m2 after the first time)');
+  rmSync(LIBS, { recursive: true, force: true });
+  const r = spawnSync('mvn', ['-q', '-B', '-f', join(BROKER_POM_DIR, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${LIBS}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new BrokerError(`mvn could not resolve the Kafka broker (exit ${r.status}):\n${(r.stdout + r.stderr).slice(-2000)}`);
+  if (!readdirSync(LIBS).some((f) => f.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) throw new BrokerError(`mvn finished but ${LIBS} has no kafka_2.13-${KAFKA_VERSION}.jar`);
+  writeFileSync(marker, '');
+  return LIBS;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/**
+ * Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (org.apache.kafka.common.Uuid).
+ * Like Uuid.randomUuid(), never one starting with '-': the storage tool's argument parser would take it for
+ * an option.
+ */
+function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+export interface LocalBrokerOptions {
+  /** Working directory for data, config and broker.log. Wiped unless keepData. */
+  dir: string;
+  /** 0 picks free ports. */
+  port?: number;
+  controllerPort?: number;
+  keepData?: boolean;
+  heapMb?: number;
+  startTimeoutMs?: number;
+  log: Log;
+  /** Let the broker outlive this process (`cdr-pipeline kafka start`). */
+  detached?: boolean;
+}
+
+export interface LocalBroker {
+  brokers: string[];
+  dir: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startLocalBroker(o: LocalBrokerOptions): Promise<LocalBroker> {
+  const libs = resolveBrokerJars(o.log);
+  const dir = resolve(o.dir);
+  const dataDir = join(dir, 'data');
+  const formatted = existsSync(join(dataDir, 'meta.properties'));
+  if (!o.keepData) rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const port = o.port || (await freePort());
+  const cport = o.controllerPort || (await freePort());
+  const props = [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.bootstrap.servers=127.0.0.1:${cport}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'num.partitions=1',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    'auto.create.topics.enable=true',
+    // Small footprint on a 2-core machine (ecosystem.md §1.2; embedded-kafka uses the same cleaner buffer).
+    'num.network.threads=2',
+    'num.io.threads=2',
+    'log.cleaner.dedupe.buffer.size=1048577',
+    'num.recovery.threads.per.data.dir=1',
+  ];
+  writeFileSync(join(dir, 'server.properties'), props.join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'log4j2.properties'),
+    ['status = warn', 'appender.f.type = File', 'appender.f.name = F', `appender.f.fileName = ${join(dir, 'broker.log')}`, 'appender.f.layout.type = PatternLayout', 'appender.f.layout.pattern = [%d] %p %m (%c)%n', 'rootLogger.level = info', 'rootLogger.appenderRef.f.ref = F'].join('\n') + '\n',
+  );
+  const cp = `${libs}/*`;
+  const jvm = [`-Xmx${o.heapMb ?? 512}m`, '-Xms128m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`, '-cp', cp];
+  if (!(o.keepData && formatted)) {
+    const f = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId(), '-c', join(dir, 'server.properties')], { encoding: 'utf8' });
+    if (f.status !== 0) throw new BrokerError(`formatting KRaft storage failed (exit ${f.status}):\n${(f.stdout + f.stderr).slice(-2000)}`);
+  }
+  const out = openSync(join(dir, 'broker.out'), 'a');
+  const child: ChildProcess = spawn('java', [...jvm, 'kafka.Kafka', join(dir, 'server.properties')], { stdio: ['ignore', out, out], detached: o.detached ?? false });
+  if (!child.pid) throw new BrokerError('could not spawn java');
+  if (o.detached) child.unref();
+  writeFileSync(join(dir, 'broker.pid'), String(child.pid));
+  const brokers = [`127.0.0.1:${port}`];
+  let exited: string | undefined;
+  child.once('exit', (code, sig) => (exited = `broker exited (code ${code}, signal ${sig})`));
+  try {
+    await waitForBroker(brokers, o.startTimeoutMs ?? 90_000, o.log);
+  } catch (err) {
+    child.kill('SIGKILL');
+    const tail = existsSync(join(dir, 'broker.log')) ? readFileSync(join(dir, 'broker.log'), 'utf8').split('\n').slice(-30).join('\n') : '';
+    throw new BrokerError(`${exited ?? (err as Error).message}\nlast lines of ${join(dir, 'broker.log')}:\n${tail}`);
+  }
+  o.log.info({ brokers, dir, pid: child.pid, version: KAFKA_VERSION }, 'local Kafka broker ready');
+  return { brokers, dir, pid: child.pid, stop: () => stopPid(child.pid!, child) };
+}
+
+/** SIGTERM (controlled shutdown), then SIGKILL after 20 s. */
+export async function stopPid(pid: number, child?: ChildProcess): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  const exited = child ? new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()))) : undefined;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (exited) {
+      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
+      if (done) return;
+    } else {
+      if (!alive()) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+export function readPid(dir: string): number | undefined {
+  try {
+    return Number(readFileSync(join(dir, 'broker.pid'), 'utf8')) || undefined;
+  } catch {
+    return undefined;
+  }
+}
