@@ -1,6 +1,7 @@
 /** `cdr-pipeline generate`: its options, help and action. */
 import { common, configFrom, loggerFor, out, UsageError, intArg, type Command } from '../command.js';
 import { ConfigError } from '../../pipeline/config.js';
+import { kafkaConnection, kafkaSecurity } from '../../pipeline/config.js';
 
 export const generate: Command = {
   summary: 'generate synthetic traffic with labelled fraud (Kafka, labels, reference data)',
@@ -54,7 +55,7 @@ export const generate: Command = {
     const topic = str('topic') ?? cfg.kafka.topic;
     if (kafka) {
       const { ensureTopic } = await import('../../ingest/kafka.js');
-      await ensureTopic(cfg.kafka.brokers, topic, cfg.kafka.partitions, log);
+      await ensureTopic(kafkaConnection(cfg), topic, cfg.kafka.partitions, log);
     }
     const { ParamError } = await import('../../simulators/traffic/index.js');
     const rate = values.rate === undefined ? null : intArg(values.rate, 0, 'rate');
@@ -75,7 +76,7 @@ export const generate: Command = {
           holidays: (str('holidays') ?? 'uk').split(',').map((x) => x.trim()).filter(Boolean),
           maxRecords: values.records === undefined ? null : intArg(values.records, 0, 'records'),
           corrupt: intArg(values.corrupt, 0, 'corrupt'),
-          kafka: kafka ? { brokers: cfg.kafka.brokers, topic } : null,
+          kafka: kafka ? { brokers: cfg.kafka.brokers, topic, security: kafkaSecurity(cfg) } : null,
           ratePerSec: rate === 0 ? null : rate,
           labelsOut: str('labels-out') ?? null,
           referenceOut: str('reference-out') ?? null,
