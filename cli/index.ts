@@ -6,6 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, envVariables } from '../pipeline/config.js';
+import { maskIdentities } from '../pipeline/redact.js';
+import { redactUrlsIn } from '../schemas/security.js';
 import { COMMON_HELP, out, UsageError, type Command } from './command.js';
 import { run } from './commands/run.js';
 import { demo } from './commands/demo.js';
@@ -60,6 +62,11 @@ Configuration: defaults < JSON file (--config or CDR_CONFIG) < environment varia
 `;
 }
 
+/** Error text as it may reach stderr: URL credentials and subscriber identities masked (as in the logs). */
+function safeText(text: string): string {
+  return maskIdentities(redactUrlsIn(text));
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -82,20 +89,20 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(values as Record<string, string | boolean | undefined>, positionals);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`cdr-pipeline ${name}: ${(err as Error).message}\nSee: cdr-pipeline ${name} --help\n`);
+      process.stderr.write(`cdr-pipeline ${name}: ${safeText((err as Error).message)}\nSee: cdr-pipeline ${name} --help\n`);
       return 2;
     }
     // Errors that explain themselves (bad reference data or tariffs, a broker that cannot start): no stack.
     const e = err as Error;
     if (e.name === 'ReferenceDataError' || e.name === 'TariffError' || e.name === 'RuleBookError') {
-      process.stderr.write(`cdr-pipeline ${name}: ${e.message}\n`);
+      process.stderr.write(`cdr-pipeline ${name}: ${safeText(e.message)}\n`);
       return 2;
     }
-    if (e.name === 'BrokerError') {
-      process.stderr.write(`cdr-pipeline ${name}: ${e.message}\n`);
+    if (e.name === 'BrokerError' || e.name === 'MissingTopicError') {
+      process.stderr.write(`cdr-pipeline ${name}: ${safeText(e.message)}\n`);
       return 1;
     }
-    process.stderr.write(`cdr-pipeline ${name}: ${e.stack ?? String(err)}\n`);
+    process.stderr.write(`cdr-pipeline ${name}: ${safeText(e.stack ?? String(err))}\n`);
     return 1;
   }
 }

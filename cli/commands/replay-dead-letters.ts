@@ -1,6 +1,6 @@
 /** `cdr-pipeline replay-dead-letters`: its options, help and action. */
 import { common, configFrom, loggerFor, out, isoArg, intArg, type Command } from '../command.js';
-import { ConfigError } from '../../pipeline/config.js';
+import { ConfigError, kafkaSecurity } from '../../pipeline/config.js';
 
 export const replayDeadLetters: Command = {
   summary: 're-publish dead letters (original bytes) after a fix',
@@ -30,6 +30,7 @@ not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) a
       await applyMigrations(conn, log);
       const r = await replayDeadLetters(conn, {
         brokers: cfg.kafka.brokers,
+        security: kafkaSecurity(cfg),
         targetTopic: typeof values.topic === 'string' ? values.topic : undefined,
         codes: typeof values.code === 'string' ? values.code.split(',').map((c) => c.trim()).filter(Boolean) : [],
         sinceMs: isoArg(values.since, 'since'),
