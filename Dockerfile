@@ -21,6 +21,11 @@ COPY ingest ./ingest
 COPY enrich ./enrich
 COPY sinks ./sinks
 COPY pipeline ./pipeline
+COPY reports ./reports
+COPY operations ./operations
+COPY simulators ./simulators
+COPY tools ./tools
+COPY cli ./cli
 RUN npm run build
 
 FROM node:20-bookworm-slim
@@ -31,13 +36,13 @@ RUN npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY schemas ./schemas
-# The report and aggregate SQL files (sinks/clickhouse/sql/**.sql) are read at run time, like the DDL.
-COPY sinks/clickhouse/sql ./sinks/clickhouse/sql
+# The report and aggregate SQL files (reports/<capability>/sql/) are read at run time, like the DDL.
+COPY reports ./reports
 USER node
 # In a container the metrics endpoint must listen on all interfaces to be scraped; ClickHouse is a server.
 ENV CDR_TELEMETRY_METRICS_HOST=0.0.0.0 \
     CDR_TELEMETRY_METRICS_PORT=9464 \
     CDR_CLICKHOUSE_MODE=server
 EXPOSE 9464
-# node handles SIGTERM itself (pipeline/cli.ts): flush, commit, leave the group, then exit.
+# node handles SIGTERM itself (cli/index.ts): flush, commit, leave the group, then exit.
 CMD ["node", "bin/cdr-pipeline.js", "run"]

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const cli = new URL('../dist/pipeline/cli.js', import.meta.url);
+const cli = new URL('../dist/cli/index.js', import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('cdr-pipeline: not built yet; run `npm run build` in the package directory\n');
   process.exit(2);

@@ -17,7 +17,7 @@ import { SchemaRegistryClient } from '../schemas/registry.js';
 import { openClickHouse, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
-import { AggregateRefresher } from './aggregates.js';
+import { AggregateRefresher } from '../reports/aggregates/aggregates.js';
 import { ConfigError, kafkaConnection, kafkaSecurity, type Config } from './config.js';
 import { redactUrl } from '../schemas/security.js';
 import { Runner } from './runner.js';

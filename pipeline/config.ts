@@ -133,7 +133,7 @@ export interface Config {
   aggregates: {
     /**
      * `run` recomputes the stale days of the pre-aggregates (agg_usage_daily, agg_traffic_hourly) this often,
-     * beside ingestion (pipeline/aggregates.ts AggregateRefresher); 0 = never (refresh with `cdr-pipeline
+     * beside ingestion (reports/aggregates/aggregates.ts AggregateRefresher); 0 = never (refresh with `cdr-pipeline
      * aggregate` instead).
      */
     refreshIntervalMs: number;

@@ -1,7 +1,7 @@
 /**
  * CSV: the one reader (and field writer) of the project's CSV files — the reference data
  * (docs/REFERENCE-DATA.md, read by enrich/reference.ts), invoice lines and benchmark rates
- * (docs/RECONCILIATION.md, read by pipeline/invoices.ts) and what the generators write. It lives in the
+ * (docs/RECONCILIATION.md, read by reports/reconciliation/invoices.ts) and what the generators write. It lives in the
  * contract folder so that components and the runner share it without importing each other (STYLE.md §2).
  *
  * The dialect is RFC 4180 (https://www.rfc-editor.org/rfc/rfc4180), read the way spreadsheets and billing

@@ -191,7 +191,7 @@ export function readerCodec<T>(readerFile: string, writerSchema: string | object
 }
 
 /**
- * The anti-pattern, kept only as a benchmark baseline (pipeline/microbench.ts): what
+ * The anti-pattern, kept only as a benchmark baseline (tools/bench/microbench.ts): what
  * @kafkajs/confluent-schema-registry does per message when given a reader schema (perf.md §3.2) — compile the
  * reader and writer types and a resolver from scratch. Never call this per record in the pipeline.
  */

@@ -1,5 +1,5 @@
 /**
- * The running pipeline keeps the pre-aggregates fresh (aggregates.refreshIntervalMs; pipeline/aggregates.ts
+ * The running pipeline keeps the pre-aggregates fresh (aggregates.refreshIntervalMs; reports/aggregates/aggregates.ts
  * AggregateRefresher, started by pipeline/app.ts): real Kafka, embedded ClickHouse, rating on. CDRs are
  * produced and ingested, and without any separate job agg_usage_daily and agg_traffic_hourly come to equal a
  * GROUP BY over `cdrs FINAL` and the per-day counts of what was produced — also after the whole topic is
@@ -13,15 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { cdrCodec, type Cdr } from '../schemas/index.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { ensureTopic } from '../ingest/kafka.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline } from '../pipeline/app.js';
 import { createLogger } from '../pipeline/telemetry.js';
-import { AggregateRefresher, staleDays } from '../pipeline/aggregates.js';
-import { reconcile } from '../pipeline/report-reconcile.js';
+import { AggregateRefresher, staleDays } from '../reports/aggregates/aggregates.js';
+import { reconcile } from '../reports/reconciliation/reconcile.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');

@@ -1,5 +1,5 @@
 /**
- * The pre-aggregates never double count (schemas/ddl/0008_aggregates.sql, pipeline/aggregates.ts): CDRs that
+ * The pre-aggregates never double count (schemas/ddl/0008_aggregates.sql, reports/aggregates/aggregates.ts): CDRs that
  * arrive again (replays, switch duplicates: same key, newer _ingested_at) and CDRs rated again (a re-rating that
  * even moves a line to another account) leave agg_usage_daily and agg_traffic_hourly equal, after a refresh,
  * to a GROUP BY over `cdrs FINAL` and to the sums of the rated CDRs computed here in memory.
@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { schemaPath, type SourcedCdr } from '../schemas/index.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage, type RatingBatchStage } from '../enrich/rate/stage.js';
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { CDR_INSERT_COLUMNS, cdrRowCompact } from '../sinks/clickhouse/rows.js';
-import { dropOrphanScratch, refreshStale, staleDays } from '../pipeline/aggregates.js';
+import { dropOrphanScratch, refreshStale, staleDays } from '../reports/aggregates/aggregates.js';
 import { chPath, uniqueName } from './helpers.js';
 
 let conn: ClickHouseConnection;

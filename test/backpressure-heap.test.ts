@@ -13,7 +13,7 @@ import { expect, inject, it } from 'vitest';
 import { packageRoot } from '../schemas/index.js';
 import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
 import { openServer } from '../sinks/clickhouse/connection.js';
-import { produceCdrs } from '../pipeline/produce.js';
+import { produceCdrs } from '../simulators/produce.js';
 import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 

@@ -9,7 +9,7 @@ import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
 import { openServer } from '../sinks/clickhouse/connection.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline } from '../pipeline/app.js';
-import { produceCdrs } from '../pipeline/produce.js';
+import { produceCdrs } from '../simulators/produce.js';
 import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 

@@ -9,7 +9,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateCdrs } from '../ingest/generator.js';
+import { generateCdrs } from '../simulators/synthetic.js';
 import { DeadLetterCode, schemaPath } from '../schemas/index.js';
 import { ClickHouseError, openEmbedded, openServer, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';

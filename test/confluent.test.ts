@@ -11,13 +11,13 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { avroCodec, avroSchemaText, cdrCodec, DeadLetterCode, resolverCount, type Cdr, type SourceRecord } from '../schemas/index.js';
 import { confluentFrame, RegistryError, SchemaRegistryClient } from '../schemas/registry.js';
 import { createConfluentDecoder, type Decoder } from '../enrich/decode.js';
-import { generateCdrs } from '../ingest/generator.js';
+import { generateCdrs } from '../simulators/synthetic.js';
 import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
 import { KafkaSink, type OutRecord } from '../sinks/kafka.js';
-import { freePort } from '../pipeline/broker.js';
+import { freePort } from '../tools/local/broker.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline } from '../pipeline/app.js';
-import { produceCdrs } from '../pipeline/produce.js';
+import { produceCdrs } from '../simulators/produce.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const registryUrl = inject('schemaRegistryUrl');
@@ -333,7 +333,7 @@ describe('pipeline end to end with decode.format=confluent (real Kafka, real reg
       for (const code of ['UNKNOWN_SCHEMA_ID', 'SCHEMA_INCOMPATIBLE', 'BAD_MAGIC_BYTE']) {
         expect(byCode(code)).toEqual(bad.filter((b) => b.code === code).map((b) => b.value.toString('hex')).sort());
       }
-      // The v1 producer's corruptions (pipeline/produce.ts corruptRecord), framed: truncation, garbage (no
+      // The v1 producer's corruptions (simulators/produce.ts corruptRecord), framed: truncation, garbage (no
       // magic byte), empty, semantic faults.
       expect([...new Set(dead.map((d) => d.code))]).toEqual(expect.arrayContaining(['AVRO_TRUNCATED', 'EMPTY_VALUE', 'RELEASE_BEFORE_SEIZURE', 'INVALID_DURATION']));
     } finally {

@@ -10,7 +10,7 @@ import { expect, inject, it } from 'vitest';
 import { packageRoot } from '../schemas/index.js';
 import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
 import { openEmbedded } from '../sinks/clickhouse/connection.js';
-import { produceCdrs } from '../pipeline/produce.js';
+import { produceCdrs } from '../simulators/produce.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');
@@ -27,7 +27,7 @@ function startChild(env: Record<string, string>): { child: ChildProcess; output:
 const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
 
 it('survives ten SIGKILLs mid-stream: after the restarts every record id is stored, each counted once', async () => {
-  expect(existsSync(`${packageRoot}/dist/pipeline/cli.js`), 'run `npm run build` first (npm test does)').toBe(true);
+  expect(existsSync(`${packageRoot}/dist/cli/index.js`), 'run `npm run build` first (npm test does)').toBe(true);
   const name = uniqueName('kill');
   const dir = chPath();
   await ensureTopic(brokers, name, 3, quietLog);

@@ -1,6 +1,6 @@
 /**
  * The shared CSV reader (schemas/csv.ts) and its two callers: reference data (enrich/reference.ts) and the
- * billing files (pipeline/invoices.ts). RFC 4180 cases, line numbers, every chunk boundary of the incremental
+ * billing files (reports/reconciliation/invoices.ts). RFC 4180 cases, line numbers, every chunk boundary of the incremental
  * parser, a random round trip through the writer, and the callers reading the same data written with CRLF and
  * a byte order mark.
  */
@@ -12,8 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { CsvEncodingError, CsvParser, csvField, csvLine, mapHeader, parseCsv, parseCsvBytes, readCsvFile, rowOf, type CsvRecord } from '../schemas/csv.js';
 import { BENCHMARK_COLUMNS } from '../schemas/billing.js';
 import { loadReferenceDir } from '../enrich/reference.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
-import { InvoiceFileError, readBenchmarks } from '../pipeline/invoices.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
+import { InvoiceFileError, readBenchmarks } from '../reports/reconciliation/invoices.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'csv-'));
 const fields = (recs: CsvRecord[]) => recs.map((r) => r.fields);

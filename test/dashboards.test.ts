@@ -9,12 +9,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateCdrs } from '../ingest/generator.js';
+import { generateCdrs } from '../simulators/synthetic.js';
 import { schemaPath, packageRoot, type Cdr, type DeadLetter, type DeadLetterCode, type FraudAlert } from '../schemas/index.js';
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { cdrRowJson, deadLetterRowJson } from '../sinks/clickhouse/rows.js';
-import { refreshStale } from '../pipeline/aggregates.js';
+import { refreshStale } from '../reports/aggregates/aggregates.js';
 import { alertRow } from '../pipeline/fraud.js';
 import { chPath, uniqueName } from './helpers.js';
 import { CLICKHOUSE_PLUGIN_VERSION, expandQuery, macrosIn, panelIntervalMs, parseRelativeTime, SUPPORTED_MACROS, type ExpandContext, type TemplateVariable } from './tools/grafana-macros.js';
@@ -195,7 +195,7 @@ describe('ClickHouse panels: every query runs on the real schema and returns row
     // dead_at defaults to now64(3): these are dead-lettered "now", inside the range.
     await conn.insert('dead_letters', deadLetters.map(deadLetterRowJson).join(''));
     await conn.insert('dead_letters', deadLetters.slice(0, 3).map(deadLetterRowJson).join(''));
-    // The hourly aggregate, filled from cdrs FINAL the way `cdr-pipeline aggregate` does (pipeline/aggregates.ts),
+    // The hourly aggregate, filled from cdrs FINAL the way `cdr-pipeline aggregate` does (reports/aggregates/aggregates.ts),
     // and a forecast run for the next hours (traffic_forecast, schemas/ddl/0009), for the forecast dashboard.
     await refreshStale(conn);
     const hour = Math.floor(nowMs / 3600_000) * 3600_000;

@@ -15,8 +15,8 @@ import { avroCodec, avroSchemaText, cdrCodec, cdrReaderFor, DeadLetterCode, type
 import { confluentFrame, type WriterSchemaSource } from '../schemas/registry.js';
 import { writeContainerFile, ContainerReader } from '../schemas/container.js';
 import { createConfluentDecoder, createDecoder, type DecodeResult, type Decoder } from '../enrich/decode.js';
-import { createTraffic } from '../ingest/traffic/index.js';
-import { generateCdrs } from '../ingest/generator.js';
+import { createTraffic } from '../simulators/traffic/index.js';
+import { generateCdrs } from '../simulators/synthetic.js';
 import { varint, wideCdrCodec } from './avro-bytes.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { AVRO_MAX_LONG, avroCodec, avroSchemaText, cdrCodec, cdrReaderFor, DeadLetterCode, type Cdr, type SourceRecord } from '../schemas/index.js';
 import { createDecoder, DOMAINS } from '../enrich/decode.js';
 import { varint, wideCdrCodec } from './avro-bytes.js';
-import { generateCdrs } from '../ingest/generator.js';
-import { corruptRecord } from '../pipeline/produce.js';
+import { generateCdrs } from '../simulators/synthetic.js';
+import { corruptRecord } from '../simulators/produce.js';
 
 const NOW = Date.UTC(2026, 10, 1);
 const codec = cdrCodec();

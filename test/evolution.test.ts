@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { avroCodec, avroSchemaText, cdrCodec, cdrReaderFor, DeadLetterCode, readerCodec, resolverCount, SchemaIncompatibleError, type Cdr, type SourceRecord } from '../schemas/index.js';
-import { generateCdrs } from '../ingest/generator.js';
+import { generateCdrs } from '../simulators/synthetic.js';
 import { ConfigError, loadConfig } from '../pipeline/config.js';
 import { buildDecoder } from '../pipeline/app.js';
 import { quietLog } from './helpers.js';

@@ -11,7 +11,7 @@ import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
 import { avroCodec, cdrCodec, packageRoot, type Cdr } from '../schemas/index.js';
 import { ContainerReader, writeContainerFile } from '../schemas/container.js';
-import { generateCdrs } from '../ingest/generator.js';
+import { generateCdrs } from '../simulators/synthetic.js';
 import { FileSource } from '../ingest/files.js';
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadConfig, type Config } from '../pipeline/config.js';

@@ -1,6 +1,6 @@
 /**
  * Traffic forecasting (issue #5 item 4; docs/FORECASTING.md) on the real engine (chDB):
- * - the model (sinks/clickhouse/sql/forecast/model.sql) on a synthetic series with a known trend, weekly
+ * - the model (reports/forecasting/sql/model.sql) on a synthetic series with a known trend, weekly
  *   profile and holiday effect recovers them, and its expected values add up over classes and regions;
  * - on generated traffic (seven weeks with a trend and two bank holidays, rated and stored the real way, the
  *   hourly aggregate refreshed from cdrs FINAL as `cdr-pipeline aggregate` does), the backtest over three
@@ -15,7 +15,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 import { schemaPath, type SourcedCdr } from '../schemas/index.js';
 import { openEmbedded, openServer, sqlString, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
@@ -23,10 +23,10 @@ import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import { bindSql, loadSqlFile } from '../sinks/clickhouse/sql-files.js';
 import { importReference } from '../pipeline/reference-store.js';
-import { refreshStale } from '../pipeline/aggregates.js';
+import { refreshStale } from '../reports/aggregates/aggregates.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
-import { backtest, backtestReport, computeForecast, dataSpan, defaultOrigin, forecastReport, operatorTimeZone, writeForecast, type BacktestRow, type ForecastSpec } from '../pipeline/report-forecast.js';
-import type { ReportValues } from '../pipeline/report.js';
+import { backtest, backtestReport, computeForecast, dataSpan, defaultOrigin, forecastReport, operatorTimeZone, writeForecast, type BacktestRow, type ForecastSpec } from '../reports/forecasting/forecast.js';
+import type { ReportValues } from '../reports/index.js';
 import { startClickHouseEndpoint, type ClickHouseEndpoint } from './clickhouse-endpoint.js';
 import { chPath, quietLog, uniqueName } from './helpers.js';
 
@@ -379,7 +379,7 @@ describe('generated traffic with a trend and bank holidays, rated and stored the
 
   it('runs the SQL files as an analyst does, with ClickHouse query parameters', async () => {
     const params: Record<string, string> = { origin: chTime(origin), horizon_hours: '24', history_weeks: '4', tz, holidays: "['2026-06-01']" };
-    const model = loadSqlFile('forecast', 'model.sql');
+    const model = loadSqlFile('reports/forecasting/sql', 'model.sql');
     const set = Object.entries(params).map(([k, v]) => `SET param_${k} = ${sqlString(v)}; `).join('');
     const viaParams = await conn.query(`${set}${model}`);
     const viaBinding = await conn.query(bindSql(model, params));

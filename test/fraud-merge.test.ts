@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FraudAlert, FraudEvent, SourcedCdr } from '../schemas/index.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 import { createFraudKeyer, Detector, loadRuleBook, SourceMerge } from '../enrich/fraud/index.js';
-import { partitionOf, releaseOrder } from '../pipeline/fraud-offline.js';
+import { partitionOf, releaseOrder } from '../tools/eval/fraud-offline.js';
 
 const HOUR = 3_600_000;
 const SOURCES = 4;

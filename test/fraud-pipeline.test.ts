@@ -5,7 +5,7 @@
  * instance is stopped and a new one takes its place while campaigns are in progress. Every expected alert is
  * raised once: the episodes spanning a restart continue under the same alertId, in ClickHouse and on the
  * alerts topic, and there are as many alerts per rule and entity as the detector raises run once, in one
- * process, without any restart (pipeline/fraud-offline.ts).
+ * process, without any restart (tools/eval/fraud-offline.ts).
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { mkdtempSync } from 'node:fs';
@@ -13,14 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { cdrCodec, type FetchedBatch, type FraudAlert } from '../schemas/index.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { ensureTopic, topicEndOffsets } from '../ingest/kafka.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import { openServer } from '../sinks/clickhouse/connection.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline, type Pipeline } from '../pipeline/app.js';
 import { decodeFraudAlert, readAlerts } from '../pipeline/fraud.js';
-import { releaseOrder, runOfflineEval } from '../pipeline/fraud-offline.js';
+import { releaseOrder, runOfflineEval } from '../tools/eval/fraud-offline.js';
 import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 

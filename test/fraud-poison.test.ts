@@ -79,7 +79,6 @@ it('a year-3000 event and an unreadable record are dead-lettered with their byte
   const sink = new KafkaSink({ brokers, clientId: 'test', log: quietLog });
   await sink.connect();
   await sink.send(cfg.fraud.eventsTopic, records);
-  await sink.disconnect();
   const t = Date.now();
   const [alert] = await waitFor('the alert of the good events', async () => {
     const a = await readAlerts(conn, `rule = 'velocity.generic'`);
@@ -99,12 +98,21 @@ it('a year-3000 event and an unreadable record are dead-lettered with their byte
   expect(dead[1]!.value, 'the original bytes').toBe(garbage.toString());
   expect(await count(metrics.fraudRefused, DeadLetterCode.FRAUD_EVENT_OUT_OF_RANGE)).toBe(1);
   expect(await count(metrics.fraudRefused, DeadLetterCode.FRAUD_EVENT_UNREADABLE)).toBe(1);
-  // Not retried: the partition is committed past them (no live window holds offsets 0-15 once the hour passed).
+  // Not retried: once a day of traffic later the windows no longer need the first events, the partition is
+  // committed past the poison, and it was refused once.
+  const later = mo('447700900124', 0, { start: T0 + 25 * 3_600_000, end: T0 + 25 * 3_600_000 + 2_000 });
+  await sink.send(cfg.fraud.eventsTopic, [
+    { key: 'LINE:447700900124', value: encodeFraudEvent(later), timestamp: later.end },
+    { key: PROGRESS_KEY, value: encodeProgress(0, T0 + 26 * 3_600_000), timestamp: T0 + 26 * 3_600_000, partition: 0 },
+  ]);
+  await sink.disconnect();
   const committed = await waitFor('a commit past the poison', async () => {
     const o = (await groupOffsets(brokers, `${name}-fraud`, cfg.fraud.eventsTopic, quietLog)).get(0) ?? -1n;
     return o > 7n && o;
   }, 30_000);
   expect(committed).toBeGreaterThan(7n);
+  expect(await count(metrics.fraudRefused, DeadLetterCode.FRAUD_EVENT_OUT_OF_RANGE), 'refused once, not retried').toBe(1);
+  expect(svc.stats.refused).toBe(2);
   expect(Date.now() - t).toBeLessThan(30_000);
 }, 60_000);
 

@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 import type { EntityKind, FraudAlert, FraudEvent, FraudEventGroup, FraudEventKind, FraudType } from '../schemas/index.js';
 import { alertIdOf, bandOf, createFraudKeyer, Detector, loadRuleBook, RuleBook, RuleBookError, RULES, type Params, type RuleBookFile } from '../enrich/fraud/index.js';
 import type { Cdr } from '../schemas/index.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,16 +1,16 @@
 /**
- * Starts one real Apache Kafka broker for the whole test run (pipeline/broker.ts), unless KAFKA_BROKERS
+ * Starts one real Apache Kafka broker for the whole test run (tools/local/broker.ts), unless KAFKA_BROKERS
  * points at a running cluster. A broker that cannot start fails the run with the reason; no test is
  * skipped silently. Tests read the bootstrap address with inject('kafkaBrokers').
- * Alongside it, one real schema registry (Apicurio Registry, pipeline/registry.ts) unless SCHEMA_REGISTRY_URL
+ * Alongside it, one real schema registry (Apicurio Registry, tools/local/registry.ts) unless SCHEMA_REGISTRY_URL
  * points at one; tests read its Confluent-compatible base URL with inject('schemaRegistryUrl').
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startLocalBroker, type LocalBroker } from '../pipeline/broker.js';
-import { startLocalRegistry, type LocalRegistry } from '../pipeline/registry.js';
+import { startLocalBroker, type LocalBroker } from '../tools/local/broker.js';
+import { startLocalRegistry, type LocalRegistry } from '../tools/local/registry.js';
 import { createLogger } from '../pipeline/telemetry.js';
 
 let broker: LocalBroker | undefined;

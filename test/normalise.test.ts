@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OperatorRecord } from '../schemas/reference.js';
 import { Normaliser } from '../enrich/normalise.js';
-import { numberingPlan } from '../ingest/traffic/numbering.js';
+import { numberingPlan } from '../simulators/traffic/numbering.js';
 
 import { testOperator } from './operator-fixture.js';
 

@@ -10,7 +10,7 @@ import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline } from '../pipeline/app.js';
-import { produceCdrs } from '../pipeline/produce.js';
+import { produceCdrs } from '../simulators/produce.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
 
@@ -85,7 +85,7 @@ describe('pipeline end to end (real Kafka, embedded ClickHouse)', () => {
       expect(produced.recordIds.every((id) => ids.has(id))).toBe(true);
       const dead = await conn.query<{ code: string; n: string; bytes: string }>('SELECT code, count() AS n, sum(length(value)) AS bytes FROM dead_letters GROUP BY code ORDER BY code');
       expect(dead.reduce((s, r) => s + Number(r.n), 0)).toBe(produced.corrupt);
-      // Nine corruption kinds, round-robin (pipeline/produce.ts corruptRecord): each lands under its code.
+      // Nine corruption kinds, round-robin (simulators/produce.ts corruptRecord): each lands under its code.
       const n = (code: string) => Number(dead.find((r) => r.code === code)?.n ?? 0);
       const per = (kind: number) => Math.floor(produced.corrupt / 9) + (kind < produced.corrupt % 9 ? 1 : 0);
       expect(n('EMPTY_VALUE')).toBe(per(2));

@@ -13,7 +13,7 @@ import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import { Runner, isTransientPublishError, type RunnerOptions } from '../pipeline/runner.js';
 import { createMetrics } from '../pipeline/telemetry.js';
-import { produceCdrs } from '../pipeline/produce.js';
+import { produceCdrs } from '../simulators/produce.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');

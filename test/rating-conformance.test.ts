@@ -20,7 +20,7 @@ import type { Cdr } from '../schemas/index.js';
 import type { OperatorRecord } from '../schemas/reference.js';
 import { formatMicros, type BandRuleDef, type RateDef, type Rating, type RoundingMethod, type TariffBookFile, type TariffVersionDef, type PriceDef } from '../schemas/tariff.js';
 import { compileTariffs, Normaliser, Rater, type RatingSubject } from '../enrich/rate/index.js';
-import { numberingPlan } from '../ingest/traffic/numbering.js';
+import { numberingPlan } from '../simulators/traffic/numbering.js';
 import { testOperator } from './operator-fixture.js';
 
 // ---------------------------------------------------------------------------------------------------------

@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { cdrCodec } from '../schemas/index.js';
 import { formatMicros } from '../schemas/tariff.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { ensureTopic } from '../ingest/kafka.js';
 import { createRating, defaultTariffPath, loadTariffBook } from '../enrich/rate/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline } from '../pipeline/app.js';
-import { rerate } from '../pipeline/rerate.js';
+import { rerate } from '../operations/rerate.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');

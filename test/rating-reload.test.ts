@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { defaultTariffPath } from '../enrich/rate/index.js';
 import { watchRatingStage } from '../enrich/rate/stage.js';
 

@@ -14,8 +14,8 @@ import { formatMicros, ratingColumns, type Rating, type TariffBookFile } from '.
 import { compileTariffs, createRating, defaultTariffPath, loadTariffBook, Normaliser, Rater, Subscribers, TariffError, type CompiledTariffs, type RatingSubject } from '../enrich/rate/index.js';
 import { RationalSum, roundRational, ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP } from '../enrich/rate/money.js';
 import { wallToUtc, zoneOffsetMs } from '../enrich/rate/time.js';
-import { numberingPlan } from '../ingest/traffic/numbering.js';
-import { createTraffic } from '../ingest/traffic/index.js';
+import { numberingPlan } from '../simulators/traffic/numbering.js';
+import { createTraffic } from '../simulators/traffic/index.js';
 
 import { testOperator } from './operator-fixture.js';
 

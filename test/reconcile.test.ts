@@ -1,7 +1,7 @@
 /**
  * Billing reconciliation end to end on real ClickHouse (chDB), and the same query suite through the server
  * connection (@clickhouse/client -> test/clickhouse-endpoint.ts): a generated month of traffic is billed by
- * the invoice generator with two injected errors of every kind (pipeline/billing.ts), rated with the inventory
+ * the invoice generator with two injected errors of every kind (simulators/billing/billing.ts), rated with the inventory
  * the pipeline sees and stored; reference data, invoice lines and benchmark rates are imported; then
  * `report reconcile` must report every labelled finding with its exact amount and nothing else.
  * The expectation comes from the labels alone: a finding per label, and for the usage comparison the sum of
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaPath, type SourcedCdr } from '../schemas/index.js';
 import { FINDING_KINDS, type BillingLabel } from '../schemas/billing.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 import { defaultTariffPath, loadTariffBook } from '../enrich/rate/index.js';
 import { openEmbedded, openServer, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
@@ -21,9 +21,9 @@ import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { CDR_INSERT_COLUMNS, cdrRowCompact } from '../sinks/clickhouse/rows.js';
 import { bindSql, loadSqlFile } from '../sinks/clickhouse/sql-files.js';
 import { importReference } from '../pipeline/reference-store.js';
-import { BillingGenerator, benchmarksFromTariffs, referenceDataOf, type BillingResult } from '../pipeline/billing.js';
-import { importBenchmarks, importInvoices, invoiceWriter, InvoiceFileError } from '../pipeline/invoices.js';
-import { reconcile, sumMoney, RECONCILE_SETTINGS, type Finding, type Reconciliation } from '../pipeline/report-reconcile.js';
+import { BillingGenerator, benchmarksFromTariffs, referenceDataOf, type BillingResult } from '../simulators/billing/billing.js';
+import { importBenchmarks, importInvoices, invoiceWriter, InvoiceFileError } from '../reports/reconciliation/invoices.js';
+import { reconcile, sumMoney, RECONCILE_SETTINGS, type Finding, type Reconciliation } from '../reports/reconciliation/reconcile.js';
 import { startClickHouseEndpoint, type ClickHouseEndpoint } from './clickhouse-endpoint.js';
 import { chPath, quietLog, uniqueName } from './helpers.js';
 
@@ -163,8 +163,8 @@ describe('billing reconciliation (embedded ClickHouse)', () => {
 
   it('the usage comparison from the pre-aggregate equals the same query on raw rows (cdrs FINAL)', async () => {
     const params = { period: PERIOD, tolerance: TOLERANCE };
-    const agg = await conn.query(bindSql(loadSqlFile('reconcile', 'usage.sql'), params), RECONCILE_SETTINGS);
-    const raw = await conn.query(bindSql(loadSqlFile('reconcile', 'usage_raw.sql'), params), RECONCILE_SETTINGS);
+    const agg = await conn.query(bindSql(loadSqlFile('reports/reconciliation/sql', 'usage.sql'), params), RECONCILE_SETTINGS);
+    const raw = await conn.query(bindSql(loadSqlFile('reports/reconciliation/sql', 'usage_raw.sql'), params), RECONCILE_SETTINGS);
     expect(agg.length).toBeGreaterThan(100);
     expect(agg).toEqual(raw);
   });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parseMoney } from '../schemas/reference.js';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { loadReferenceDir } from '../enrich/reference.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';

@@ -7,8 +7,8 @@ import { expect, inject, it } from 'vitest';
 import { ensureTopic } from '../ingest/kafka.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline } from '../pipeline/app.js';
-import { produceCdrs } from '../pipeline/produce.js';
-import { replayDeadLetters } from '../pipeline/replay.js';
+import { produceCdrs } from '../simulators/produce.js';
+import { replayDeadLetters } from '../operations/replay-dead-letters.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');

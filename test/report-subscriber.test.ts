@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTraffic, writeReference } from '../ingest/traffic/index.js';
+import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 import { schemaPath, type SourcedCdr } from '../schemas/index.js';
 import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
@@ -16,8 +16,8 @@ import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import { importReference } from '../pipeline/reference-store.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
-import { lookupSubscriber, normaliseMsisdn, normaliserFromClickHouse, parsePeriod, subscriberReport } from '../pipeline/report-subscriber.js';
-import { ReportUsageError } from '../pipeline/report.js';
+import { lookupSubscriber, normaliseMsisdn, normaliserFromClickHouse, parsePeriod, subscriberReport } from '../reports/subscriber/subscriber.js';
+import { ReportUsageError } from '../reports/index.js';
 import { chPath, quietLog, uniqueName } from './helpers.js';
 
 /** An exact decimal string ("12.3456", "-0.5") as integer micro-units. */

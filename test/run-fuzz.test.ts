@@ -2,7 +2,7 @@
  * Mutation fuzzing of the whole `run` (issue #11, "What to build" 7): valid CDRs of the traffic generator
  * (every fraud scenario) with mutated copies mixed in (bit flips, truncations, huge varints, lengths and
  * counts, out-of-range ints, absurd times, empty values, garbage), through the real broker, the real
- * pipeline in a child process (pipeline/fuzz-run.ts) with embedded ClickHouse and fraud detection on.
+ * pipeline in a child process (tools/fuzz/run.ts) with embedded ClickHouse and fraud detection on.
  * A record that blocks the pipeline fails this test within the stall bound, naming the record's bytes; it
  * never hangs the test runner. The 200k run of the issue is the same harness (docs/RELIABILITY.md).
  */
@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { cdrCodec, type Cdr } from '../schemas/index.js';
-import { createTraffic } from '../ingest/traffic/index.js';
-import { prng } from '../ingest/generator.js';
-import { decodeStrict, domainViolations, encodeRaw, fuzzMessages, HUGE_VARINT, MUTATOR_KINDS, mutate, varint } from '../pipeline/fuzz-mutate.js';
-import { formatReport, kafkaPartition, runFuzz } from '../pipeline/fuzz-run.js';
+import { createTraffic } from '../simulators/traffic/index.js';
+import { prng } from '../simulators/synthetic.js';
+import { decodeStrict, domainViolations, encodeRaw, fuzzMessages, HUGE_VARINT, MUTATOR_KINDS, mutate, varint } from '../tools/fuzz/mutate.js';
+import { formatReport, kafkaPartition, runFuzz } from '../tools/fuzz/run.js';
 import { quietLog } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { generateTypes } from '../schemas/codegen.js';
 import { cdrCodec, schemaPath } from '../schemas/index.js';
-import { generateCdrs } from '../ingest/generator.js';
+import { generateCdrs } from '../simulators/synthetic.js';
 
 it('the TypeScript types are generated from the current Avro schemas (run `cdr-pipeline schema-types`)', () => {
   expect(readFileSync(schemaPath('types.generated.ts'), 'utf8')).toBe(generateTypes());

@@ -1,5 +1,5 @@
 /**
- * The traffic generator (ingest/traffic, `cdr-pipeline generate`): determinism, validity against the Avro
+ * The traffic generator (simulators/traffic, `cdr-pipeline generate`): determinism, validity against the Avro
  * schema and the decoder, per-line plausibility, the daily and weekly shape, every fraud scenario's labels
  * and signature (and its absence when disabled), labels kept out of the CDRs, reference data that covers
  * the traffic with exact money, and publishing to the real Kafka broker.
@@ -14,9 +14,9 @@ import { cdrCodec, type Cdr } from '../schemas/index.js';
 import { parseMoney, type CellRecord, type LineRecord, type NumberRangeRecord } from '../schemas/reference.js';
 import type { FraudLabel } from '../schemas/labels.js';
 import { createDecoder } from '../enrich/decode.js';
-import { SCENARIOS, createTraffic, toE164, writeReference, type TrafficOptions } from '../ingest/traffic/index.js';
+import { SCENARIOS, createTraffic, toE164, writeReference, type TrafficOptions } from '../simulators/traffic/index.js';
 import { ensureTopic } from '../ingest/kafka.js';
-import { parseInstant, runGenerate } from '../pipeline/generate.js';
+import { parseInstant, runGenerate } from '../simulators/generate.js';
 import { quietLog, uniqueName } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');

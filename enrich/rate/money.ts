@@ -5,7 +5,7 @@
  * and the only division happens once, in `roundRational`, with the tariff's rounding method.
  *
  * Why safe integers and not bigint: bigint arithmetic allocates and runs 10-50x slower in the per-record loop
- * (measured in pipeline/microbench-rating.ts). Why it is exact: every product is checked against 2^53 - 1
+ * (measured in tools/bench/microbench-rating.ts). Why it is exact: every product is checked against 2^53 - 1
  * before it is trusted (`mulOrNaN`); IEEE multiplication of integers is exact while the true product is
  * below 2^53, and rounding is monotonic, so a true product of 2^53 or more always *computes* to 2^53 or more
  * and is caught. A caught overflow moves that computation to bigint (the `Big` helpers), so there is no

@@ -5,7 +5,7 @@
 -- recomputes whole UTC days from `cdrs FINAL` into a scratch table and swaps each day in with
 -- ALTER TABLE ... REPLACE PARTITION (atomic per day): a refresh replaces a day, never adds to it, and a
 -- group that disappeared (a re-rated CDR moved to another class) disappears. The SELECTs are in
--- sinks/clickhouse/sql/aggregates/. agg_refreshes records, per day, the cdrs row count and newest
+-- reports/aggregates/sql/. agg_refreshes records, per day, the cdrs row count and newest
 -- _ingested_at seen before the day was computed: a day whose numbers changed since is stale.
 -- ReplacingMergeTree(refreshed_at) on the group key: reading with or without FINAL gives the same rows.
 

@@ -1,5 +1,5 @@
 /**
- * SQL kept in files (sinks/clickhouse/sql/**.sql) so analysts run the same queries in clickhouse-client or
+ * SQL kept in files beside the code that runs them (reports/<capability>/sql/) so analysts run the same queries in clickhouse-client or
  * Grafana that the reports run. A file is one statement with ClickHouse query parameters `{name:Type}`
  * (clickhouse-client --param_name=value). The connection interface has no parameter binding, so bindSql()
  * substitutes each parameter with `CAST('<value>' AS Type)`, which is what the server does with a bound
@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { packageRoot } from '../../schemas/index.js';
 import { sqlString } from './connection.js';
 
+/** A SQL file by its path from the package root, e.g. sqlFilePath('reports/reconciliation/sql', 'usage.sql'). */
 export function sqlFilePath(...parts: string[]): string {
-  return join(packageRoot, 'sinks', 'clickhouse', 'sql', ...parts);
+  return join(packageRoot, ...parts);
 }
 
 const cache = new Map<string, string>();

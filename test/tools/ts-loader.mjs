@@ -1,5 +1,5 @@
 // Lets a child process run the TypeScript sources directly (`node --import ./test/tools/ts-loader.mjs x.ts`),
-// as vitest does in-process: the fuzz harness (pipeline/fuzz-run.ts) runs the pipeline in a child it can kill
+// as vitest does in-process: the fuzz harness (tools/fuzz/run.ts) runs the pipeline in a child it can kill
 // when a record blocks the event loop, and tests must not depend on a fresh dist/ build.
 // Imports written `./x.js` resolve to `./x.ts` when only the TypeScript file exists; .ts files are
 // transpiled with the project's own TypeScript (no type check: `tsc --noEmit` does that).

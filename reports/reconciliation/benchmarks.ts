@@ -1,0 +1,57 @@
+/**
+ * Benchmark rates for the rate audit of billing reconciliation, derived from a tariff book's list prices
+ * (`cdr-pipeline import benchmarks --from-tariffs`). Product code: the billing simulator reuses it, never
+ * the other way round.
+ */
+import { parseMoney } from '../../schemas/reference.js';
+import { formatMicros, type RateDef, type TariffBookFile } from '../../schemas/tariff.js';
+import { parseQuantity } from '../../enrich/rate/index.js';
+import { UNIT_BYTE, UNIT_MS } from '../../enrich/rate/compile.js';
+
+const PER_MINUTE_MS = 60_000;
+
+/** Price of a rate per minute (voice), message (SMS) or MB (data), in micro-units, or null when not exact. */
+export function unitPriceMicros(def: RateDef, unit: number): bigint | null {
+  const g = def.groups?.[0];
+  const price = g ? g.price : def.price;
+  if (price === undefined) return null;
+  const p = parseMoney(price, 6);
+  if (p === 0n) return 0n;
+  const perQ = g ? g.per : def.per;
+  if (perQ === undefined) return null;
+  const per = BigInt(parseQuantity(perQ, unit, 'per'));
+  const scale = unit === UNIT_MS ? BigInt(PER_MINUTE_MS) : unit === UNIT_BYTE ? 1_000_000n : 1n;
+  if ((p * scale) % per !== 0n) return null;
+  return (p * scale) / per;
+}
+
+/**
+ * Benchmark per-minute rates from a tariff book: for every destination a retail tariff prices for voice, the
+ * highest per-minute price any version, band or rate group of any retail tariff charges (the list-price
+ * ceiling). Inbound-roamer (wholesale) tariffs are left out. `cdr-pipeline import benchmarks --from-tariffs`.
+ */
+export function benchmarksFromTariffs(book: TariffBookFile): { service: string; destination_class: string; price_unit: string; rate: string; description: string }[] {
+  const wholesale = new Set([book.assignments.inboundRoamers, ...Object.values(book.assignments.inboundRoamersByPlmn ?? {})].filter((x): x is string => typeof x === 'string'));
+  const best = new Map<string, bigint>();
+  for (const [tid, t] of Object.entries(book.tariffs)) {
+    if (wholesale.has(tid)) continue;
+    for (const v of t.versions) {
+      for (const p of v.prices?.voice ?? []) {
+        const ids = typeof p.rate === 'string' ? [p.rate] : Object.values(p.rate);
+        for (const id of ids) {
+          const def = book.rates[id];
+          if (!def) continue;
+          const prices = (def.groups ?? [{ price: def.price ?? '0', per: def.per ?? 60, increment: 1 }]).map((g) => unitPriceMicros({ price: g.price, per: g.per }, UNIT_MS));
+          for (const x of prices) {
+            if (x === null) continue;
+            const cur = best.get(p.destination);
+            if (cur === undefined || x > cur) best.set(p.destination, x);
+          }
+        }
+      }
+    }
+  }
+  return [...best]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([dest, x]) => ({ service: 'voice', destination_class: dest, price_unit: 'minute', rate: formatMicros(Number(x)), description: `highest list price of ${dest} in the tariff book` }));
+}
