@@ -38,6 +38,9 @@ COPY bin ./bin
 COPY schemas ./schemas
 # The report and aggregate SQL files (reports/<capability>/sql/) are read at run time, like the DDL.
 COPY reports ./reports
+# The reference-data service writes the demo population's reference files here (a named volume, which takes
+# this folder's owner on first use), and reference-import reads them (docker-compose.yml).
+RUN mkdir -p /data/reference && chown node:node /data/reference
 USER node
 # In a container the metrics endpoint must listen on all interfaces to be scraped; ClickHouse is a server.
 ENV CDR_TELEMETRY_METRICS_HOST=0.0.0.0 \

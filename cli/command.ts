@@ -54,6 +54,14 @@ export function isoArg(v: string | boolean | undefined, name: string): number | 
   return t;
 }
 
+/**
+ * Whether a benchmark writes its result into the tracked docs/BENCHMARKS.md: only when asked (`--record`), so
+ * a user's trial run never edits the repository. `--no-doc` (the old opt-out) is accepted and changes nothing.
+ */
+export function recordsToDoc(values: Values): boolean {
+  return values.record === true;
+}
+
 export function intArg(v: string | boolean | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt;
   const n = Number(v);

@@ -4,10 +4,13 @@
  * help and action together); this file routes argv to it, prints help, and maps errors to exit codes:
  * 0 success, 1 runtime failure, 2 usage or configuration error.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, envVariables } from '../pipeline/config.js';
 import { maskIdentities } from '../pipeline/redact.js';
 import { redactUrlsIn } from '../schemas/security.js';
+import { packageRoot } from '../schemas/index.js';
 import { COMMON_HELP, out, UsageError, type Command } from './command.js';
 import { run } from './commands/run.js';
 import { demo } from './commands/demo.js';
@@ -50,6 +53,7 @@ function mainHelp(): string {
   return `cdr-pipeline: telecom CDR stream processing (Kafka, Avro -> rate, enrich, detect fraud -> ClickHouse)
 
 Usage: cdr-pipeline <command> [options]    (cdr-pipeline <command> --help for details)
+       cdr-pipeline --version
 
 Commands:
 ${Object.entries(commands)
@@ -67,8 +71,30 @@ function safeText(text: string): string {
   return maskIdentities(redactUrlsIn(text));
 }
 
+/** The package version (package.json next to dist/ and the sources). */
+export function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * A reader that goes away (`cdr-pipeline report subscriber ... | head`) is not a failure: the next write to
+ * stdout fails with EPIPE, and the command ends quietly with exit 0 instead of an unhandled 'error' stack.
+ */
+function quietOnClosedStdout(): void {
+  if (process.stdout.listenerCount('error') > 0) return;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedStdout();
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    out(`cdr-pipeline ${version()}`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     out(mainHelp());
     return name === undefined ? 2 : 0;
@@ -98,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`cdr-pipeline ${name}: ${safeText(e.message)}\n`);
       return 2;
     }
-    if (e.name === 'BrokerError' || e.name === 'MissingTopicError') {
+    if (e.name === 'BrokerError' || e.name === 'MissingTopicError' || e.name === 'NoInvoiceLinesError') {
       process.stderr.write(`cdr-pipeline ${name}: ${safeText(e.message)}\n`);
       return 1;
     }

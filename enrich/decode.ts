@@ -74,6 +74,16 @@ export const DOMAINS = {
   // Counters (UInt64 columns); the Avro guard already bounds longs to ±(2^53 - 2).
   uplinkBytes: [0, AVRO_MAX_LONG],
   downlinkBytes: [0, AVRO_MAX_LONG],
+  // TS 32.298 ChargingID ::= INTEGER (0..4294967295) (contract v2); column Nullable(UInt32).
+  chargingId: [0, 4_294_967_295],
+  // TS 29.274 §8.17 RAT Type is one octet (contract v2); column Nullable(UInt8).
+  ratType: [0, 255],
+  // TS 32.298 recordSequenceNumber: parts are numbered from 1 (contract v3; an Avro int); column UInt32, 0 = a complete record.
+  recordSequenceNumber: [1, 2_147_483_647],
+  // TS 32.298 LocalSequenceNumber ::= INTEGER (0..4294967295) (contract v3); column Nullable(UInt32).
+  localRecordSequenceNumber: [0, 4_294_967_295],
+  // TS 23.040 §9.2.3.24.1: a concatenated short message has at most 255 segments (contract v3); column UInt8.
+  smsSegments: [1, 255],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** Longest free-text fields (ids, switch and trunk names): ClickHouse stores any String; this keeps rows sane. */
@@ -199,10 +209,10 @@ interface WriterEntry {
 const READY = Promise.resolve(true);
 
 /**
- * Confluent wire format (reference/ecosystem.md §2): magic byte 0, the writer schema id as a big-endian
+ * Confluent wire format: magic byte 0, the writer schema id as a big-endian
  * int32, then the Avro datum. `prepare` looks up every id of the batch not seen before (one registry request
  * per new id, waiting with heartbeats while the registry is down) and compiles one resolver per writer
- * schema; the decode itself stays synchronous and reuses the cached resolvers (perf.md §3.2).
+ * schema; the decode itself stays synchronous and reuses the cached resolvers.
  */
 export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
   const now = o.now ?? Date.now;
@@ -320,11 +330,27 @@ function validate(c: Cdr, k: Checks): [DeadLetterCode, string] | undefined {
   // release - answer); with seizure <= answer <= release and durationMs <= maxDurationMs this also bounds
   // the release time (a year-3000 release with a plausible duration is refused here).
   const span = c.releaseTime - c.seizureTime;
-  if (Math.abs(c.durationMs - span) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `durationMs ${c.durationMs} differs from releaseTime - seizureTime (${span}) by more than decode.durationToleranceMs (${k.toleranceMs})`];
   const talk = c.answerTime === null ? 0 : c.releaseTime - c.answerTime;
-  if (Math.abs(c.billableMs - talk) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `billableMs ${c.billableMs} differs from ${c.answerTime === null ? '0 (not answered)' : `releaseTime - answerTime (${talk})`} by more than decode.durationToleranceMs (${k.toleranceMs})`];
+  const seq = c.recordSequenceNumber;
   const voice = c.eventType === 'VOICE_MO' || c.eventType === 'VOICE_MT' || c.eventType === 'VOICE_FWD';
-  if (voice || c.eventType === 'SMS_MO' || c.eventType === 'SMS_MT') {
+  const sms = c.eventType === 'SMS_MO' || c.eventType === 'SMS_MT';
+  if (seq !== null && (seq < D.recordSequenceNumber[0] || seq > D.recordSequenceNumber[1])) return outside('recordSequenceNumber', seq);
+  if (seq === null || seq === 1) {
+    // A complete record, or the first part of one (TS 32.298: it opens at the seizure).
+    if (Math.abs(c.durationMs - span) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `durationMs ${c.durationMs} differs from releaseTime - seizureTime (${span}) by more than decode.durationToleranceMs (${k.toleranceMs})`];
+    if (Math.abs(c.billableMs - talk) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `billableMs ${c.billableMs} differs from ${c.answerTime === null ? '0 (not answered)' : `releaseTime - answerTime (${talk})`} by more than decode.durationToleranceMs (${k.toleranceMs})`];
+  } else {
+    // A later part (TS 32.298 partial record): it covers the durationMs before its releaseTime (the close),
+    // inside the call; after the answer it is all conversation, so billableMs is that same span. The rater
+    // prices it from its offset in the call, (releaseTime - answerTime) - billableMs.
+    if (c.durationMs > span + k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `part ${seq}: durationMs ${c.durationMs} is longer than releaseTime - seizureTime (${span})`];
+    if (c.answerTime === null ? c.billableMs !== 0 : Math.abs(c.billableMs - c.durationMs) > k.toleranceMs || c.billableMs > talk + k.toleranceMs) {
+      return [DeadLetterCode.INCONSISTENT_TIMES, `part ${seq}: billableMs ${c.billableMs} is not the part's durationMs (${c.durationMs}) within releaseTime - answerTime (${c.answerTime === null ? 'not answered' : talk})`];
+    }
+  }
+  if (seq !== null && sms) return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, `recordSequenceNumber ${seq} on an ${c.eventType} record (only calls and data sessions have partial records)`];
+  if (c.smsSegments !== 1 && !sms) return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, `smsSegments ${c.smsSegments} on a ${c.eventType} record (1 unless the record is an SMS)`];
+  if (voice || sms) {
     const other = c.eventType === 'VOICE_MT' || c.eventType === 'SMS_MT' ? c.callingNumber : c.calledNumber;
     const role = c.eventType.endsWith('MT') ? 'callingNumber' : 'calledNumber';
     if (other === null || other.length === 0) return [DeadLetterCode.MISSING_PARTY, `${c.eventType} without ${role}`];
@@ -371,6 +397,11 @@ function outOfDomain(c: Cdr): [DeadLetterCode, string] | undefined {
   if (c.ratingGroup !== null && (c.ratingGroup < D.ratingGroup[0] || c.ratingGroup > D.ratingGroup[1])) return outside('ratingGroup', c.ratingGroup);
   if (c.uplinkBytes < D.uplinkBytes[0] || c.uplinkBytes > D.uplinkBytes[1]) return outside('uplinkBytes', c.uplinkBytes);
   if (c.downlinkBytes < D.downlinkBytes[0] || c.downlinkBytes > D.downlinkBytes[1]) return outside('downlinkBytes', c.downlinkBytes);
+  if (c.chargingId !== null && (c.chargingId < D.chargingId[0] || c.chargingId > D.chargingId[1])) return outside('chargingId', c.chargingId);
+  if (c.ratType !== null && (c.ratType < D.ratType[0] || c.ratType > D.ratType[1])) return outside('ratType', c.ratType);
+  if (c.recordSequenceNumber !== null && (c.recordSequenceNumber < D.recordSequenceNumber[0] || c.recordSequenceNumber > D.recordSequenceNumber[1])) return outside('recordSequenceNumber', c.recordSequenceNumber);
+  if (c.localRecordSequenceNumber !== null && (c.localRecordSequenceNumber < D.localRecordSequenceNumber[0] || c.localRecordSequenceNumber > D.localRecordSequenceNumber[1])) return outside('localRecordSequenceNumber', c.localRecordSequenceNumber);
+  if (c.smsSegments < D.smsSegments[0] || c.smsSegments > D.smsSegments[1]) return outside('smsSegments', c.smsSegments);
   if (c.recordId.length > MAX_TEXT_CHARS) return tooLong('recordId', c.recordId, MAX_TEXT_CHARS);
   if (c.recordingEntity.length > MAX_TEXT_CHARS) return tooLong('recordingEntity', c.recordingEntity, MAX_TEXT_CHARS);
   if (c.inTrunkGroup !== null && c.inTrunkGroup.length > MAX_TEXT_CHARS) return tooLong('inTrunkGroup', c.inTrunkGroup, MAX_TEXT_CHARS);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CsvEncodingError, mapHeader, parseCsvBytes, rowOf, type CsvRecord } from '../schemas/csv.js';
-import { BOOLEAN_COLUMNS, COLUMNS, FILES, NUMERIC_COLUMNS, type AccountRecord, type CellRecord, type ContractedRateRecord, type CountryRecord, type FeatureCatalogueRecord, type FeatureRecord, type HolidayRecord, type LineRecord, type NetworkRecord, type NumberRangeRecord, type OperatorRecord, type PlanRecord } from '../schemas/reference.js';
+import { BOOLEAN_COLUMNS, COLUMNS, FILES, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, type AccountRecord, type DirectoryListingRecord, type CellRecord, type ContractedRateRecord, type CountryRecord, type FeatureCatalogueRecord, type FeatureRecord, type HolidayRecord, type LineRecord, type NetworkRecord, type NumberRangeRecord, type OperatorRecord, type PlanRecord } from '../schemas/reference.js';
 
 export class ReferenceDataError extends Error {
   constructor(readonly problems: string[]) {
@@ -33,10 +33,12 @@ export interface ReferenceData {
   networks: NetworkRecord[];
   countries: CountryRecord[];
   holidays: HolidayRecord[];
+  /** directory-listings.csv (optional file; issue #16). */
+  directoryListings: DirectoryListingRecord[];
 }
 
 /** The rows of one reference CSV; `lineNumbers`, when given, receives each returned row's line in the file. */
-function readTable<T>(dir: string, file: string, columns: readonly string[], problems: string[], hash: ReturnType<typeof createHash>, optional = false, lineNumbers?: number[]): T[] {
+function readTable<T>(dir: string, file: string, columns: readonly string[], problems: string[], hash: ReturnType<typeof createHash>, optional = false, lineNumbers?: number[], optionalColumns: ReadonlySet<string> = new Set()): T[] {
   const path = join(dir, file);
   if (!existsSync(path)) {
     if (!optional) problems.push(`${path}: missing`);
@@ -58,7 +60,8 @@ function readTable<T>(dir: string, file: string, columns: readonly string[], pro
     problems.push(`${path}: empty (a header row is required)`);
     return [];
   }
-  const { header, problems: headerProblems } = mapHeader(head, { required: columns });
+  // Columns added after the format was published (OPTIONAL_COLUMNS) may be absent: they read as null.
+  const { header, problems: headerProblems } = mapHeader(head, { required: columns.filter((c) => !optionalColumns.has(c)) });
   if (headerProblems.length) {
     for (const p of headerProblems) problems.push(`${path}: ${p}`);
     return [];
@@ -73,7 +76,7 @@ function readTable<T>(dir: string, file: string, columns: readonly string[], pro
     }
     const rec: Record<string, unknown> = {};
     for (const name of columns) {
-      const raw = row[name]!;
+      const raw = row[name] ?? '';
       if (raw === '') rec[name] = null;
       else if (NUMERIC_COLUMNS.has(name)) {
         const n = Number(raw);
@@ -91,7 +94,7 @@ function readTable<T>(dir: string, file: string, columns: readonly string[], pro
 }
 
 /** The tables of a reference snapshot, by COLUMNS key (for stores other than files). */
-export const REFERENCE_TABLES = ['accounts', 'lines', 'plans', 'features', 'featureCatalogue', 'contractedRates', 'numberingPlan', 'cells', 'networks', 'countries', 'holidays'] as const;
+export const REFERENCE_TABLES = ['accounts', 'lines', 'plans', 'features', 'featureCatalogue', 'contractedRates', 'numberingPlan', 'cells', 'networks', 'countries', 'holidays', 'directoryListings'] as const;
 export type ReferenceTable = (typeof REFERENCE_TABLES)[number];
 
 export function loadReferenceDir(dir: string): ReferenceData {
@@ -109,17 +112,18 @@ export function loadReferenceDir(dir: string): ReferenceData {
   }
   const lineNumbers: number[] = [];
   const data = {
-    accounts: readTable<AccountRecord>(dir, FILES.accounts, COLUMNS.accounts, problems, hash),
-    lines: readTable<LineRecord>(dir, FILES.lines, COLUMNS.lines, problems, hash, false, lineNumbers),
+    accounts: readTable<AccountRecord>(dir, FILES.accounts, COLUMNS.accounts, problems, hash, false, undefined, OPTIONAL_COLUMNS.accounts),
+    lines: readTable<LineRecord>(dir, FILES.lines, COLUMNS.lines, problems, hash, false, lineNumbers, OPTIONAL_COLUMNS.lines),
     plans: readTable<PlanRecord>(dir, FILES.plans, COLUMNS.plans, problems, hash),
     features: readTable<FeatureRecord>(dir, FILES.features, COLUMNS.features, problems, hash, true),
-    featureCatalogue: readTable<FeatureCatalogueRecord>(dir, FILES.featureCatalogue, COLUMNS.featureCatalogue, problems, hash, true),
+    featureCatalogue: readTable<FeatureCatalogueRecord>(dir, FILES.featureCatalogue, COLUMNS.featureCatalogue, problems, hash, true, undefined, OPTIONAL_COLUMNS.featureCatalogue),
     contractedRates: readTable<ContractedRateRecord>(dir, FILES.contractedRates, COLUMNS.contractedRates, problems, hash, true),
     numberingPlan: readTable<NumberRangeRecord>(dir, FILES.numberingPlan, COLUMNS.numberingPlan, problems, hash),
     cells: readTable<CellRecord>(dir, FILES.cells, COLUMNS.cells, problems, hash, true),
     networks: readTable<NetworkRecord>(dir, FILES.networks, COLUMNS.networks, problems, hash, true),
     countries: readTable<CountryRecord>(dir, FILES.countries, COLUMNS.countries, problems, hash, true),
     holidays: readTable<HolidayRecord>(dir, FILES.holidays, COLUMNS.holidays, problems, hash, true),
+    directoryListings: readTable<DirectoryListingRecord>(dir, FILES.directoryListings, COLUMNS.directoryListings, problems, hash, true),
   };
   const accounts = new Set(data.accounts.map((a) => a.accountId));
   for (const [i, l] of data.lines.entries()) if (!accounts.has(l.accountId)) problems.push(`${join(dir, FILES.lines)}:${lineNumbers[i]}: account ${l.accountId} is not in ${FILES.accounts}`);

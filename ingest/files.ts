@@ -108,6 +108,9 @@ export class FileSource implements Source {
     const seen = new Map<string, { size: number; mtimeMs: number; since: number }>();
     while (this.running) {
       let worked = false;
+      // Files seen but not yet stable for settleMs: the folder is not drained while any waits (batch mode
+      // would otherwise stop on its first listing, before any file had settled, having stored nothing).
+      let settling = false;
       for (const name of (await readdir(this.o.dir)).filter((n) => this.o.pattern.test(n)).sort()) {
         if (!this.running) return;
         if (this.files.has(`file:${name}`)) continue;
@@ -117,13 +120,19 @@ export class FileSource implements Source {
         const prev = seen.get(name);
         if (!prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs) {
           seen.set(name, { size: st.size, mtimeMs: st.mtimeMs, since: Date.now() });
-          if (this.o.settleMs > 0) continue;
-        } else if (Date.now() - prev.since < this.o.settleMs) continue;
+          if (this.o.settleMs > 0) {
+            settling = true;
+            continue;
+          }
+        } else if (Date.now() - prev.since < this.o.settleMs) {
+          settling = true;
+          continue;
+        }
         seen.delete(name);
         worked = true;
         await this.readFile(name, path, st.size, st.mtimeMs, handler);
       }
-      if (!worked && this.o.exitWhenIdle && [...this.files.values()].every((f) => f.readAll && f.pending.size === 0)) {
+      if (!worked && !settling && this.o.exitWhenIdle && [...this.files.values()].every((f) => f.readAll && f.pending.size === 0)) {
         this.idleResolve?.();
         return;
       }

@@ -3,7 +3,7 @@
  * only after the sink acknowledged (autoCommit off; STYLE.md §5). kafkajs is imported here and in
  * sinks/kafka.ts only.
  *
- * kafkajs facts this relies on (tulios/kafkajs docs/Consuming.md, perf.md §2.1):
+ * kafkajs facts this relies on (tulios/kafkajs docs/Consuming.md):
  * - a batch always comes from one partition;
  * - with eachBatchAutoResolve=false, resolveOffset() only moves the local fetch position; nothing is
  *   committed unless commitOffsets() is called;

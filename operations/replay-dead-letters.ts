@@ -4,7 +4,7 @@
  * consumes. Each replay is recorded in dead_letter_replays, so a dead letter is replayed once unless --force.
  * Records that fail again simply become new dead letters (with the replay's coordinates).
  */
-import type { Log } from '../schemas/index.js';
+import { DeadLetterCode, type Log } from '../schemas/index.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import type { KafkaSecurity } from '../schemas/security.js';
 import { sqlString as quote, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
@@ -35,6 +35,27 @@ interface Row {
   value_base64: string | null;
 }
 
+
+/** SINK_REJECTED values are the decoded CDR as JSON, not the source bytes: not replayable onto an Avro topic. */
+export const UNREPLAYABLE_CODES: readonly string[] = [DeadLetterCode.SINK_REJECTED];
+
+/**
+ * The `--code` list as codes (docs/ERRORS.md): a name that is no DeadLetterCode, or one that is never
+ * replayed, is an error naming the valid ones (a typo would otherwise select nothing and report "replayed 0").
+ */
+export function parseReplayCodes(text: string): string[] {
+  const codes = text.split(',').map((c) => c.trim()).filter(Boolean);
+  const known = new Set<string>(Object.values(DeadLetterCode));
+  const valid = [...known].filter((c) => !UNREPLAYABLE_CODES.includes(c)).sort();
+  const bad = codes.filter((c) => !known.has(c) || UNREPLAYABLE_CODES.includes(c));
+  if (codes.length === 0) throw new ReplayCodeError(`--code expects one or more codes separated by commas; valid codes: ${valid.join(', ')}`);
+  if (bad.length > 0) throw new ReplayCodeError(`--code: ${bad.map((c) => (UNREPLAYABLE_CODES.includes(c) ? `${c} (never replayed: its value is not the source bytes)` : `unknown code ${JSON.stringify(c)}`)).join(', ')}; valid codes: ${valid.join(', ')}`);
+  return [...new Set(codes)];
+}
+
+export class ReplayCodeError extends Error {
+  override name = 'ReplayCodeError';
+}
 
 export async function replayDeadLetters(conn: ClickHouseConnection, o: ReplayOptions): Promise<{ selected: number; published: number; byTopic: Record<string, number> }> {
   const where = ['1'];

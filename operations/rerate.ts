@@ -3,6 +3,13 @@
  * ones not rated (NOT_RATED, UNRATED), or every CDR of a period — without duplicating them: the new row has
  * the same ReplacingMergeTree key and a newer _ingested_at, so it replaces the old one (queries read FINAL).
  * The CDR is rebuilt from its stored columns; its source coordinates are kept.
+ *
+ * Rows priced under earlier pricing rules or CDR contracts (v1 and v2 records read as complete records of one
+ * SMS segment: record_sequence_number 0, sms_segments 1) keep their price unless asked: `all` re-prices a
+ * period, `outdated` the RATED rows whose rating_version is not the current stage's (another book, other
+ * reference data or other pricing rules, schemas/tariff.ts RATING_SEMANTICS). Partial records are re-priced
+ * part by part; each part carries what its price needs (its offset in the call), so a page boundary between
+ * the parts of a call changes nothing.
  */
 import type { Cdr, Log, SourcedCdr } from '../schemas/index.js';
 import { sqlString, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
@@ -12,6 +19,8 @@ import type { RatingBatchStage } from '../enrich/rate/stage.js';
 export interface RerateOptions {
   /** Re-price only CDRs that are not RATED (default), or all CDRs of the period. */
   all: boolean;
+  /** Also re-price RATED CDRs whose rating_version is not the stage's (priced under other rules or data). */
+  outdated?: boolean;
   fromMs: number | undefined;
   toMs: number | undefined;
   batchRows: number;
@@ -29,13 +38,16 @@ const SELECT = `recording_entity AS recordingEntity, record_id AS recordId, toSt
   billable_ms AS billableMs, cause_for_term AS causeForTerm, q850_cause AS q850Cause, toString(disposition) AS disposition,
   serving_plmn AS servingPlmn, home_plmn AS homePlmn, lac, tac, cell_id AS cellId, in_trunk_group AS inTrunkGroup,
   out_trunk_group AS outTrunkGroup, sms_centre AS smsCentre, sms_result AS smsResult, apn, rating_group AS ratingGroup,
-  uplink_bytes AS uplinkBytes, downlink_bytes AS downlinkBytes, extensions, _topic, _partition, _offset`;
+  uplink_bytes AS uplinkBytes, downlink_bytes AS downlinkBytes, extensions,
+  if(record_sequence_number = 0, NULL, record_sequence_number) AS recordSequenceNumber, record_sequence_number AS _seq,
+  local_record_sequence_number AS localRecordSequenceNumber, sms_segments AS smsSegments, charging_id AS chargingId,
+  rat_type AS ratType, _topic, _partition, _offset`;
 
-const NUMERIC: (keyof Cdr)[] = ['redirectionCounter', 'seizureTime', 'answerTime', 'releaseTime', 'utcOffsetMinutes', 'durationMs', 'billableMs', 'causeForTerm', 'q850Cause', 'lac', 'tac', 'cellId', 'smsResult', 'ratingGroup', 'uplinkBytes', 'downlinkBytes'];
+const NUMERIC: (keyof Cdr)[] = ['redirectionCounter', 'seizureTime', 'answerTime', 'releaseTime', 'utcOffsetMinutes', 'durationMs', 'billableMs', 'causeForTerm', 'q850Cause', 'lac', 'tac', 'cellId', 'smsResult', 'ratingGroup', 'uplinkBytes', 'downlinkBytes', 'recordSequenceNumber', 'localRecordSequenceNumber', 'smsSegments', 'chargingId', 'ratType'];
 
 export async function rerate(conn: ClickHouseConnection, stage: RatingBatchStage, o: RerateOptions): Promise<{ rerated: number; outcomes: Record<string, number> }> {
   const where: string[] = [];
-  if (!o.all) where.push(`rating_status != 'RATED'`);
+  if (!o.all) where.push(o.outdated === true ? `(rating_status != 'RATED' OR rating_version != ${sqlString(stage.version)})` : `rating_status != 'RATED'`);
   if (o.fromMs !== undefined) where.push(`seizure_time >= toDateTime64(${epochMsToCh(o.fromMs)}, 3, 'UTC')`);
   if (o.toMs !== undefined) where.push(`seizure_time < toDateTime64(${epochMsToCh(o.toMs)}, 3, 'UTC')`);
   const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
@@ -46,8 +58,8 @@ export async function rerate(conn: ClickHouseConnection, stage: RatingBatchStage
   for (;;) {
     const page = await conn.query<Record<string, unknown>>(
       `SELECT ${SELECT}
-       FROM cdrs FINAL ${filter}${after ? `${filter ? ' AND' : ' WHERE'} (served_msisdn, seizure_time, recording_entity, record_id) > (${after})` : ''}
-       ORDER BY served_msisdn, seizure_time, recording_entity, record_id LIMIT ${o.batchRows}`,
+       FROM cdrs FINAL ${filter}${after ? `${filter ? ' AND' : ' WHERE'} (served_msisdn, seizure_time, recording_entity, record_id, record_sequence_number) > (${after})` : ''}
+       ORDER BY served_msisdn, seizure_time, recording_entity, record_id, record_sequence_number LIMIT ${o.batchRows}`,
     );
     if (page.length === 0) break;
     const batch: SourcedCdr[] = page.map((r) => {
@@ -58,6 +70,7 @@ export async function rerate(conn: ClickHouseConnection, stage: RatingBatchStage
       delete cdr._topic;
       delete cdr._partition;
       delete cdr._offset;
+      delete cdr._seq;
       return sc;
     });
     const counts = stage.rateBatch(batch);
@@ -65,7 +78,7 @@ export async function rerate(conn: ClickHouseConnection, stage: RatingBatchStage
     await conn.insert('cdrs', batch.map(cdrRowJson).join(''));
     rerated += batch.length;
     const last = page[page.length - 1]!;
-    after = `${sqlString(last.servedMsisdn)}, toDateTime64(${epochMsToCh(Number(last.seizureTime))}, 3, 'UTC'), ${sqlString(last.recordingEntity)}, ${sqlString(last.recordId)}`;
+    after = `${sqlString(last.servedMsisdn)}, toDateTime64(${epochMsToCh(Number(last.seizureTime))}, 3, 'UTC'), ${sqlString(last.recordingEntity)}, ${sqlString(last.recordId)}, ${Number(last._seq)}`;
     o.log.info({ rerated, outcomes }, 'rerate progress');
     if (page.length < o.batchRows) break;
   }

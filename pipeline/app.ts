@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createConfluentDecoder, createDecoder, type Decoder } from '../enrich/decode.js';
 import { SchemaRegistryClient } from '../schemas/registry.js';
 import { openClickHouse, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
-import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
+import { applyRetention, loadMigrations, migrate, type Retention } from '../sinks/clickhouse/migrate.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import { AggregateRefresher } from '../reports/aggregates/aggregates.js';
 import { ConfigError, kafkaConnection, kafkaSecurity, type Config } from './config.js';
@@ -72,9 +72,14 @@ async function probeRegistry(cfg: Config, log: Log): Promise<void> {
   if (down) log.warn({ registry: redactUrl(d.registryUrl), err: down.message }, 'schema registry not reachable at start-up; batches with new schema ids wait for it');
 }
 
-export async function applyMigrations(conn: ClickHouseConnection, log: Log) {
+/** Migrations, then (when given: `migrate` and `run`) the retention TTLs of the configuration (retention.*). */
+export async function applyMigrations(conn: ClickHouseConnection, log: Log, retention?: Retention) {
   const res = await migrate(conn, loadMigrations(schemaPath('ddl')));
   if (res.applied.length) log.info({ applied: res.applied }, 'migrations applied');
+  if (retention) {
+    const changed = await applyRetention(conn, retention);
+    if (changed.length) log.info({ tables: changed, retention }, 'retention (TTL) applied');
+  }
   return res;
 }
 
@@ -106,7 +111,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     log.warn({}, 'rating disabled: no rating.referenceDir (CDR_RATING_REFERENCE_DIR); CDRs are stored NOT_RATED');
   }
   const conn = await connectClickHouse(cfg);
-  if (cfg.clickhouse.migrateOnStart) await applyMigrations(conn, log);
+  if (cfg.clickhouse.migrateOnStart) await applyMigrations(conn, log, cfg.retention);
   if (cfg.rating.referenceSource === 'clickhouse') {
     const w = await watchClickHouseRatingStage(conn, cfg.rating.tariffFile, cfg.rating.reloadIntervalMs, { onReload, onError: onReloadError });
     watcher = w;

@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { redactUrlsIn, type KafkaConnection, type KafkaSecurity } from '../schemas/security.js';
+import { DEFAULT_RETENTION, retentionProblems, type Retention } from '../sinks/clickhouse/migrate.js';
 
 export interface Config {
   kafka: {
@@ -138,6 +139,12 @@ export interface Config {
      */
     refreshIntervalMs: number;
   };
+  /**
+   * Days to keep each kind of data in ClickHouse (TTL, applied by `migrate` and by `run` with
+   * clickhouse.migrateOnStart: sinks/clickhouse/migrate.ts applyRetention); 0 = forever. docs/components/
+   * clickhouse-sink.md "Retention".
+   */
+  retention: Retention;
   telemetry: {
     logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     metricsHost: string;
@@ -233,6 +240,7 @@ export const DEFAULTS: Config = {
   aggregates: {
     refreshIntervalMs: 5 * 60 * 1000,
   },
+  retention: { ...DEFAULT_RETENTION },
   telemetry: {
     logLevel: 'info',
     metricsHost: '127.0.0.1',
@@ -329,6 +337,12 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
   aggregates: {
     // 0 = off; at most a day (a refresh interval longer than the day it refreshes defeats the point).
     refreshIntervalMs: { kind: 'int', min: 0, max: 86_400_000 },
+  },
+  retention: {
+    cdrsDays: { kind: 'int', min: 0, max: 36_500 },
+    deadLettersDays: { kind: 'int', min: 0, max: 36_500 },
+    fraudAlertsDays: { kind: 'int', min: 0, max: 36_500 },
+    aggregatesDays: { kind: 'int', min: 0, max: 36_500 },
   },
   telemetry: {
     logLevel: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
@@ -457,6 +471,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (cfg.sink.maxBufferedRows < cfg.sink.maxBatchRows) problems.push(`sink.maxBufferedRows (${cfg.sink.maxBufferedRows}) must be >= sink.maxBatchRows (${cfg.sink.maxBatchRows})`);
     if (cfg.kafka.heartbeatIntervalMs * 3 > cfg.kafka.sessionTimeoutMs) problems.push('kafka.heartbeatIntervalMs must be at most a third of kafka.sessionTimeoutMs (Kafka consumer rule)');
     checkTls(cfg, problems);
+    problems.push(...retentionProblems(cfg.retention));
   }
   if (problems.length) throw new ConfigError(problems);
   return cfg;

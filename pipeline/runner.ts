@@ -4,7 +4,7 @@
  * they meet here through the contract types in schemas/.
  *
  * Batching: each partition has a buffer that fills from fetched batches and is flushed when it reaches
- * maxBatchRows or maxBatchBytes, or when it is flushIntervalMs old (perf.md §1.1: ~1 insert per second,
+ * maxBatchRows or maxBatchBytes, or when it is flushIntervalMs old (~1 insert per second,
  * 10k-100k rows per insert). Flushes of one partition run one after another, so commits only move forward.
  *
  * Backpressure: every row consumed counts against a budget (maxBufferedRows, maxBufferedBytes of source

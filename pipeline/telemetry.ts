@@ -26,7 +26,10 @@ export function createLogger(level: LogLevel, bindings: Record<string, unknown> 
     hooks: { streamWrite: redactLogLine },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return (destination ? pino(options, destination) : pino(options)) as unknown as Logger & Log;
+  // Logs go to stderr (fd 2) by default, so stdout carries only results (`report ... --format json` parses,
+  // `| head` sees no log lines). Synchronous, like pino's default stdout destination, so nothing is lost when
+  // the CLI exits right after its last line.
+  return pino(options, destination ?? pino.destination({ dest: 2, sync: true })) as unknown as Logger & Log;
 }
 
 const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -54,7 +57,7 @@ export function createMetrics(registry = new client.Registry()) {
     ready: new client.Gauge({ name: 'cdr_pipeline_ready', help: '1 when the pipeline has joined its group and its sink is reachable.', registers: [registry] }),
     aggregateRefreshes: new client.Counter({ name: 'cdr_aggregate_refreshes_total', help: 'Periodic refreshes of the pre-aggregates (stale days recomputed), by outcome (ok, error).', labelNames: ['outcome'], registers: [registry] }),
     aggregateRefreshDuration: new client.Histogram({ name: 'cdr_aggregate_refresh_duration_seconds', help: 'Duration of one periodic refresh of the pre-aggregates (finding and recomputing the stale days).', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers: [registry] }),
-    aggregateRefreshedDays: new client.Counter({ name: 'cdr_aggregate_refreshed_days_total', help: 'UTC days of the pre-aggregates recomputed by the periodic refresh.', registers: [registry] }),
+    aggregateRefreshedDays: new client.Counter({ name: 'cdr_aggregate_day_refreshes_total', help: 'UTC days of the pre-aggregates recomputed by the periodic refresh (one per day recomputed).', registers: [registry] }),
     aggregateLastSuccess: new client.Gauge({ name: 'cdr_aggregate_last_success_timestamp_seconds', help: 'When the periodic refresh last left every day of the pre-aggregates fresh (Unix seconds).', registers: [registry] }),
     fraudEventsPublished: new client.Counter({ name: 'cdr_fraud_events_published_total', help: 'Fraud events published to the repartition topic, by group (entity kind).', labelNames: ['group'], registers: [registry] }),
     fraudEventsProcessed: new client.Counter({ name: 'cdr_fraud_events_processed_total', help: 'Fraud events processed by the detector, by outcome (ok, duplicate, late).', labelNames: ['outcome'], registers: [registry] }),

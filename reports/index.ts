@@ -26,3 +26,5 @@ REPORTS.reconcile = async () => (await import('./reconciliation/reconcile.js')).
 REPORTS.forecast = async () => (await import('./forecasting/forecast.js')).forecastReport;
 REPORTS.backtest = async () => (await import('./forecasting/forecast.js')).backtestReport;
 REPORTS.subscriber = async () => (await import('./subscriber/subscriber.js')).subscriberReport;
+// The customer service record of an account (issue #16; reports/csr/README.md).
+REPORTS.csr = async () => (await import('./csr/csr.js')).csrReport;

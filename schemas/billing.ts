@@ -89,7 +89,8 @@ export const BENCHMARK_COLUMNS: readonly (keyof BenchmarkRate & string)[] = ['se
  * usage   over-billed, under-billed (per account and service, beyond the tolerance)
  * records leakage (CDR never billed), phantom-charge (billed, no CDR), double-billed
  * audit   unused-line, unused-feature, missing-from-inventory, rate-above-contract, rate-above-benchmark,
- *         misapplied-surcharge
+ *         misapplied-surcharge, bill-padding (issue #16: a recurring, feature or one-off charge with no
+ *         provisioned service, feature or contract behind it)
  */
 export type FindingKind =
   | 'over-billed'
@@ -102,7 +103,8 @@ export type FindingKind =
   | 'missing-from-inventory'
   | 'rate-above-contract'
   | 'rate-above-benchmark'
-  | 'misapplied-surcharge';
+  | 'misapplied-surcharge'
+  | 'bill-padding';
 
 export const FINDING_KINDS: readonly FindingKind[] = [
   'over-billed',
@@ -116,6 +118,7 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   'rate-above-contract',
   'rate-above-benchmark',
   'misapplied-surcharge',
+  'bill-padding',
 ];
 
 /**

@@ -11,7 +11,7 @@ import { schemaPath } from './index.js';
 
 type Schema = string | Schema[] | { type: string | Schema[]; name?: string; symbols?: string[]; fields?: { name: string; type: Schema; doc?: string }[]; items?: Schema; values?: Schema; doc?: string };
 
-export const GENERATED_FROM = ['cdr.v1.avsc', 'dead-letter.avsc', 'fraud-alert.avsc', 'fraud-event.avsc'];
+export const GENERATED_FROM = ['cdr.v3.avsc', 'dead-letter.avsc', 'fraud-alert.avsc', 'fraud-event.avsc'];
 
 export function generateTypes(files: string[] = GENERATED_FROM): string {
   const named = new Map<string, string>();

@@ -30,7 +30,13 @@ export function schemaPath(...parts: string[]): string {
   return join(packageRoot, 'schemas', ...parts);
 }
 
-// The CDR's TypeScript shape is generated from schemas/avro/cdr.v1.avsc (`cdr-pipeline schema-types`).
+// The CDR's TypeScript shape is generated from the reader schema, schemas/avro/cdr.v3.avsc (`cdr-pipeline schema-types`).
+/**
+ * The pipeline's CDR contract: the schema every record is read as (whatever schema wrote it) and that the
+ * generator writes. Version 3 (partial records, SMS segments); v1 and v2 data read as a complete record of
+ * one segment through the fields' defaults (test/evolution.test.ts shows every direction).
+ */
+export const CDR_SCHEMA_FILE = 'cdr.v3.avsc';
 import type { Cdr } from './types.generated.js';
 export type { AlertStatus, Cdr, DeadLetterRecord, Disposition, EntityKind, EventType, Evidence, FraudAlert, FraudEvent, FraudEventGroup, FraudEventKind, FraudType, RedirectionReason, Severity } from './types.generated.js';
 
@@ -97,9 +103,9 @@ export class AvroDecodeError extends Error {
   }
 }
 
-/** The current CDR writer/reader schema. */
+/** The current CDR writer/reader schema (CDR_SCHEMA_FILE). */
 export function cdrCodec(): AvroCodec<Cdr> {
-  return codecOf<Cdr>(loadType('cdr.v1.avsc'));
+  return codecOf<Cdr>(loadType(CDR_SCHEMA_FILE));
 }
 
 /** Any bundled schema (schemas/avro/FILE), compiled once: for producers and tests that write other versions. */
@@ -138,7 +144,7 @@ export function resolverCount(): number {
  * A codec that reads records written with `writerSchema` and returns them in the shape of the bundled reader
  * schema `readerFile` (Avro 1.11 specification, "Schema Resolution"): writer-only fields are skipped,
  * reader-only fields take their defaults, an enum symbol the reader does not know becomes the reader's enum
- * default. Compiled once per distinct writer schema and cached (perf.md §3.2: a resolver rebuilt per message
+ * default. Compiled once per distinct writer schema and cached (a resolver rebuilt per message
  * is ~300× slower); a writer schema identical to the reader's (same Parsing Canonical Form) needs no resolver.
  *
  * Renames: the specification matches a renamed field through the READER's aliases only, so a v2 reader with
@@ -192,7 +198,7 @@ export function readerCodec<T>(readerFile: string, writerSchema: string | object
 
 /**
  * The anti-pattern, kept only as a benchmark baseline (tools/bench/microbench.ts): what
- * @kafkajs/confluent-schema-registry does per message when given a reader schema (perf.md §3.2) — compile the
+ * @kafkajs/confluent-schema-registry does per message when given a reader schema — compile the
  * reader and writer types and a resolver from scratch. Never call this per record in the pipeline.
  */
 export function uncachedReaderCodec<T>(readerFile: string, writerSchema: string): AvroCodec<T> {
@@ -203,9 +209,9 @@ export function uncachedReaderCodec<T>(readerFile: string, writerSchema: string)
   return codecOf<T>(reader, reader.createResolver(writer), writer);
 }
 
-/** Reads CDRs written with any compatible writer schema as the pipeline's CDR (cdr.v1.avsc). */
+/** Reads CDRs written with any compatible writer schema as the pipeline's CDR (CDR_SCHEMA_FILE). */
 export function cdrReaderFor(writerSchema: string | object): AvroCodec<Cdr> {
-  return readerCodec<Cdr>('cdr.v1.avsc', writerSchema);
+  return readerCodec<Cdr>(CDR_SCHEMA_FILE, writerSchema);
 }
 
 type AvroRecordType = avro.Type & { fields: { name: string; aliases: string[]; type: avro.Type }[] };

@@ -2,7 +2,7 @@
  * Ground truth of the traffic generator's fraud scenarios (`cdr-pipeline generate --labels-out FILE`, one
  * JSON object per line). Labels live only here, never inside CDRs: a detector sees exactly what it would
  * see in production, and evaluation joins its alerts to these labels by entity and time (entity-level
- * precision/recall, time to detect, exposure before the first alert — reference/fraud.md §5.4).
+ * precision/recall, time to detect, exposure before the first alert).
  */
 
 /** What a label points at: the key a detector would alert on. */

@@ -78,9 +78,24 @@ export interface AccountRecord {
   businessClose: string | null;
   paymentType: 'postpaid' | 'prepaid';
   createdDate: string;
+  /**
+   * Service address (where the lines are installed / the site), when known; null (or absent in files written
+   * before the CSR columns, issue #16) means the same as the billing address above.
+   */
+  serviceAddressLine?: string | null;
+  serviceCity?: string | null;
+  servicePostcode?: string | null;
+  /**
+   * The account PIN (port-out and care authentication), salted and keyed: schemas/pin.ts `hashPin`
+   * (`hmac-sha256$<salt>$<hex>`). Never the PIN itself; null = no PIN on the account.
+   */
+  pinHash?: string | null;
 }
 
 export type LineType = 'mobile' | 'fixed';
+/** What a CSR calls the line (issue #16): a mobile line, a DDI number of a PBX's SIP trunk block, or a fixed line. */
+export type ServiceType = 'mobile' | 'pbx-ddi' | 'fixed';
+export const SERVICE_TYPES: readonly ServiceType[] = ['mobile', 'pbx-ddi', 'fixed'];
 export type LineStatus = 'active' | 'suspended' | 'ceased';
 
 /** lines.csv: one subscriber line (MSISDN, or DDI number of a PBX) per row. */
@@ -98,6 +113,17 @@ export interface LineRecord {
   region: string;
   /** SIP trunk group of PBX lines (inTrunkGroup/outTrunkGroup in CDRs), empty for mobile lines. */
   trunkGroup: string | null;
+  /** CSR line type; absent/null in older files: `serviceTypeOf` derives it (trunk group -> pbx-ddi). */
+  serviceType?: ServiceType | null;
+  /** DDI block of a PBX line: `first-last` E.164 numbers of the account's range; null otherwise. */
+  ddiBlock?: string | null;
+}
+
+/** The CSR line type of a line, for files with or without the serviceType column. */
+export function serviceTypeOf(l: Pick<LineRecord, 'lineType' | 'trunkGroup' | 'serviceType'>): ServiceType {
+  if (l.serviceType) return l.serviceType;
+  if (l.lineType === 'mobile') return 'mobile';
+  return l.trunkGroup ? 'pbx-ddi' : 'fixed';
 }
 
 /** plans.csv: tariff plans lines are on. Prices are retail, before tax. */
@@ -118,6 +144,11 @@ export interface FeatureCatalogueRecord {
   name: string;
   description: string;
   monthlyCharge: Money;
+  /**
+   * How the feature is charged: every month (`recurring`, the default when absent or null) or once per
+   * order (`one-off`, monthlyCharge is then the price of one order).
+   */
+  chargeKind?: 'recurring' | 'one-off' | null;
 }
 
 /** features.csv: features provisioned on a line. */
@@ -200,6 +231,23 @@ export interface CountryRecord {
   timezone: string;
 }
 
+/**
+ * directory-listings.csv (issue #16): how a line appears in the directory (CSR "directory listing").
+ * `listed`: name and address published; `unlisted`: known to directory enquiries, not printed;
+ * `ex-directory`: not given out at all.
+ */
+export interface DirectoryListingRecord {
+  msisdn: string;
+  accountId: string;
+  listingType: 'listed' | 'unlisted' | 'ex-directory';
+  /** Name as listed (may differ from the account name: a trading name, a department). */
+  listedName: string | null;
+  /** Address line shown with the listing, empty when not shown. */
+  listedAddress: string | null;
+  /** Directory heading (business listings), e.g. "Solicitors". */
+  category: string | null;
+}
+
 /** holidays.csv: public holidays of the home country in the generated period (rating and forecasting). */
 export interface HolidayRecord {
   date: string;
@@ -209,10 +257,10 @@ export interface HolidayRecord {
 
 /** Column order of every CSV file (documented in docs/REFERENCE-DATA.md). */
 export const COLUMNS = {
-  accounts: ['accountId', 'name', 'class', 'segment', 'addressLine', 'city', 'postcode', 'country', 'timezone', 'businessDays', 'businessOpen', 'businessClose', 'paymentType', 'createdDate'] as (keyof AccountRecord & string)[],
-  lines: ['msisdn', 'imsi', 'accountId', 'lineType', 'status', 'installDate', 'plan', 'region', 'trunkGroup'] as (keyof LineRecord & string)[],
+  accounts: ['accountId', 'name', 'class', 'segment', 'addressLine', 'city', 'postcode', 'country', 'timezone', 'businessDays', 'businessOpen', 'businessClose', 'paymentType', 'createdDate', 'serviceAddressLine', 'serviceCity', 'servicePostcode', 'pinHash'] as (keyof AccountRecord & string)[],
+  lines: ['msisdn', 'imsi', 'accountId', 'lineType', 'status', 'installDate', 'plan', 'region', 'trunkGroup', 'serviceType', 'ddiBlock'] as (keyof LineRecord & string)[],
   features: ['msisdn', 'code', 'monthlyCharge', 'since', 'target'] as (keyof FeatureRecord & string)[],
-  featureCatalogue: ['code', 'name', 'description', 'monthlyCharge'] as (keyof FeatureCatalogueRecord & string)[],
+  featureCatalogue: ['code', 'name', 'description', 'monthlyCharge', 'chargeKind'] as (keyof FeatureCatalogueRecord & string)[],
   plans: ['plan', 'name', 'lineType', 'paymentType', 'monthlyFee', 'includedMinutes', 'includedSms', 'includedDataMb'] as (keyof PlanRecord & string)[],
   contractedRates: ['accountId', 'prefix', 'description', 'ratePerMinute', 'setupFee', 'firstIncrementSeconds', 'incrementSeconds', 'validFrom'] as (keyof ContractedRateRecord & string)[],
   numberingPlan: ['prefix', 'minLength', 'maxLength', 'country', 'countryCode', 'numberClass', 'highRisk', 'rangeHolder', 'description'] as (keyof NumberRangeRecord & string)[],
@@ -220,6 +268,17 @@ export const COLUMNS = {
   networks: ['plmn', 'mcc', 'mnc', 'country', 'operator', 'home', 'timezone'] as (keyof NetworkRecord & string)[],
   countries: ['country', 'name', 'countryCode', 'timezone'] as (keyof CountryRecord & string)[],
   holidays: ['date', 'name', 'country'] as (keyof HolidayRecord & string)[],
+  directoryListings: ['msisdn', 'accountId', 'listingType', 'listedName', 'listedAddress', 'category'] as (keyof DirectoryListingRecord & string)[],
+};
+
+/**
+ * Columns added after a file format was first published (issue #16, the CSR): a file without them still
+ * loads, and each reads as null. Every other column of COLUMNS is required in the header.
+ */
+export const OPTIONAL_COLUMNS: Readonly<Record<string, ReadonlySet<string>>> = {
+  accounts: new Set(['serviceAddressLine', 'serviceCity', 'servicePostcode', 'pinHash']),
+  lines: new Set(['serviceType', 'ddiBlock']),
+  featureCatalogue: new Set(['chargeKind']),
 };
 
 export const FILES = {
@@ -235,6 +294,7 @@ export const FILES = {
   networks: 'networks.csv',
   countries: 'countries.csv',
   holidays: 'holidays.csv',
+  directoryListings: 'directory-listings.csv',
 } as const;
 
 /** Columns holding numbers and booleans (every other column is a string; an empty field is null). */

@@ -15,7 +15,7 @@
  * is not Confluent's 40403 because the URL lacks its base path, a body that is not the API's JSON) is
  * `fatal`: a configuration error, thrown at once.
  *
- * Also here: the Confluent wire format (reference/ecosystem.md §2): byte 0 magic 0, bytes 1-4 the schema id
+ * Also here: the Confluent wire format: byte 0 magic 0, bytes 1-4 the schema id
  * as a big-endian int32, then the Avro binary datum.
  */
 import type { Log } from './index.js';

@@ -4,7 +4,7 @@
  * "unrated" outcome with a reason code. Rating code lives in enrich/rate/; this file holds only shapes
  * and constants, so the runner, the sink and the tests meet through it.
  *
- * Model (CGRateS legacy RALs and the engines of reference/rating.md §4, simplified where they are
+ * Model (CGRateS legacy RALs and the engines it was compared with, simplified where they are
  * error-prone):
  *   book ── destinations (prefix lists, shared by every tariff)
  *        ── rates (connect fee, rate groups by elapsed usage, minimum/maximum charge, free-below, rounding)

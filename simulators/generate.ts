@@ -33,6 +33,8 @@ export interface GenerateOptions {
   /** Bill the traffic and write invoice lines with labelled billing errors (needs referenceOut, the whole window). */
   billing?: BillingOutput | null;
   chunk: number;
+  /** Write long calls and data sessions as partial records, one per interval (0 or absent: complete records). */
+  partialIntervalMs?: number;
   log: Log;
 }
 
@@ -47,6 +49,15 @@ export interface GenerateResult {
 /** Default window: Monday 5 October 2026, 00:00 Europe/London, for 7 days. */
 export const DEFAULT_START = '2026-10-05';
 
+/** A partial-record interval: `30m`, `90s`, `1h`, or milliseconds; `0` or `off` = complete records only. */
+export function parseInterval(s: string, what: string): number {
+  if (s === 'off') return 0;
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(s.trim());
+  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms'] : NaN;
+  if (!Number.isSafeInteger(ms) || (ms > 0 && ms < 60_000)) throw new RangeError(`${what} must be off, 0 or a duration of at least 1m (30m, 90s, 1h), got "${s}"`);
+  return ms;
+}
+
 /** `YYYY-MM-DD` (local midnight in the home time zone) or an ISO instant with a zone. */
 export function parseInstant(s: string, what: string): number {
   if (/^\d{4}-\d{2}-\d{2}$/.test(s)) {
@@ -60,7 +71,7 @@ export function parseInstant(s: string, what: string): number {
 
 export async function runGenerate(o: GenerateOptions, print: (line: string) => void): Promise<GenerateResult> {
   const started = performance.now();
-  const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios, params: o.params, holidays: o.holidays });
+  const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios, params: o.params, holidays: o.holidays, partialIntervalMs: o.partialIntervalMs ?? 0 });
   let reference: Record<string, number> | null = null;
   // With billing, the reference data is the inventory with the injected billing errors: written after the traffic.
   const billing = o.billing ? (await import('./billing/generate-billing.js')).startBilling(traffic, o, o.billing) : null;
@@ -166,6 +177,9 @@ docs/REFERENCE-DATA.md). Creates the topic with kafka.partitions partitions if m
       --rate N            target CDRs per second (default: as fast as possible)
       --records N         stop after N CDRs (default: the whole window)
       --corrupt N         corrupt records mixed in for dead-letter tests (default 0)
+      --partial-interval D  write answered calls and data sessions longer than D as TS 32.298 partial records
+                          (CDR contract v3: recordSequenceNumber 1, 2, ..., one part per D from the seizure,
+                          causeForTerm 1 on all but the last), e.g. 30m; default off (complete records)
       --no-kafka          do not publish (write labels/reference data only, or measure the generator)
       --labels-out FILE   fraud labels, one JSON object per line, written when the traffic is done
       --reference-out DIR customer inventory, numbering plan, cells, networks ... (CSV + operator.json)

@@ -88,6 +88,11 @@ export function* generateCdrs(o: GeneratorOptions, count: number): Generator<Cdr
       uplinkBytes: eventType === 'DATA' ? Math.floor(rnd() * 5e6) : 0,
       downlinkBytes: eventType === 'DATA' ? Math.floor(rnd() * 5e7) : 0,
       extensions: {},
+      chargingId: null,
+      ratType: null,
+      recordSequenceNumber: null,
+      localRecordSequenceNumber: null,
+      smsSegments: 1,
     };
   }
 }

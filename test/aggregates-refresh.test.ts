@@ -131,7 +131,7 @@ it('run refreshes the stale days on its own timer: the aggregates match the raw 
     let body = await metrics();
     expect(metric(body, 'cdr_aggregate_refreshes_total{outcome="ok"}')).toBeGreaterThanOrEqual(1);
     expect(metric(body, 'cdr_aggregate_refreshes_total{outcome="error"}')).toBe(0);
-    expect(metric(body, 'cdr_aggregate_refreshed_days_total')).toBeGreaterThanOrEqual(1);
+    expect(metric(body, 'cdr_aggregate_day_refreshes_total')).toBeGreaterThanOrEqual(1);
     expect(metric(body, 'cdr_aggregate_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
 
     // 2. The refresh breaks (the fingerprint table is gone). Ingestion goes on: the second day is stored
@@ -163,7 +163,7 @@ it('run refreshes the stale days on its own timer: the aggregates match the raw 
     expect(Number(final!.n)).toBe(cdrs.length);
     body = await metrics();
     expect(metric(body, 'cdr_aggregate_refreshes_total{outcome="error"}')).toBeGreaterThanOrEqual(failedRefreshes);
-    expect(metric(body, 'cdr_aggregate_refreshed_days_total')).toBeGreaterThanOrEqual(3);
+    expect(metric(body, 'cdr_aggregate_day_refreshes_total')).toBeGreaterThanOrEqual(3);
   } finally {
     await producer.disconnect();
     await p.stop();

@@ -3,7 +3,7 @@
  * (Avro 1.11 spec, "Primitive Types Encoding"), and the CDR schema with every `int` widened to `long`, whose
  * encoding is byte-for-byte the CDR's for in-range values and carries out-of-range ints where a test wants them.
  */
-import { avroCodecOf, avroSchemaText, type AvroCodec } from '../schemas/index.js';
+import { avroCodecOf, avroSchemaText, CDR_SCHEMA_FILE, type AvroCodec } from '../schemas/index.js';
 
 /** The zigzag varint of `n` (any size: values beyond 64 bits give the overlong varints a fuzzer wants). */
 export function varint(n: bigint | number): Buffer {
@@ -31,7 +31,7 @@ function widen(schema: unknown): unknown {
   return schema;
 }
 
-/** cdr.v1.avsc with every int as long: writes ints up to ±(2^53 - 1) where the CDR has 32 bits. */
+/** The CDR schema (CDR_SCHEMA_FILE) with every int as long: writes ints up to ±(2^53 - 1) where the CDR has 32 bits. */
 export function wideCdrCodec(): AvroCodec<Record<string, unknown>> {
-  return avroCodecOf(widen(JSON.parse(avroSchemaText('cdr.v1.avsc'))) as object);
+  return avroCodecOf(widen(JSON.parse(avroSchemaText(CDR_SCHEMA_FILE))) as object);
 }

@@ -1,5 +1,5 @@
 /**
- * A test stand-in for a ClickHouse server (PLATFORM.md: no modern ClickHouse server can run on the
+ * A test stand-in for a ClickHouse server (no modern ClickHouse server can run on the
  * project's machines). It speaks the part of ClickHouse's HTTP interface (docs: interfaces/http) that
  * @clickhouse/client 1.23 uses and runs every statement on chDB, the ClickHouse engine in-process, so SQL,
  * settings, error codes and insert deduplication have the real engine's semantics. It can inject the faults

@@ -1,17 +1,25 @@
 /**
- * docker-compose.yml cannot be started here (no Docker engine, ../shared/PLATFORM.md), so it is checked in
+ * docker-compose.yml cannot be started here (no Docker engine), so it is checked in
  * two ways: against the Compose Specification schema with dclint (npm; the same schema `docker compose
  * config` applies), and for the facts users depend on: pinned images, the Grafana and Prometheus wiring to
  * the files under dashboards/, and a pipeline environment that loadConfig() accepts in server mode.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DCLinter } from 'dclint';
 import { parse } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, describe, expect, it } from 'vitest';
 import { envVariables, loadConfig } from '../pipeline/config.js';
+import { createLogger } from '../pipeline/telemetry.js';
 import { packageRoot } from '../schemas/index.js';
+import { groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
+import { openServer } from '../sinks/clickhouse/connection.js';
+import { freePort, startLocalBroker } from '../tools/local/broker.js';
+import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
+import { chPath, waitFor } from './helpers.js';
 import { CLICKHOUSE_PLUGIN_VERSION } from './tools/grafana-macros.js';
 
 const root = packageRoot;
@@ -118,7 +126,7 @@ describe('docker-compose.yml: Compose Specification (dclint)', () => {
 describe('docker-compose.yml: what users depend on', () => {
   it('has a project name and the expected services', () => {
     expect(compose.name).toBe('cdr-pipeline');
-    expect(Object.keys(services).sort()).toEqual(['clickhouse', 'generator', 'grafana', 'kafka', 'kafka-init', 'pipeline', 'prometheus']);
+    expect(Object.keys(services).sort()).toEqual(['clickhouse', 'generator', 'grafana', 'kafka', 'kafka-init', 'pipeline', 'prometheus', 'reference-data', 'reference-import']);
   });
 
   it('pins every image to an explicit version tag (never latest or a moving channel)', () => {
@@ -182,11 +190,9 @@ describe('docker-compose.yml: what users depend on', () => {
     expect(cfg.telemetry.metricsPort).toBe(9464);
     expect(cfg.kafka.brokers).toEqual(['kafka:19092']);
     expect(environment(service('kafka')).KAFKA_ADVERTISED_LISTENERS).toContain(`//${cfg.kafka.brokers[0]}`);
-    // The topic kafka-init creates is the one the pipeline consumes, with its partition count.
-    const init = service('kafka-init').command as string[];
-    expect(init[init.indexOf('--topic') + 1]).toBe(cfg.kafka.topic);
-    expect(Number(init[init.indexOf('--partitions') + 1])).toBe(cfg.kafka.partitions);
-    expect(s.depends_on).toEqual({ clickhouse: { condition: 'service_healthy' }, 'kafka-init': { condition: 'service_completed_successfully' } });
+    // The topic the pipeline consumes is one kafka-init creates, with its partition count.
+    expect(environment(service('kafka-init')).CDR_TOPICS!.split(/\s+/)).toContain(`${cfg.kafka.topic}:${cfg.kafka.partitions}`);
+    expect(s.depends_on).toEqual({ clickhouse: { condition: 'service_healthy' }, 'kafka-init': { condition: 'service_completed_successfully' }, 'reference-import': { condition: 'service_completed_successfully' } });
     // chDB's native library (loaded by the ClickHouse sink module) exists on npm for linux-x64 only.
     expect((s as { platform?: string }).platform).toBe('linux/amd64');
     expect(s.healthcheck?.test).toBeDefined();
@@ -270,3 +276,269 @@ describe('docker-compose.yml: what users depend on', () => {
     for (const dir of tsconfig.include) expect(df, `Dockerfile does not copy ${dir}/`).toMatch(new RegExp(`^COPY ${dir} \\./${dir}$`, 'm'));
   });
 });
+
+/**
+ * The stack as `docker compose up` + `--profile demo up generator` starts it, without Docker: the same
+ * services in the same order with the same settings. What differs is only where things run: the broker is
+ * the local Apache Kafka (same release) with the compose broker's KAFKA_* properties (auto-creation off);
+ * kafka-init's shell script runs as written, with /opt/kafka/bin/kafka-topics.sh answered by a stand-in that
+ * creates the topic it is asked for through the admin API (the Maven classpath has no kafka-tools); ClickHouse
+ * is the test endpoint (ClickHouse's HTTP interface over chDB); host names become 127.0.0.1 ports. The
+ * pipeline runs the image's CMD with the compose environment; the demo population is smaller
+ * (CDR_DEMO_SUBSCRIBERS, read by generator and reference-data alike).
+ */
+describe('docker-compose.yml: the stack started as compose starts it (auto-creation off)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cdr-compose-run-'));
+  const demoEnv = { CDR_DEMO_SUBSCRIBERS: '1000' };
+  const cli = join(root, 'bin', 'cdr-pipeline.js');
+  const image = dockerfileEnv();
+  let broker: { brokers: string[]; stop(): Promise<void> } | undefined;
+  let endpoint: { url: string; close(): Promise<void> } | undefined;
+  let pipeline: ChildProcess | undefined;
+
+  afterAll(async () => {
+    if (pipeline && pipeline.exitCode === null) pipeline.kill('SIGKILL');
+    await endpoint?.close();
+    await broker?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A service's command (compose interpolation with the demo variables), host names and volumes mapped. */
+  function commandOf(name: string, map: (a: string) => string): string[] {
+    return (service(name).command as string[]).map((a) => map(interpolate(a, demoEnv)));
+  }
+
+  it('starts kafka -> kafka-init -> reference-data -> reference-import -> pipeline -> generator and stores, rates, alerts and commits', async () => {
+    expect(existsSync(join(root, 'dist', 'cli', 'index.js')), 'run `npm run build` first (npm test does)').toBe(true);
+    const quiet = createLogger('silent');
+    // kafka: the compose broker's settings that are not about its network or storage.
+    const kenv = environment(service('kafka'));
+    const skip = new Set(['NODE_ID', 'PROCESS_ROLES', 'LISTENERS', 'ADVERTISED_LISTENERS', 'LISTENER_SECURITY_PROTOCOL_MAP', 'CONTROLLER_LISTENER_NAMES', 'CONTROLLER_QUORUM_VOTERS', 'INTER_BROKER_LISTENER_NAME', 'LOG_DIRS']);
+    const properties = Object.fromEntries(Object.entries(kenv).filter(([k]) => k.startsWith('KAFKA_') && !skip.has(k.slice(6))).map(([k, v]) => [k.slice(6).toLowerCase().replace(/_/g, '.'), v]));
+    expect(properties['auto.create.topics.enable']).toBe('false');
+    broker = await startLocalBroker({ dir: join(dir, 'kafka'), port: 0, log: quiet, properties });
+    const bootstrap = broker.brokers[0]!;
+    const host = (a: string) => a.replace('kafka:19092', bootstrap);
+    const admin = new Kafka({ clientId: 'compose-test', brokers: broker.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      // Auto-creation really is off: metadata for an unknown topic does not create it.
+      await admin.fetchTopicMetadata({ topics: ['not.created.by.asking'] }).catch(() => undefined);
+      expect(await admin.listTopics()).not.toContain('not.created.by.asking');
+
+      // kafka-init: its script, run by sh, with the stand-in kafka-topics.sh.
+      const standIn = join(dir, 'kafka-topics.mjs');
+      writeFileSync(standIn, KAFKA_TOPICS_STAND_IN.replace('KAFKAJS', JSON.stringify(join(root, 'node_modules', 'kafkajs', 'index.js'))));
+      const init = service('kafka-init');
+      const script = (init.command as string[])[0]!.replace(/\$\$/g, '$').replace('/opt/kafka/bin/kafka-topics.sh', `node ${standIn}`).replace('kafka:19092', bootstrap);
+      expect((init as { entrypoint?: string[] }).entrypoint).toEqual(['/bin/sh', '-ec']);
+      const r = await runChild('/bin/sh', ['-ec', script], { ...process.env, ...environment(init) });
+      expect(r.status, r.stderr).toBe(0);
+      const topics = await admin.fetchTopicMetadata({ topics: [] });
+      const partitions = new Map(topics.topics.map((t) => [t.name, t.partitions.length]));
+      for (const spec of environment(init).CDR_TOPICS!.split(/\s+/)) {
+        const [name, n] = spec.split(':');
+        expect(partitions.get(name!), `kafka-init did not create ${name}`).toBe(Number(n));
+      }
+
+      // clickhouse: the server the pipeline, reference-import (and Grafana) talk to over HTTP.
+      endpoint = await startClickHouseEndpoint({ path: chPath() });
+      const chUrl = (a: string) => a.replace('http://clickhouse:8123', endpoint!.url);
+      const envOf = (name: string, extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...image, ...Object.fromEntries(Object.entries(environment(service(name))).map(([k, v]) => [k, chUrl(host(v))])), ...extra });
+
+      // reference-data, then reference-import (the shared volume is a folder here).
+      const volume = join(dir, 'reference');
+      const vol = (a: string) => a.replace('/data/reference', volume);
+      const refData = await runChild(process.execPath, commandOf('reference-data', vol).slice(1), envOf('reference-data'));
+      expect(refData.status, refData.stderr).toBe(0);
+      expect(existsSync(join(volume, 'lines.csv'))).toBe(true);
+      const refImport = await runChild(process.execPath, commandOf('reference-import', vol).slice(1), envOf('reference-import'));
+      expect(refImport.status, refImport.stderr).toBe(0);
+      expect(refImport.stdout).toMatch(/imported reference snapshot/);
+
+      // pipeline: the image's CMD with the compose environment (metrics on a free port of this machine).
+      const metricsPort = await freePort();
+      pipeline = spawn(process.execPath, [cli, 'run'], { env: envOf('pipeline', { CDR_TELEMETRY_METRICS_HOST: '127.0.0.1', CDR_TELEMETRY_METRICS_PORT: String(metricsPort), CDR_TELEMETRY_LOG_LEVEL: 'warn', CDR_AGGREGATES_REFRESH_INTERVAL_MS: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      pipeline.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-20_000)));
+      const url = `http://127.0.0.1:${metricsPort}`;
+      await waitFor('the pipeline to be ready', async () => pipeline!.exitCode === null && (await fetch(`${url}/readyz`).then((x) => x.ok, () => false)), 90_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n${stderr}`);
+      });
+
+      // generator (demo profile): a day of the population with every scenario and corrupt records.
+      const gen = await runChild(process.execPath, commandOf('generator', (a) => a).slice(1), envOf('generator'));
+      expect(gen.status, gen.stderr).toBe(0);
+      const m = /generated (\d+) CDRs and (\d+) corrupt records/.exec(gen.stdout);
+      expect(m, gen.stdout).not.toBeNull();
+      const [cdrs, corrupt] = [Number(m![1]), Number(m![2])];
+      expect(corrupt).toBeGreaterThan(0);
+
+      const conn = await openServer({ url: endpoint.url, username: 'default', password: '', database: 'cdr', requestTimeoutMs: 30_000, createDatabase: false });
+      try {
+        const counts = await waitFor(
+          'every CDR and dead letter stored, and fraud alerts raised',
+          async () => {
+            const [c] = await conn.query<{ stored: string; unrated: string; dead: string; alerts: string }>(
+              "SELECT (SELECT count() FROM cdrs FINAL) AS stored, (SELECT countIf(rating_status != 'RATED') FROM cdrs FINAL) AS unrated, (SELECT count() FROM dead_letters) AS dead, (SELECT count() FROM fraud_alerts) AS alerts",
+            );
+            return c && Number(c.stored) === cdrs && Number(c.dead) >= corrupt && Number(c.alerts) > 0 ? c : undefined;
+          },
+          150_000,
+          1000,
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}\n${stderr}`);
+        });
+        // Rated against the imported snapshot: a CDR the reference data cannot price would be UNRATED.
+        expect(Number(counts.unrated)).toBeLessThan(cdrs * 0.01);
+        console.log(`compose stack: ${cdrs} CDRs stored (${counts.unrated} not rated), ${counts.dead} dead letters, ${counts.alerts} fraud alerts`);
+      } finally {
+        await conn.close();
+      }
+      // Commits moved to the end of every CDR partition, and the metrics say so.
+      const ends = await topicEndOffsets(broker.brokers, 'cdr.raw', quiet);
+      await waitFor('commits at the end of every partition', async () => {
+        const committed = await groupOffsets(broker!.brokers, 'cdr-pipeline', 'cdr.raw', quiet);
+        return [...ends].every(([p, end]) => committed.get(p) === end);
+      }, 60_000);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      for (const [p, end] of ends) expect(metrics).toContain(`cdr_source_committed_offset{topic="cdr.raw",partition="${p}"} ${end}`);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+
+      // docker compose stop: SIGTERM, then SIGKILL after stop_grace_period.
+      const grace = seconds((service('pipeline') as { stop_grace_period?: string }).stop_grace_period ?? '10s');
+      const t0 = Date.now();
+      const exited = new Promise<number | null>((res) => pipeline!.once('exit', (code) => res(code)));
+      pipeline.kill('SIGTERM');
+      const code = await exited;
+      const took = (Date.now() - t0) / 1000;
+      console.log(`compose stack: pipeline exited ${code} ${took.toFixed(1)} s after SIGTERM (stop_grace_period ${grace} s)`);
+      expect(code).toBe(0);
+      expect(took).toBeLessThan(grace);
+    } finally {
+      await admin.disconnect();
+    }
+  }, 300_000);
+});
+
+describe('docker-compose.yml: everything a service names exists or is created', () => {
+  it('every topic the pipeline and the generator use is created by kafka-init, with the pipeline partition count', () => {
+    const created = new Map(environment(service('kafka-init')).CDR_TOPICS!.split(/\s+/).map((s) => s.split(':') as [string, string]).map(([t, n]) => [t, Number(n)]));
+    const cfg = loadConfig({ env: environment(service('pipeline')) });
+    const gen = loadConfig({ env: environment(service('generator')) });
+    for (const t of [cfg.kafka.topic, cfg.kafka.deadLetterTopic, cfg.fraud.eventsTopic, gen.kafka.topic]) expect(created.get(t), `topic ${t} is not created`).toBe(cfg.kafka.partitions);
+    expect(created.has(cfg.fraud.alertsTopic), `topic ${cfg.fraud.alertsTopic}`).toBe(true);
+    expect(environment(service('kafka')).KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe('false');
+  });
+
+  it('reference data is generated for the generated population and imported before the pipeline starts, which rates from ClickHouse', () => {
+    const population = (name: string) => {
+      const c = (service(name).command as string[]).map((a) => interpolate(a));
+      const pick = (flag: string) => c[c.indexOf(flag) + 1];
+      return ['--seed', '--subscribers', '--days', '--start', '--scenarios'].map((f) => [f, pick(f)]);
+    };
+    expect(population('reference-data')).toEqual(population('generator'));
+    expect(population('generator')).toContainEqual(['--scenarios', 'all']);
+    expect(population('generator')).toContainEqual(['--days', '1']);
+    const out = (service('reference-data').command as string[]).at(-1)!;
+    expect((service('reference-import').command as string[]).at(-1)).toBe(out);
+    const volumeOf = (name: string) => (service(name).volumes as string[]).find((v) => v.split(':')[1] === out)?.split(':')[0];
+    expect(volumeOf('reference-data')).toBe('reference-data');
+    expect(volumeOf('reference-import')).toBe('reference-data');
+    expect(Object.keys((compose as { volumes?: Record<string, unknown> }).volumes ?? {})).toContain('reference-data');
+    // The image lets the node user write the volume's mount point (named volumes take its owner).
+    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(new RegExp(`mkdir -p ${out} && chown node:node ${out}`));
+    const deps = (name: string) => service(name).depends_on as Record<string, { condition: string }>;
+    expect(deps('reference-import')['reference-data']).toEqual({ condition: 'service_completed_successfully' });
+    expect(deps('pipeline')['reference-import']).toEqual({ condition: 'service_completed_successfully' });
+    const cfg = loadConfig({ env: environment(service('pipeline')) });
+    expect(cfg.rating.referenceSource).toBe('clickhouse');
+    expect(cfg.fraud.enabled).toBe(true);
+    const imp = loadConfig({ env: environment(service('reference-import')) });
+    expect([imp.clickhouse.url, imp.clickhouse.username, imp.clickhouse.database]).toEqual([cfg.clickhouse.url, cfg.clickhouse.username, cfg.clickhouse.database]);
+  });
+
+  it('Grafana reads ClickHouse as a read-only user that the ClickHouse server defines (users.d), with SELECT on the cdr database only', () => {
+    const ch = service('clickhouse');
+    const mount = bindMounts(ch).find(([, dst]) => dst.startsWith('/etc/clickhouse-server/users.d/'));
+    expect(mount, 'no users.d file mounted into clickhouse').toBeDefined();
+    const xml = readFileSync(join(root, norm(mount![0])), 'utf8');
+    const genv = environment(service('grafana'));
+    expect(genv.CLICKHOUSE_USER).not.toBe(environment(ch).CLICKHOUSE_USER); // never the pipeline's read-write user
+    const user = new RegExp(`<users>[\\s\\S]*<${genv.CLICKHOUSE_USER}>([\\s\\S]*?)</${genv.CLICKHOUSE_USER}>`).exec(xml);
+    expect(user, `users.d defines no user ${genv.CLICKHOUSE_USER}`).not.toBeNull();
+    const profile = /<profile>(\w+)<\/profile>/.exec(user![1]!)![1]!;
+    const prof = new RegExp(`<profiles>[\\s\\S]*<${profile}>([\\s\\S]*?)</${profile}>`).exec(xml)![1]!;
+    expect(prof).toMatch(/<readonly>1<\/readonly>/);
+    // The plugin sets max_execution_time on every query: allowed in read-only mode, nothing else is.
+    expect(prof).toMatch(/<max_execution_time>\s*<changeable_in_readonly\/>/);
+    expect([...user![1]!.matchAll(/<query>([^<]+)<\/query>/g)].map((m) => m[1])).toEqual([`GRANT SELECT ON ${environment(ch).CLICKHOUSE_DB}.*`]);
+    // Its password is the server's environment variable, the one Grafana's datasource is given.
+    const passwordVar = /<password from_env="(\w+)"\/>/.exec(user![1]!)![1]!;
+    expect(environment(ch)[passwordVar]).toBe(genv.CLICKHOUSE_PASSWORD);
+    const ds = readFileSync(join(root, 'dashboards/provisioning/datasources/datasources.yml'), 'utf8');
+    expect(ds).toContain('username: ${CLICKHOUSE_USER}');
+  });
+
+  it('every file a service mounts exists, and every table the pipeline writes is created by the migrations', () => {
+    for (const [name, s] of Object.entries(services)) for (const [src] of bindMounts(s)) expect(existsSync(join(root, norm(src))), `${name} mounts missing ${src}`).toBe(true);
+    const ddl = readdirSync(join(root, 'schemas', 'ddl')).filter((f) => f.endsWith('.sql')).map((f) => readFileSync(join(root, 'schemas', 'ddl', f), 'utf8')).join('\n');
+    for (const table of ['cdrs', 'dead_letters', 'fraud_alerts', 'agg_usage_daily', 'agg_traffic_hourly', 'reference_versions', 'ref_lines']) expect(ddl, `no migration creates ${table}`).toMatch(new RegExp(`CREATE TABLE IF NOT EXISTS\\s+(\\{?\\w*\\}?\\.)?${table}\\b`, 'i'));
+  });
+
+  it('stop_grace_period leaves the pipeline its shutdown timeout plus a minute', () => {
+    const cfg = loadConfig({ env: environment(service('pipeline')) });
+    expect(seconds((service('pipeline') as { stop_grace_period?: string }).stop_grace_period ?? '10s')).toBeGreaterThanOrEqual(cfg.sink.shutdownTimeoutMs / 1000 + 60);
+  });
+});
+
+/** A child process run to its end without blocking this process (the ClickHouse endpoint answers from it). */
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-20_000)));
+    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.once('close', (status) => {
+      clearTimeout(t);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+/** Compose durations: `90s`, `1m30s`. */
+function seconds(d: string): number {
+  let s = 0;
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us)/g)) s += Number(m[1]) * { h: 3600, m: 60, s: 1, ms: 0.001, us: 0.000001 }[m[2] as 'h']!;
+  return s;
+}
+
+/** The ENV the Dockerfile sets in the runtime image (every service built from it starts with them). */
+function dockerfileEnv(): Record<string, string> {
+  const df = readFileSync(join(root, 'Dockerfile'), 'utf8');
+  const last = df.slice(df.lastIndexOf('\nFROM '));
+  const env: Record<string, string> = {};
+  for (const m of last.matchAll(/^ENV ((?:[^\n]*\\\n)*[^\n]*)/gm)) for (const kv of m[1]!.replace(/\\\n/g, ' ').trim().split(/\s+/)) {
+    const i = kv.indexOf('=');
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
+
+/** Answers `kafka-topics.sh --bootstrap-server B --create [--if-not-exists] --topic T --partitions N --replication-factor R`. */
+const KAFKA_TOPICS_STAND_IN = `
+import kafkajs from KAFKAJS;
+const a = process.argv.slice(2);
+const arg = (f) => a[a.indexOf(f) + 1];
+if (!a.includes('--create')) { console.error('stand-in supports --create only'); process.exit(2); }
+const admin = new kafkajs.Kafka({ clientId: 'kafka-topics', brokers: [arg('--bootstrap-server')], logLevel: kafkajs.logLevel.NOTHING }).admin();
+await admin.connect();
+try {
+  const exists = (await admin.listTopics()).includes(arg('--topic'));
+  if (exists && !a.includes('--if-not-exists')) { console.error('Topic ' + arg('--topic') + ' already exists.'); process.exit(1); }
+  if (!exists) await admin.createTopics({ topics: [{ topic: arg('--topic'), numPartitions: Number(arg('--partitions')), replicationFactor: Number(arg('--replication-factor')) }], waitForLeaders: true });
+  console.log('Created topic ' + arg('--topic') + '.');
+} finally { await admin.disconnect(); }
+`;

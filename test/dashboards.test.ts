@@ -1,5 +1,5 @@
 /**
- * Grafana dashboards (dashboards/*.json) without a Grafana server (../shared/PLATFORM.md):
+ * Grafana dashboards (dashboards/*.json) without a Grafana server (none can run on the test machines):
  * - ClickHouse panels: every target is a SQL-editor query with a numeric format that uses only macros of
  *   the pinned grafana-clickhouse-datasource version; its SQL, expanded the way Grafana and the plugin
  *   expand it (test/tools/grafana-macros.ts), runs on the real engine (chDB) against the real schema

@@ -102,8 +102,12 @@ describe('decode', () => {
   it('accepts every numeric field at both ends of its domain, and refuses one step beyond either end', () => {
     const good = sample(1)[0]!;
     const wide = wideCdrCodec();
+    // Fields another field constrains (contract v3) take a record they fit: SMS segments an SMS, a part number
+    // beyond 1 a data session (answered at its seizure, so any part may cover all of it).
+    const more = sample(200);
+    const baseFor = (field: string) => (field === 'smsSegments' ? more.find((c) => c.eventType === 'SMS_MO')! : field === 'recordSequenceNumber' ? more.find((c) => c.eventType === 'DATA')! : good);
     for (const [field, [lo, hi]] of Object.entries(DOMAINS)) {
-      const at = (v: number) => decode(coords, [rec(wide.encode({ ...good, [field]: v }), 0)]);
+      const at = (v: number) => decode(coords, [rec(wide.encode({ ...baseFor(field), [field]: v }), 0)]);
       for (const v of [lo, hi]) expect(at(v).deadLetters.map((d) => `${field}=${v}: ${d.message}`)).toEqual([]);
       // (Beyond ±(2^53 - 2) avsc cannot write a long; the guard tests below cover those.)
       for (const v of [lo - 1, hi + 1].filter((x) => Math.abs(x) <= AVRO_MAX_LONG)) {
@@ -151,8 +155,10 @@ describe('decode', () => {
 describe('Avro guard (bytes avsc would loop on, allocate for, or misread)', () => {
   const good = { ...sample(1)[0]!, extensions: {} };
   const bytes = codec.encode(good);
-  // With no extensions the last byte is the map's terminating block count 0.
-  const withMapCount = (count: Buffer) => Buffer.concat([bytes.subarray(0, bytes.length - 1), count]);
+  // With no extensions the map is one byte, its terminating block count 0; the contract v2 and v3 fields follow
+  // it: chargingId, ratType, recordSequenceNumber, localRecordSequenceNumber (null: one byte each), smsSegments 1.
+  const tail = bytes.subarray(bytes.length - 5);
+  const withMapCount = (count: Buffer) => Buffer.concat([bytes.subarray(0, bytes.length - 6), count, tail]);
   const timed = (value: Buffer) => {
     const t = process.hrtime.bigint();
     const d = oneDead(value);

@@ -1,6 +1,6 @@
 /**
- * CGRateS compatibility: the 66 costs CGRateS's own tests assert (../shared/reference/cgrates_vectors.json,
- * rating.md §3), replayed on tariff plans imported from the same CSVs (../shared/reference/cgrates-tariffplans)
+ * CGRateS compatibility: the 66 costs CGRateS's own tests assert (cgrates_vectors.json in CGRATES_REFERENCE_DIR),
+ * replayed on tariff plans imported from the same CSVs (cgrates-tariffplans in the same folder)
  * with the float64 compatibility mode of enrich/rate/cgrates.ts.
  *
  * Substitutions (documented in docs/TARIFFS.md): "*now" answer times are evaluated at Wednesday

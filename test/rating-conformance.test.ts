@@ -211,6 +211,11 @@ function cdrOf(e: Event): Cdr {
     uplinkBytes: data ? Math.floor((e.volumeBytes ?? 0) / 3) : 0,
     downlinkBytes: data ? (e.volumeBytes ?? 0) - Math.floor((e.volumeBytes ?? 0) / 3) : 0,
     extensions: {},
+    chargingId: null,
+    ratType: null,
+    recordSequenceNumber: null,
+    localRecordSequenceNumber: null,
+    smsSegments: 1,
   };
 }
 

@@ -186,6 +186,11 @@ function voice(called: string | null, answer: string, ms: number, o: Partial<Cdr
     uplinkBytes: 0,
     downlinkBytes: 0,
     extensions: {},
+    chargingId: null,
+    ratType: null,
+    recordSequenceNumber: null,
+    localRecordSequenceNumber: null,
+    smsSegments: 1,
     ...o,
   };
 }

@@ -228,7 +228,7 @@ describe('traffic generator', () => {
       }
       expect(fwd.reduce((s, r) => s + r.billableMs, 0)).toBeGreaterThan(5 * HOUR);
       expect(maxConcurrency(fwd)).toBeGreaterThanOrEqual(5);
-      // Friday evening, local time (fraud.md §5.2 S1).
+      // Friday evening, local time.
       const first = local(recs(l)[0] as Cdr);
       expect([first.getUTCDay(), first.getUTCHours()]).toEqual([5, 18]);
     }

@@ -1,18 +1,18 @@
 /** `cdr-pipeline bench`: its options, help and action. */
 import { join } from 'node:path';
-import { common, configFrom, loggerFor, out, UsageError, intArg, type Command } from '../command.js';
+import { common, configFrom, loggerFor, out, recordsToDoc, UsageError, intArg, type Command } from '../command.js';
 
 export const bench: Command = {
   summary: 'measure throughput and latency (Kafka -> discard, Kafka -> ClickHouse)',
-  usage: 'cdr-pipeline bench [--records N] [--out FILE] | bench --reconcile [--records N] [--runs N] | bench --fraud [--subscribers N] [--hours N] [--runs N]',
-  options: { ...common, records: { type: 'string' }, out: { type: 'string' }, 'no-doc': { type: 'boolean' }, reconcile: { type: 'boolean' }, runs: { type: 'string' }, 'data-dir': { type: 'string' }, keep: { type: 'boolean' }, fraud: { type: 'boolean' }, subscribers: { type: 'string' }, hours: { type: 'string' }, 'warmup-hours': { type: 'string' }, 'detector-thread': { type: 'boolean' } },
+  usage: 'cdr-pipeline bench [--records N] [--out FILE] [--record] | bench --reconcile [--records N] [--runs N] [--record] | bench --fraud [--subscribers N] [--hours N] [--runs N] [--record]',
+  options: { ...common, records: { type: 'string' }, out: { type: 'string' }, record: { type: 'boolean' }, 'no-doc': { type: 'boolean' }, reconcile: { type: 'boolean' }, runs: { type: 'string' }, 'data-dir': { type: 'string' }, keep: { type: 'boolean' }, fraud: { type: 'boolean' }, subscribers: { type: 'string' }, hours: { type: 'string' }, 'warmup-hours': { type: 'string' }, 'detector-thread': { type: 'boolean' } },
   help: `Produces N CDRs into a fresh topic, then measures in one run: (a) Kafka -> discard (the consumer alone) and
 (b) Kafka -> decode -> ClickHouse end to end, as sustained CDRs/s, produce-to-queryable latency p50/p99,
-CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs/BENCHMARKS.md.
+CPU seconds per CDR and peak RSS. Writes a JSON result; with --record also a row in docs/BENCHMARKS.md.
 
     --records N       CDRs per scenario (default 200000)
     --out FILE        JSON result (default bench-results/bench-<time>.json)
-    --no-doc          do not append to docs/BENCHMARKS.md
+    --record          also write the result into docs/BENCHMARKS.md (a tracked file: off by default)
 
     --reconcile       instead: the reconciliation query benchmark (tools/bench/bench-reconcile.ts). Fills a fresh
                       embedded ClickHouse with a generated, rated month (--records, default 10000000) and its
@@ -48,18 +48,18 @@ CPU seconds per CDR and peak RSS. Writes a JSON result and appends a row to docs
       const runs = intArg(values.runs, 4, 'runs');
       const warmup = values['warmup-hours'] === undefined ? undefined : intArg(values['warmup-hours'], 24, 'warmup-hours');
       if (subscribers < 10 || hours < 1 || runs < 1 || (warmup !== undefined && warmup < 0)) throw new UsageError('--subscribers must be at least 10, --hours and --runs at least 1');
-      return fraudBenchCommand({ subscribers, hours, runs, ...(warmup !== undefined ? { warmupHours: warmup } : {}), detectorThread: values['detector-thread'] === true, out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true }, out);
+      return fraudBenchCommand({ subscribers, hours, runs, ...(warmup !== undefined ? { warmupHours: warmup } : {}), detectorThread: values['detector-thread'] === true, out: typeof values.out === 'string' ? values.out : undefined, doc: recordsToDoc(values) }, out);
     }
     if (values.reconcile === true) {
       const { runReconcileBench } = await import('../../tools/bench/bench-reconcile.js');
       const runs = intArg(values.runs, 5, 'runs');
       const records = intArg(values.records, 10_000_000, 'records');
       if (runs < 1 || records < 1000) throw new UsageError('--runs must be at least 1 and --records at least 1000');
-      await runReconcileBench({ records, runs, dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'bench'), out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true, keep: values.keep === true }, log, out);
+      await runReconcileBench({ records, runs, dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'bench'), out: typeof values.out === 'string' ? values.out : undefined, doc: recordsToDoc(values), keep: values.keep === true }, log, out);
       return 0;
     }
     const { runBench } = await import('../../tools/bench/bench.js');
-    await runBench(cfg, { records: intArg(values.records, 200_000, 'records'), out: typeof values.out === 'string' ? values.out : undefined, doc: values['no-doc'] !== true }, log, out);
+    await runBench(cfg, { records: intArg(values.records, 200_000, 'records'), out: typeof values.out === 'string' ? values.out : undefined, doc: recordsToDoc(values) }, log, out);
     return 0;
   },
 };

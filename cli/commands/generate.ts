@@ -27,6 +27,7 @@ export const generate: Command = {
     'billing-labels-out': { type: 'string' },
     'billing-errors': { type: 'string' },
     'unused-days': { type: 'string' },
+    'partial-interval': { type: 'string' },
   },
   // Printed from the scenario and parameter declarations (simulators/traffic), so it cannot drift from the code.
   help: (await import('../../simulators/generate.js')).generateHelp(),
@@ -46,9 +47,11 @@ export const generate: Command = {
     const scen = str('scenarios') ?? 'none';
     let startMs: number;
     let endMs: number;
+    let partialIntervalMs: number;
     try {
       startMs = g.parseInstant(str('start') ?? g.DEFAULT_START, '--start');
       endMs = str('end') !== undefined ? g.parseInstant(str('end') as string, '--end') : startMs + intArg(values.days, 7, 'days') * 86_400_000;
+      partialIntervalMs = g.parseInterval(str('partial-interval') ?? 'off', '--partial-interval');
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
@@ -78,6 +81,7 @@ export const generate: Command = {
           corrupt: intArg(values.corrupt, 0, 'corrupt'),
           kafka: kafka ? { brokers: cfg.kafka.brokers, topic, security: kafkaSecurity(cfg) } : null,
           ratePerSec: rate === 0 ? null : rate,
+          partialIntervalMs,
           labelsOut: str('labels-out') ?? null,
           referenceOut: str('reference-out') ?? null,
           billing,

@@ -10,14 +10,18 @@ RFC 4180 quoting, LF or CRLF, UTF-8 with or without a byte order mark; format in
 into the invoice_lines table, for \`cdr-pipeline report reconcile\`. Every row is validated before anything is
 stored: a bad file is reported with the line number of each problem and nothing is imported (exit code 2).
 Importing the same file twice changes nothing; a corrected export of the same invoices replaces their lines.
-Prints the lines, invoices, accounts and periods imported and the total billed.
+Prints the lines, invoices, accounts and periods imported and the total billed, and checks destination_class of
+usage and surcharge lines against the reference data (tariff destination ids, roaming zones, data networks and
+\`*\`, contract descriptions, benchmark classes): unknown values are listed with their line counts (a warning:
+the rate audit cannot map those lines, and the report lists them).
 
 benchmarks FILE: benchmark per-minute rates by destination class (CSV: service, destination_class, price_unit,
 rate, description) into rate_benchmarks, the ceiling the rate audit checks billed rates against where no
 contracted rate applies. A newer import of the same service and class replaces the rate.
 
     --from-tariffs    benchmarks from the tariff book instead of a file (rating.tariffFile, default the bundled
-                      book): per destination, the highest per-minute list price of any retail tariff`,
+                      book): per destination, the highest per-minute list price of any retail tariff; data per MB
+                      per network destination and \`*\`; per roaming zone, voice and data`,
   async run(values, positionals) {
     const [what, file] = positionals;
     if (what !== 'invoices' && what !== 'benchmarks') throw new UsageError('import needs what to import: invoices FILE or benchmarks FILE|--from-tariffs');
@@ -35,10 +39,10 @@ contracted rate applies. A newer import of the same service and class replaces t
     try {
       if (what === 'benchmarks') {
         if (fromTariffs) {
-          const { benchmarksFromTariffs } = await import('../../reports/reconciliation/benchmarks.js');
+          const { rateAuditBenchmarksFromTariffs } = await import('../../reports/reconciliation/benchmarks.js');
           const { defaultTariffPath, loadTariffBook } = await import('../../enrich/rate/index.js');
           source = cfg.rating.tariffFile || defaultTariffPath();
-          rates = benchmarksFromTariffs(loadTariffBook(source));
+          rates = rateAuditBenchmarksFromTariffs(loadTariffBook(source));
         } else rates = await inv.readBenchmarks(file!);
       }
       const conn = await connectClickHouse(cfg);
@@ -55,6 +59,16 @@ contracted rate applies. A newer import of the same service and class replaces t
           out(`imported ${r.lines} invoice lines of ${r.invoices} invoices, ${r.accounts} accounts, period${r.periods.length > 1 ? 's' : ''} ${r.periods.join(', ')} from ${file}`);
           out(`  by charge type: ${Object.entries(r.byChargeType).map(([k, n]) => `${k} ${n}`).join(', ')}`);
           out(`  billed: ${Object.entries(r.amounts).map(([c, a]) => `${a} ${c}`).join(', ')}${r.replaced ? `; ${r.replaced} lines of an earlier export of these invoices replaced` : ''}`);
+        }
+        // destination_class checked against the reference data: what the rate audit cannot map is listed.
+        const { destinationNames } = await import('../../reports/reconciliation/benchmarks.js');
+        const { defaultTariffPath, loadTariffBook } = await import('../../enrich/rate/index.js');
+        const unknown = await inv.unknownDestinations(conn, r.sha, destinationNames(loadTariffBook(cfg.rating.tariffFile || defaultTariffPath())));
+        if (unknown.length === 0) out('  destination_class: every value names a tariff destination, roaming zone, data network, contract or benchmark');
+        else {
+          out(`  WARNING: ${unknown.reduce((n, u) => n + u.lines, 0)} usage/surcharge lines name a destination_class the reference data does not know (no tariff destination, roaming zone, data network, contract description or benchmark); the rate audit cannot map them (docs/RECONCILIATION.md "The rate audit"):`);
+          for (const u of unknown.slice(0, 50)) out(`    ${JSON.stringify(u.destination_class)} (${u.service || 'no service'}): ${u.lines} lines`);
+          if (unknown.length > 50) out(`    ... and ${unknown.length - 50} more values`);
         }
         return 0;
       } finally {

@@ -12,7 +12,8 @@ neither skips nor repeats a record. Finished files move to DIR/done/, unreadable
 bytes become CONTAINER_CORRUPT dead letters). A file is picked up once its size and mtime are stable.
 One instance per folder.
 
-    --once            stop when the folder is drained and everything is stored (batch mode)
+    --once            batch mode: read every file in the folder (each once it has been unchanged for
+                      --settle-ms), store it, then exit 0; an empty folder ends at once
     --pattern REGEX   file names to pick up (default \.avro$)
     --settle-ms N     how long a file must be unchanged before it is read (default 2000)
     --poll-ms N       how often the folder is listed (default 1000)`,

@@ -9,7 +9,9 @@ export const kafka: Command = {
   options: { ...common, dir: { type: 'string' }, port: { type: 'string' }, 'keep-data': { type: 'boolean' } },
   help: `start: resolves the Apache Kafka broker jars with Maven (cached in ~/.m2), formats KRaft storage, starts a
 single combined broker/controller on 127.0.0.1 in the background, waits until it serves metadata, and
-prints the bootstrap address. stop: stops it (SIGTERM, then SIGKILL after 20 s).
+prints the bootstrap address. stop: stops it (SIGTERM, then SIGKILL after 20 s), once it has checked that the
+pid in DIR/broker.pid is that broker (a java kafka.Kafka process with DIR's server.properties); a stale pid
+file is removed and nothing is signalled (exit 1).
 Needs Java 17+ and Maven.
 
     --dir DIR         data and logs (default ./data/kafka)
@@ -18,7 +20,7 @@ Needs Java 17+ and Maven.
   async run(values, positionals) {
     const action = positionals[0];
     const dir = typeof values.dir === 'string' ? values.dir : join('data', 'kafka');
-    const { startLocalBroker, readPid, stopPid } = await import('../../tools/local/broker.js');
+    const { startLocalBroker, stopBroker } = await import('../../tools/local/broker.js');
     if (action === 'start') {
       const log = createLogger('warn');
       const b = await startLocalBroker({ dir, port: intArg(values.port, 9092, 'port'), keepData: values['keep-data'] === true, detached: true, log });
@@ -27,13 +29,16 @@ Needs Java 17+ and Maven.
       return 0;
     }
     if (action === 'stop') {
-      const pid = readPid(dir);
-      if (!pid) {
-        out(`no broker pid in ${dir}`);
+      const r = await stopBroker(dir);
+      if (r.state === 'none') {
+        process.stderr.write(`cdr-pipeline kafka: no broker pid file in ${dir}: nothing to stop\n`);
         return 1;
       }
-      await stopPid(pid);
-      out(`stopped broker ${pid}`);
+      if (r.state === 'stale') {
+        process.stderr.write(`cdr-pipeline kafka: no broker of ${dir} is running (pid ${r.pid} is gone or is another process); removed the stale pid file\n`);
+        return 1;
+      }
+      out(`stopped broker ${r.pid}`);
       return 0;
     }
     throw new UsageError('kafka needs an action: start or stop');

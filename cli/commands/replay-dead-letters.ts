@@ -1,5 +1,5 @@
 /** `cdr-pipeline replay-dead-letters`: its options, help and action. */
-import { common, configFrom, loggerFor, out, isoArg, intArg, type Command } from '../command.js';
+import { common, configFrom, loggerFor, out, isoArg, intArg, UsageError, type Command } from '../command.js';
 import { ConfigError, kafkaSecurity } from '../../pipeline/config.js';
 
 export const replayDeadLetters: Command = {
@@ -12,7 +12,7 @@ migration applied, a switch repaired). Every replay is recorded in dead_letter_r
 not replayed twice unless --force. SINK_REJECTED dead letters hold decoded JSON, not source bytes, and are
 not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) and cdr-replay-code.
 
-    --code C[,C]      only these codes (docs/ERRORS.md); default all
+    --code C[,C]      only these codes (docs/ERRORS.md; an unknown code is a usage error, exit 2); default all
     --since ISO       dead since this time (e.g. 2026-11-01T00:00:00Z)
     --until ISO       dead before this time
     --topic T         publish here (default: each dead letter's own topic; needed for file sources)
@@ -20,11 +20,20 @@ not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) a
     --dry-run         count what would be replayed, publish nothing
     --force           replay even dead letters replayed before`,
   async run(values) {
+    const { replayDeadLetters, parseReplayCodes } = await import('../../operations/replay-dead-letters.js');
+    let codes: string[] = [];
+    try {
+      if (values.code !== undefined) codes = parseReplayCodes(String(values.code));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const sinceMs = isoArg(values.since, 'since');
+    const untilMs = isoArg(values.until, 'until');
+    const limit = intArg(values.limit, 1_000_000, 'limit');
     const cfg = configFrom(values);
     const log = loggerFor(cfg);
     if (cfg.kafka.brokers.length === 0 && values['dry-run'] !== true) throw new ConfigError(['no Kafka brokers: set KAFKA_BROKERS or kafka.brokers']);
     const { connectClickHouse, applyMigrations } = await import('../../pipeline/app.js');
-    const { replayDeadLetters } = await import('../../operations/replay-dead-letters.js');
     const conn = await connectClickHouse(cfg);
     try {
       await applyMigrations(conn, log);
@@ -32,10 +41,10 @@ not replayed. Records carry the headers cdr-replay-of (topic/partition/offset) a
         brokers: cfg.kafka.brokers,
         security: kafkaSecurity(cfg),
         targetTopic: typeof values.topic === 'string' ? values.topic : undefined,
-        codes: typeof values.code === 'string' ? values.code.split(',').map((c) => c.trim()).filter(Boolean) : [],
-        sinceMs: isoArg(values.since, 'since'),
-        untilMs: isoArg(values.until, 'until'),
-        limit: intArg(values.limit, 1_000_000, 'limit'),
+        codes,
+        sinceMs,
+        untilMs,
+        limit,
         force: values.force === true,
         dryRun: values['dry-run'] === true,
         log,

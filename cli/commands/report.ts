@@ -19,6 +19,10 @@ export const report: Command = {
     tolerance: { type: 'string' },
     'unused-days': { type: 'string' },
     'no-refresh': { type: 'boolean' },
+    account: { type: 'string' },
+    'rows-per-page': { type: 'string' },
+    'max-pages': { type: 'string' },
+    strict: { type: 'boolean' },
   },
   help: `Reports read what billing and planning read: the rated CDRs (FINAL, so replays and switch duplicates count
 once), the pre-aggregates and the reference tables in ClickHouse (clickhouse.* settings). The SQL of each

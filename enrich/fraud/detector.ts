@@ -788,7 +788,10 @@ export class Detector {
   private maybePublish(ep: Episode, now: number): FraudAlert | null {
     if (!ep.dirty) return null;
     const grew = ep.exposureMicros >= ep.lastPublishedExposure * 1.5 && ep.exposureMicros - ep.lastPublishedExposure >= 1_000_000;
-    const due = now - ep.lastPublishedAt >= this.book.updateEveryMs;
+    // Once per slot of updateEveryMs of traffic time (slots on the clock, not from the last version): the
+    // stored version's windowEnd tells a restored episode which slot it was published in, so it publishes
+    // its next versions when the uninterrupted run would have.
+    const due = Math.floor(now / this.book.updateEveryMs) > Math.floor(ep.lastPublishedAt / this.book.updateEveryMs);
     const escalates = this.severityOf(ep) !== ep.alert.severity;
     if (!grew && !due && !escalates) return null;
     ep.alert.status = 'UPDATED';

@@ -4,7 +4,7 @@
  * forwarding destination, a forward chain's head or a business account see events from every partition,
  * so the pipeline publishes these events to a repartition topic keyed by entity (docs/FRAUD.md "Keys").
  *
- * One CDR yields:
+ * One CDR (of a call recorded in parts: its first part) yields:
  * - LINE (served MSISDN): MO calls, answered MT calls, forwarded legs to risky numbers or of the line's calls
  *   to itself; SMS and data only for young lines (SIM-box profile); sightings (a record that moves the
  *   line's handset or place, whatever its kind: SIM cloning);
@@ -231,6 +231,11 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
       }
     }
     if ((kind === 'SMS' || kind === 'DATA') && !young && moved === null) return [];
+    // Partial records (CDR contract v3, TS 32.298): a long call is keyed on its first part, written while the
+    // call still runs, so a long forwarded leg is seen an interval after it starts instead of at its release.
+    // Later parts are the same call (same record id and seizure: the detector would count them as duplicates)
+    // and are keyed only as sightings.
+    if (c.recordSequenceNumber !== null && c.recordSequenceNumber > 1 && moved === null) return [];
 
     const localMs = c.seizureTime + c.utcOffsetMinutes * 60_000;
     let businessHours = 0;

@@ -123,7 +123,7 @@ export const RULES: Rule[] = [
       const w = inWindow(events, ev.start, windowMs, (e) => e.kind === 'FWD' && (e.international || risky(e)));
       const hr = w.filter(risky).length;
       // An established forward — legs to the same number already more than establishedAfterMinutes before
-      // (an expat's, a second home's) — is the subscriber's profile, not a hijack (fraud.md 2.1: forwarding
+      // (an expat's, a second home's) — is the subscriber's profile, not a hijack (forwarding
       // "where subscribers do not typically forward"): its legs fire the volume trigger only beyond what one
       // person can talk (establishedMinMinutes in the window, i.e. several legs at once). High-risk and
       // premium legs always count.
@@ -175,7 +175,7 @@ export const RULES: Rule[] = [
       if (w.length === 0) return null;
       // A self-call the network diverted to another number (its own forwarded leg, seized within pairSeconds
       // of it; not to voicemail, where a customer calling their own number lands) is the cover-up itself
-      // (fraud.md 2.1 cf_self: "A-number = B-number with an outbound forwarded leg").
+      // (cf_self: "A-number = B-number with an outbound forwarded leg").
       const fwd = events.filter((e) => e.kind === 'FWD' && e.start >= ev.start - ms && e.start <= ev.start + pairMs);
       const paired: FraudEvent[] = [];
       let forwarded = 0;

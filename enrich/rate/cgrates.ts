@@ -1,5 +1,5 @@
 /**
- * CGRateS compatibility (reference/rating.md §1): an importer of legacy RALs tariff-plan CSVs (Destinations,
+ * CGRateS compatibility: an importer of legacy RALs tariff-plan CSVs (Destinations,
  * Rates, DestinationRates, Timings, RatingPlans, RatingProfiles) into our tariff model, and a pricing mode
  * that reproduces CGRateS's float64 arithmetic, so the 66 costs its own tests assert can be replayed.
  *

@@ -203,6 +203,8 @@ export class Rater {
   private charged = false;
   private quantum = 1;
   private method = ROUND_HALF_UP;
+  /** Per record: a later part of a data session (no connect fee, minimum or free-below). */
+  private later = false;
 
   constructor(
     readonly book: CompiledTariffs,
@@ -217,18 +219,51 @@ export class Rater {
 
   /**
    * Rates one CDR for a subject (null: the served party is unknown -> UNRATED UNKNOWN_ACCOUNT).
-   * `smsSegments`: the number of segments of an SMS (R5; the CDR carries none before contract v3, so 1).
+   * `smsSegments`: the number of segments of an SMS (R5): the CDR's own (contract v3; records of earlier
+   * contracts read 1) unless given.
+   *
+   * Partial records (TS 32.298 recordSequenceNumber > 1, docs/TARIFFS.md "Partial records"): a later part
+   * of a call covers the conversation offsets [s, e) with e = releaseTime - answerTime and s = e -
+   * billableMs. Its price is R(e) - R(s), where R(t) is the rounded price of the whole call had it ended at
+   * offset t (connect fee, increments laid from the answer across every band, minimum and maximum, roaming
+   * surcharge, one rounding). The parts of a call then add up exactly to R(end), the price of the call
+   * unsplit: the connect fee and minimum fall on the part that starts at the answer, increments run on
+   * across parts, and each part is rounded once (its share of the rounding is the difference carried). A
+   * later part of a data session is priced on its own bytes without connect fee, minimum or free-below (the
+   * record does not say how many bytes came before it).
    */
-  rate(cdr: Cdr, subject: RatingSubject | null, smsSegments = 1): Rating {
+  rate(cdr: Cdr, subject: RatingSubject | null, smsSegments: number = cdr.smsSegments): Rating {
+    const seq = cdr.recordSequenceNumber;
+    if (seq === null || seq <= 1) return this.price(cdr, subject, smsSegments, -1, false);
+    if (cdr.eventType === 'DATA') return this.price(cdr, subject, smsSegments, -1, true);
+    if (cdr.answerTime === null) return this.price(cdr, subject, smsSegments, -1, false);
+    const end = cdr.releaseTime - cdr.answerTime;
+    const start = end - cdr.billableMs;
+    if (start <= 0) return this.price(cdr, subject, smsSegments, -1, false);
+    const whole = this.price(cdr, subject, smsSegments, end, false);
+    if (whole.status !== 'RATED') {
+      whole.usage = cdr.billableMs;
+      return whole;
+    }
+    const before = this.price(cdr, subject, smsSegments, start, false);
+    return partOf(whole, before, cdr.billableMs);
+  }
+
+  /**
+   * Prices one CDR. `usageMs` >= 0 replaces a call's billable time (the cumulative offset of a partial
+   * record); `later`: a later part of a data session (no connect fee, minimum or free-below).
+   */
+  private price(cdr: Cdr, subject: RatingSubject | null, smsSegments: number, usageMs: number, later: boolean): Rating {
     const service = serviceOf(cdr);
     const si = SERVICE_INDEX[service];
     const unit = si === 4 ? UNIT_BYTE : si >= 2 ? UNIT_MSG : UNIT_MS;
     // R3: a call is answered when it has an answer time; billableMs does not decide it.
     const answered = unit !== UNIT_MS || cdr.answerTime !== null;
     const at = cdr.answerTime ?? cdr.seizureTime;
-    const usage = unit === UNIT_MS ? cdr.billableMs : unit === UNIT_MSG ? smsSegments : cdr.uplinkBytes + cdr.downlinkBytes;
+    const usage = unit === UNIT_MS ? (usageMs >= 0 ? usageMs : cdr.billableMs) : unit === UNIT_MSG ? smsSegments : cdr.uplinkBytes + cdr.downlinkBytes;
     const r = blank(service, unit, this.book.currency, at, usage, subject === null ? null : subject.accountId);
     this.charged = false;
+    this.later = later;
 
     // The priced party: called number for outgoing, calling number for incoming; none for data.
     let num: NormalisedNumber | null = null;
@@ -308,6 +343,7 @@ export class Rater {
     const unit = si === 4 ? UNIT_BYTE : si >= 2 ? UNIT_MSG : UNIT_MS;
     const r = blank(q.service, unit, this.book.currency, q.at, q.usage, null);
     this.charged = false;
+    this.later = false;
     if (si !== 4) r.number = q.number;
     const look = this.lookup;
     look.reset();
@@ -343,12 +379,12 @@ export class Rater {
       if (s >= 0) {
         const rt = this.book.rates;
         r.surchargeRateId = rt.ids[s]!;
-        if (usage >= rt.freeBelow[s]!) {
+        if (this.later || usage >= rt.freeBelow[s]!) {
           const sur = this.sur;
           sur.reset();
           accumulate(rt, s, 0, usage, sur);
-          sur.addMicros(rt.connect[s]!);
-          const min = rt.minimum[s]!;
+          if (!this.later) sur.addMicros(rt.connect[s]!);
+          const min = this.later ? -1 : rt.minimum[s]!;
           const max = rt.maximum[s]!;
           if (min >= 0 && sur.cmpMicros(min) < 0) sur.setMicros(min);
           else if (max >= 0 && sur.cmpMicros(max) > 0) sur.setMicros(max);
@@ -376,7 +412,7 @@ export class Rater {
       r.note = usage > 0 ? 'UNANSWERED_BILLABLE' : 'UNANSWERED';
       return true;
     }
-    if (usage < rt.freeBelow[rate]!) {
+    if (usage < rt.freeBelow[rate]! && !this.later) {
       r.note = 'FREE_BELOW';
       return true;
     }
@@ -394,10 +430,10 @@ export class Rater {
   private charge(rt: RateTable, rate: number, r: Rating): void {
     const acc = this.acc;
     r.usageMicros = acc.round(1, ROUND_HALF_UP);
-    const connect = rt.connect[rate]!;
+    const connect = this.later ? 0 : rt.connect[rate]!;
     r.connectFeeMicros = connect;
     acc.addMicros(connect);
-    const min = rt.minimum[rate]!;
+    const min = this.later ? -1 : rt.minimum[rate]!;
     const max = rt.maximum[rate]!;
     if (min >= 0 && acc.cmpMicros(min) < 0) {
       acc.setMicros(min);
@@ -482,6 +518,43 @@ export class Rater {
     this.charge(rt, firstRate, r);
     return true;
   }
+}
+
+/**
+ * A later part of a call: `whole` is the call priced to the part's end, `before` to its start (both RATED,
+ * same version, destination and rates); the part is their difference, every amount and the billed usage.
+ * Segments (split calls) are differenced per band segment: `before`'s are a prefix of `whole`'s.
+ */
+function partOf(whole: Rating, before: Rating, usage: number): Rating {
+  const r = whole;
+  r.usage = usage;
+  r.totalMicros -= before.totalMicros;
+  r.connectFeeMicros -= before.connectFeeMicros;
+  r.usageMicros -= before.usageMicros;
+  r.adjustmentMicros -= before.adjustmentMicros;
+  r.roundingMicros -= before.roundingMicros;
+  r.surchargeMicros -= before.surchargeMicros;
+  r.billedUsage -= before.billedUsage;
+  if (whole.segments !== null) {
+    const ws = whole.segments;
+    const bs = before.segments;
+    const out: RatedSegment[] = [];
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i]!;
+      // `before` unsplit is one segment: the first of `whole`, cut short.
+      const b = bs !== null ? bs[i] : i === 0 ? { band: w.band, rateId: w.rateId, fromUsage: 0, billedUsage: before.billedUsage, costMicros: before.usageMicros } : undefined;
+      const seg = b === undefined ? w : { band: w.band, rateId: w.rateId, fromUsage: b.fromUsage + b.billedUsage, billedUsage: w.billedUsage - b.billedUsage, costMicros: w.costMicros - b.costMicros };
+      if (seg.billedUsage > 0) out.push(seg);
+    }
+    r.segments = out.length > 1 ? out : null;
+    if (out.length > 0) {
+      r.band = out[0]!.band;
+      let text = out[0]!.band;
+      for (let i = 1; i < out.length; i++) text += '+' + out[i]!.band;
+      r.bands = text;
+    }
+  }
+  return r;
 }
 
 function unrated(r: Rating, reason: UnratedReason): Rating {

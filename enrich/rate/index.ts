@@ -64,7 +64,7 @@ export interface RatingStage {
   readonly rater: Rater;
   /**
    * Rates one CDR: the served party's account (or inbound roamer's network), the price, the explanation.
-   * `smsSegments`: segments of an SMS (default 1: CDR contracts before v3 carry no segment count).
+   * `smsSegments`: segments of an SMS (default: the CDR's smsSegments, 1 for records of contracts before v3).
    */
   rate(cdr: Cdr, smsSegments?: number): Rating;
 }
@@ -75,5 +75,5 @@ export function createRating(input: RatingInput): RatingStage {
   const normaliser = new Normaliser({ operator: input.operator, numberingPlan: input.numberingPlan, networks: input.networks, countries: input.countries, dialling: input.dialling });
   const subscribers = Subscribers.build(tariffs, { operator: input.operator, lines: input.lines, contractedRates: input.contractedRates }, input.expectedLines);
   const rater = new Rater(tariffs, normaliser, { homePlmn: input.operator.plmn, contractRates: subscribers.contractRates });
-  return { tariffs, normaliser, subscribers, rater, rate: (cdr, smsSegments = 1) => rater.rate(cdr, subscribers.resolve(cdr), smsSegments) };
+  return { tariffs, normaliser, subscribers, rater, rate: (cdr, smsSegments) => rater.rate(cdr, subscribers.resolve(cdr), smsSegments) };
 }

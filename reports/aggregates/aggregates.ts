@@ -7,9 +7,11 @@
  *      lands during the computation changes the fingerprint, so the day reads stale afterwards;
  *   2. INSERT the day's groups (reports/aggregates/sql/*.sql over cdrs FINAL) into a scratch table
  *      made `AS` the aggregate (same engine, partition key and order: what REPLACE PARTITION requires);
- *   3. ALTER TABLE agg REPLACE PARTITION <day> FROM scratch: readers see the old day or the new one, never a
- *      mix and never both; a day without CDRs any more is dropped (ClickHouse 26 refuses to replace from an
- *      empty partition);
+ *   3. the aggregates are partitioned by month (schemas/ddl/0021): the other days of each month touched are
+ *      copied from the aggregate into the scratch table, then ALTER TABLE agg REPLACE PARTITION <month> FROM
+ *      scratch: readers see the old day or the new one, never a mix and never both; a month left without rows
+ *      is dropped (ClickHouse 26 refuses to replace from an empty partition). The copy is of aggregate rows
+ *      (5-10x fewer than CDRs), never a recomputation of the month;
  *   4. record the fingerprint in agg_refreshes, drop the scratch tables.
  */
 import { randomBytes } from 'node:crypto';
@@ -26,6 +28,8 @@ const DAY_MS = 86_400_000;
 export const AGGREGATES = [
   { table: 'agg_usage_daily', sql: 'usage_daily.sql', day: 'day' },
   { table: 'agg_traffic_hourly', sql: 'traffic_hourly.sql', day: 'toDate(hour)' },
+  // Every number of ours in use per day and role (served party, PBX extension): the "line in use" convention.
+  { table: 'agg_line_use_daily', sql: 'line_use_daily.sql', day: 'day' },
 ] as const;
 
 export interface DayFingerprint {
@@ -33,6 +37,10 @@ export interface DayFingerprint {
   cdrRows: number;
   maxIngestedAt: string;
   stale: boolean;
+  /** Built with another reference snapshot than the one in force (or before any): stale for that reason. */
+  referenceStale: boolean;
+  /** The snapshot the day was built with ('' = none, or never refreshed). */
+  builtWithReference: string;
 }
 
 export interface RefreshResult {
@@ -67,8 +75,10 @@ export function periodDays(period: string): { fromDay: string; toDay: string } {
  * CDRs changed since the last refresh of the day (or it was never refreshed).
  */
 export async function dayFingerprints(conn: ClickHouseConnection, fromDay: string, toDay: string): Promise<DayFingerprint[]> {
-  const rows = await conn.query<{ day: string; cdr_rows: string; max_ingested_at: string; stale: number }>(bindSql(loadSqlFile(SQL_DIR, 'day_fingerprints.sql'), { from_day: fromDay, to_day: toDay }));
-  return rows.map((r) => ({ day: r.day, cdrRows: Number(r.cdr_rows), maxIngestedAt: r.max_ingested_at, stale: Number(r.stale) === 1 }));
+  const rows = await conn.query<{ day: string; cdr_rows: string; max_ingested_at: string; stale: number; reference_stale: number; built_with_reference: string }>(
+    bindSql(loadSqlFile(SQL_DIR, 'day_fingerprints.sql'), { from_day: fromDay, to_day: toDay }),
+  );
+  return rows.map((r) => ({ day: r.day, cdrRows: Number(r.cdr_rows), maxIngestedAt: r.max_ingested_at, stale: Number(r.stale) === 1, referenceStale: Number(r.reference_stale) === 1, builtWithReference: r.built_with_reference }));
 }
 
 /** The stale days of [fromDay, toDay) (default: every day that has CDRs or aggregates). */
@@ -76,7 +86,21 @@ export async function staleDays(conn: ClickHouseConnection, fromDay = '1970-01-0
   return (await dayFingerprints(conn, fromDay, toDay)).filter((d) => d.stale).map((d) => d.day);
 }
 
-/** Recomputes the given UTC days (YYYY-MM-DD) of both aggregates from cdrs FINAL. */
+/**
+ * Stale days of [fromDay, toDay) with the reason: `cdrs` (their CDRs changed, or they were never aggregated) or
+ * `reference` (built with an older reference snapshot, or before any: `reference import` since).
+ */
+export async function staleDaysWithReason(conn: ClickHouseConnection, fromDay = '1970-01-01', toDay = '2200-01-01'): Promise<{ day: string; reason: 'cdrs' | 'reference' }[]> {
+  return (await dayFingerprints(conn, fromDay, toDay)).filter((d) => d.stale).map((d) => ({ day: d.day, reason: d.referenceStale ? 'reference' : 'cdrs' }));
+}
+
+/** The reference snapshot in force ('' when none was imported). */
+async function currentReference(conn: ClickHouseConnection): Promise<string> {
+  const [r] = await conn.query<{ version: string }>('SELECT version FROM ref_current_version');
+  return r?.version ?? '';
+}
+
+/** Recomputes the given UTC days (YYYY-MM-DD) of the aggregates from cdrs FINAL. */
 export async function refreshDays(conn: ClickHouseConnection, days: readonly string[], log?: Log): Promise<RefreshResult> {
   const t0 = performance.now();
   const result: RefreshResult = { days: [...days].sort(), usageRows: 0, trafficRows: 0, seconds: 0 };
@@ -84,6 +108,8 @@ export async function refreshDays(conn: ClickHouseConnection, days: readonly str
   // Contiguous runs of days are computed by one INSERT ... SELECT each (a month is one scan of its partition).
   for (const [fromDay, toDay] of runsOf(result.days)) {
     const prints = new Map((await dayFingerprints(conn, fromDay, toDay)).map((p) => [p.day, p]));
+    // Read before computing, like the CDR fingerprint: a snapshot imported meanwhile leaves the day stale.
+    const reference = await currentReference(conn);
     const refreshedAt = new Date().toISOString().replace('T', ' ').replace('Z', '');
     const suffix = `${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
     const scratch = AGGREGATES.map((a) => `${a.table}__refresh_${suffix}`);
@@ -95,12 +121,22 @@ export async function refreshDays(conn: ClickHouseConnection, days: readonly str
       const counts = await Promise.all(
         AGGREGATES.map(async (a, i) => new Map((await conn.query<{ d: string; n: string }>(`SELECT toString(${a.day}) AS d, count() AS n FROM ${scratch[i]} GROUP BY d`)).map((r) => [r.d, Number(r.n)]))),
       );
-      for (const day of daysBetween(fromDay, toDay)) {
-        const id = day.replaceAll('-', '');
-        for (const [i, a] of AGGREGATES.entries()) {
-          const n = counts[i]!.get(day) ?? 0;
+      // Partitions by month (schemas/ddl/0021) or by day: a monthly table gets the days of each touched month
+      // outside [fromDay, toDay) copied as they are, so the swap replaces exactly the recomputed days.
+      const monthly = await monthlyAggregates(conn);
+      for (const [i, a] of AGGREGATES.entries()) {
+        const ids = monthly.has(a.table) ? [...new Set(daysBetween(fromDay, toDay).map((d) => d.slice(0, 7).replace('-', '')))] : daysBetween(fromDay, toDay).map((d) => d.replaceAll('-', ''));
+        for (const id of ids) {
+          let n = counts[i]!.get(`${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6)}`) ?? 0;
+          if (monthly.has(a.table)) {
+            await conn.command(`INSERT INTO ${scratch[i]} SELECT * FROM ${a.table} WHERE toYYYYMM(${a.day}) = ${id} AND NOT (${a.day} >= toDate('${fromDay}') AND ${a.day} < toDate('${toDay}'))`);
+            const [row] = await conn.query<{ n: string }>(`SELECT count() AS n FROM ${scratch[i]} WHERE toYYYYMM(${a.day}) = ${id}`);
+            n = Number(row?.n ?? 0);
+          }
           await conn.command(n > 0 ? `ALTER TABLE ${a.table} REPLACE PARTITION ID '${id}' FROM ${scratch[i]}` : `ALTER TABLE ${a.table} DROP PARTITION ID '${id}'`);
         }
+      }
+      for (const day of daysBetween(fromDay, toDay)) {
         const p = prints.get(day);
         const usage = counts[0]!.get(day) ?? 0;
         const traffic = counts[1]!.get(day) ?? 0;
@@ -108,7 +144,7 @@ export async function refreshDays(conn: ClickHouseConnection, days: readonly str
         result.trafficRows += traffic;
         await conn.insert(
           'agg_refreshes',
-          JSON.stringify({ day, cdr_rows: p?.cdrRows ?? 0, max_ingested_at: p && p.cdrRows > 0 ? p.maxIngestedAt.replace('T', ' ').replace('Z', '') : '1970-01-01 00:00:00', usage_rows: usage, traffic_rows: traffic, refreshed_at: refreshedAt }) + '\n',
+          JSON.stringify({ day, cdr_rows: p?.cdrRows ?? 0, max_ingested_at: p && p.cdrRows > 0 ? p.maxIngestedAt.replace('T', ' ').replace('Z', '') : '1970-01-01 00:00:00', reference_version: reference, usage_rows: usage, traffic_rows: traffic, refreshed_at: refreshedAt }) + '\n',
         );
       }
     } finally {
@@ -118,6 +154,14 @@ export async function refreshDays(conn: ClickHouseConnection, days: readonly str
   }
   result.seconds = (performance.now() - t0) / 1000;
   return result;
+}
+
+/** The aggregates partitioned by month (toYYYYMM), as opposed to by day (toYYYYMMDD): system.tables says. */
+async function monthlyAggregates(conn: ClickHouseConnection): Promise<Set<string>> {
+  const rows = await conn.query<{ name: string; partition_key: string }>(
+    `SELECT name, partition_key FROM system.tables WHERE database = currentDatabase() AND name IN (${AGGREGATES.map((a) => `'${a.table}'`).join(', ')})`,
+  );
+  return new Set(rows.filter((r) => /toYYYYMM\(/.test(r.partition_key)).map((r) => r.name));
 }
 
 /** Refreshes the stale days of [fromDay, toDay) (default: all). */

@@ -8,7 +8,10 @@
  * and WAPE of the model and of the seasonal-naive baseline, band coverage and the bias of the expected values.
  * The model is all SQL; this module picks the parameters and prints.
  */
+import { createHash } from 'node:crypto';
 import { ukBankHolidays } from '../../schemas/holidays.js';
+import type { TariffBookFile } from '../../schemas/tariff.js';
+import type { Config } from '../../pipeline/config.js';
 import type { ClickHouseConnection } from '../../sinks/clickhouse/connection.js';
 import { bindSql, loadSqlFile } from '../../sinks/clickhouse/sql-files.js';
 
@@ -51,9 +54,19 @@ const chTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('
 const chArray = (items: readonly string[]) => `[${items.map((s) => `'${s.replace(/[\\']/g, '\\$&')}'`).join(',')}]`;
 const loadSql = (name: string) => loadSqlFile(SQL_DIR, `${name}.sql`);
 
-/** Same origin, horizon, history and model: the same run, whose rows a new computation replaces. */
-export function runIdOf(spec: Pick<ForecastSpec, 'kind' | 'originMs' | 'horizonHours' | 'historyWeeks'>): string {
-  return `${spec.kind}/${MODEL}/${isoHour(spec.originMs)}/h${spec.horizonHours}/w${spec.historyWeeks}`;
+/**
+ * Every option that changes the result is in the run id: kind, model, origin, horizon, history, time zone and the
+ * holiday set (a hash of the holiday dates the run reads, history and horizon: a calendar with dates elsewhere
+ * names the same run). The same options again: the same run, whose rows a new computation replaces; different
+ * options: another run, whose rows are kept beside it. (ref_holidays, which model.sql adds, are in the set the
+ * report passes: resolveHolidays.)
+ */
+export function runIdOf(spec: Pick<ForecastSpec, 'kind' | 'originMs' | 'horizonHours' | 'historyWeeks' | 'tz' | 'holidays'>): string {
+  const from = isoHour(spec.originMs - spec.historyWeeks * 7 * DAY_MS - DAY_MS).slice(0, 10);
+  const to = isoHour(spec.originMs + spec.horizonHours * HOUR_MS + DAY_MS).slice(0, 10);
+  const inWindow = [...new Set(spec.holidays)].filter((d) => d >= from && d <= to).sort();
+  const hol = inWindow.length === 0 ? 'none' : createHash('sha256').update(inWindow.join(',')).digest('hex').slice(0, 10);
+  return `${spec.kind}/${MODEL}/${isoHour(spec.originMs)}/h${spec.horizonHours}/w${spec.historyWeeks}/tz=${spec.tz}/hol=${hol}`;
 }
 
 function modelParams(spec: ForecastSpec): Record<string, string | number> {
@@ -193,8 +206,81 @@ export async function defaultOrigin(conn: ClickHouseConnection, span: DataSpan, 
 
 /** The operator's time zone from the current reference snapshot, else UTC. */
 export async function operatorTimeZone(conn: ClickHouseConnection): Promise<string> {
+  return (await referenceTimeZone(conn)) ?? 'UTC';
+}
+
+async function referenceTimeZone(conn: ClickHouseConnection): Promise<string | undefined> {
   const [r] = await conn.query<{ tz: string }>("SELECT JSONExtractString(any(operator_json), 'timezone') AS tz FROM ref_operator WHERE version = (SELECT version FROM ref_current_version)");
-  return r?.tz ? r.tz : 'UTC';
+  return r?.tz ? r.tz : undefined;
+}
+
+/** The tariff book rating uses (rating.tariffFile, else the bundled one), or undefined when it cannot be read. */
+async function ratingTariffBook(cfg: Config | undefined): Promise<{ path: string; book: TariffBookFile } | undefined> {
+  const { defaultTariffPath, loadTariffBook } = await import('../../enrich/rate/index.js');
+  const path = cfg?.rating.tariffFile || defaultTariffPath();
+  try {
+    return { path, book: loadTariffBook(path) };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ResolvedTimeZone {
+  tz: string;
+  source: 'option' | 'reference data' | 'tariff book' | 'default';
+  /** Set when the zone is not the operator's from reference data: which zone was used and how to fix that. */
+  warning?: string;
+}
+
+/**
+ * The time zone of a report: --time-zone, else the operator's (ref_operator of the snapshot in force), else the
+ * zone of the tariff book rating prices time bands in, else UTC. Without reference data the report says so in
+ * its output and on stderr, with the fix (docs/FORECASTING.md "Defaults").
+ */
+export async function resolveTimeZone(conn: ClickHouseConnection, cfg: Config | undefined, option: string | boolean | undefined): Promise<ResolvedTimeZone> {
+  if (typeof option === 'string' && option !== '') return { tz: option, source: 'option' };
+  const fromRef = await referenceTimeZone(conn);
+  if (fromRef) return { tz: fromRef, source: 'reference data' };
+  const tb = await ratingTariffBook(cfg);
+  const fix = 'import the operator\'s reference data (cdr-pipeline reference import DIR; its operator.json names the zone) or pass --time-zone <IANA zone, e.g. Europe/London>';
+  if (tb?.book.timezone) {
+    return { tz: tb.book.timezone, source: 'tariff book', warning: `WARNING: no reference data in ClickHouse: times, days and holidays are in ${tb.book.timezone}, the time zone of the tariff book (${tb.path}), not the operator's. To fix: ${fix}.` };
+  }
+  return { tz: 'UTC', source: 'default', warning: `WARNING: no reference data in ClickHouse and no tariff book time zone: times, days and holidays are in UTC, not the operator's time zone. To fix: ${fix}.` };
+}
+
+/**
+ * The operator's holiday calendar, as rating uses it (docs/FORECASTING.md "Defaults"): the tariff book's calendar
+ * named after the operator's country (rating merges ref_holidays into the calendar of their country; without
+ * reference data, the calendars the book's band schedules name), plus ref_holidays of the operator's country in
+ * the snapshot in force. Dates YYYY-MM-DD in [fromMs, toMs) (UTC days; holiday dates are local dates).
+ */
+export async function operatorHolidays(conn: ClickHouseConnection, cfg: Config | undefined, fromMs: number, toMs: number): Promise<{ dates: string[]; sources: string[] }> {
+  const from = isoHour(fromMs - DAY_MS).slice(0, 10);
+  const to = isoHour(toMs + DAY_MS).slice(0, 10);
+  const [op] = await conn.query<{ country: string }>("SELECT JSONExtractString(any(operator_json), 'country') AS country FROM ref_operator WHERE version = (SELECT version FROM ref_current_version)");
+  const country = op?.country ?? '';
+  const out = new Set<string>();
+  const sources: string[] = [];
+  const ref = await conn.query<{ d: string }>(
+    bindSql(`SELECT DISTINCT date AS d FROM ref_holidays WHERE version = (SELECT version FROM ref_current_version) AND country = {country:String} ORDER BY d`, { country }),
+  );
+  for (const r of ref) if (r.d >= from && r.d < to) out.add(r.d);
+  if (ref.length) sources.push(`ref_holidays (${country})`);
+  const tb = await ratingTariffBook(cfg);
+  if (tb) {
+    const calendars = tb.book.calendars ?? {};
+    let names = country !== '' && country in calendars ? [country] : [];
+    if (names.length === 0) {
+      // No reference data (or no calendar of the operator's country): the calendars the band schedules use.
+      const used = new Set<string>();
+      for (const rules of Object.values(tb.book.bandSchedules ?? {})) for (const r of rules) if (r.holidays !== undefined && r.holidays !== false) used.add(r.holidays === true ? 'default' : r.holidays);
+      names = [...used].filter((n) => n in calendars);
+    }
+    for (const n of names) for (const d of calendars[n] ?? []) if (d >= from && d < to) out.add(d);
+    if (names.length) sources.push(`tariff book calendar ${names.join(', ')} (${tb.path})`);
+  }
+  return { dates: [...out].sort(), sources };
 }
 
 /** `--holidays`: `uk` (England and Wales bank holidays), `none`, and/or dates YYYY-MM-DD, comma separated. */
@@ -240,10 +326,16 @@ function instantOption(v: string | boolean | undefined, name: string): number | 
 
 interface Common {
   tz: string;
+  tzSource: ResolvedTimeZone['source'];
   originMs: number;
   historyWeeks: number;
   holidays: string[];
+  holidaySources: string[];
   span: DataSpan;
+  /** Said in the output (table notes, JSON `warnings`) and on stderr. */
+  warnings: string[];
+  /** Stale aggregate days read (--no-refresh); --strict makes that exit 1. */
+  staleDays: number;
 }
 
 async function commonOptions(conn: ClickHouseConnection, ctx: ReportContext, historyNeededWeeks: (weeks: number) => number): Promise<Common> {
@@ -259,14 +351,49 @@ async function commonOptions(conn: ClickHouseConnection, ctx: ReportContext, his
     span = await dataSpan(conn);
   }
   if (!span) throw new Error('no traffic to forecast from: agg_traffic_hourly and cdrs have no voice calls');
-  const tz = typeof v['time-zone'] === 'string' ? v['time-zone'] : await operatorTimeZone(conn);
+  const zone = await resolveTimeZone(conn, ctx.cfg, v['time-zone']);
+  const tz = zone.tz;
+  const warnings: string[] = [];
+  if (zone.warning) {
+    warnings.push(zone.warning);
+    ctx.log.warn({ timeZone: tz, source: zone.source }, 'no reference data in ClickHouse: the report is not in the operator\'s time zone (import the reference data or pass --time-zone)');
+  }
   const originMs = instantOption(v.from, 'from') ?? (await defaultOrigin(conn, span, tz));
   const historyWeeks = intOption(v['weeks-of-history'], 4, 'weeks-of-history');
   const needFrom = originMs - historyNeededWeeks(historyWeeks) * 7 * DAY_MS;
+  const { staleDaysWithReason } = await import('../aggregates/aggregates.js');
+  let staleRead: { day: string; reason: 'cdrs' | 'reference' }[] = [];
   if (refresh) await refreshStale(conn, isoDay(needFrom), isoDay(originMs + DAY_MS), ctx.log);
+  else {
+    staleRead = await staleDaysWithReason(conn, isoDay(needFrom), isoDay(originMs + DAY_MS));
+    if (staleRead.length) {
+      const ref = staleRead.filter((d) => d.reason === 'reference').length;
+      warnings.push(
+        `WARNING: agg_traffic_hourly read as it is (--no-refresh), but ${staleRead.length} day(s) of the history are stale (${staleRead[0]!.day} .. ${staleRead[staleRead.length - 1]!.day}; ${ref} of them built with an older reference snapshot than the one in force, ${staleRead.length - ref} with CDRs changed since): run without --no-refresh, or \`cdr-pipeline aggregate\` first.`,
+      );
+      ctx.log.warn({ staleDays: staleRead.length, referenceStaleDays: ref }, 'report read stale aggregates (--no-refresh)');
+    }
+  }
   if (needFrom < span.firstMs) ctx.log.warn({ needFrom: isoHour(needFrom), dataFrom: isoHour(span.firstMs) }, 'less history in agg_traffic_hourly than asked for: the first weeks are fitted on partial data');
-  const holidays = parseHolidays(typeof v.holidays === 'string' ? v.holidays : undefined, needFrom, originMs + 60 * DAY_MS);
-  return { tz, originMs, historyWeeks, holidays, span };
+  // Holidays: the operator's calendar (the one rating uses) by default; --holidays adds dates or `uk`, and
+  // `none` leaves the calendar out (ref_holidays still count: model.sql reads them).
+  const arg = typeof v.holidays === 'string' ? v.holidays : undefined;
+  const items = (arg ?? '').split(',').map((x) => x.trim());
+  const calendar = await operatorHolidays(conn, ctx.cfg, needFrom, originMs + 60 * DAY_MS);
+  const base = items.includes('none') ? await refHolidaysOnly(conn, needFrom, originMs + 60 * DAY_MS) : calendar.dates;
+  const holidays = [...new Set([...base, ...parseHolidays(arg, needFrom, originMs + 60 * DAY_MS)])].sort();
+  return { tz, tzSource: zone.source, originMs, historyWeeks, holidays, holidaySources: items.includes('none') ? ['ref_holidays'] : calendar.sources, span, warnings, staleDays: staleRead.length };
+}
+
+/** ref_holidays of the operator's country alone (what model.sql adds whatever the parameter). */
+async function refHolidaysOnly(conn: ClickHouseConnection, fromMs: number, toMs: number): Promise<string[]> {
+  const from = isoHour(fromMs - DAY_MS).slice(0, 10);
+  const to = isoHour(toMs + DAY_MS).slice(0, 10);
+  const rows = await conn.query<{ d: string }>(
+    `SELECT DISTINCT date AS d FROM ref_holidays WHERE version = (SELECT version FROM ref_current_version)
+       AND country = (SELECT JSONExtractString(any(operator_json), 'country') FROM ref_operator WHERE version = (SELECT version FROM ref_current_version)) ORDER BY d`,
+  );
+  return rows.map((r) => r.d).filter((d) => d >= from && d < to);
 }
 
 async function withConnection<T>(ctx: ReportContext, fn: (conn: ClickHouseConnection) => Promise<T>): Promise<T> {
@@ -280,13 +407,26 @@ async function withConnection<T>(ctx: ReportContext, fn: (conn: ClickHouseConnec
   }
 }
 
+function holidayNote(c: Common): string {
+  return `Holidays (${c.holidays.length} in the history and horizon, ${c.tz}): ${c.holidays.join(', ') || 'none'}; from ${c.holidaySources.join(' + ') || 'no calendar'}.`;
+}
+
+/** 0, or 1 with --strict when stale aggregates were read (the output said which). */
+function strictExit(ctx: ReportContext, c: Common): number {
+  return ctx.values.strict === true && c.staleDays > 0 ? 1 : 0;
+}
+
 const commonHelp = (from: string) => `      --from ISO              ${from} (default: local midnight after the last
                               complete day in agg_traffic_hourly)
       --weeks-of-history N    weeks of history the model is fitted on (default 4, at least 2)
-      --holidays LIST         holidays besides ref_holidays: uk (England and Wales bank holidays), none, or
-                              YYYY-MM-DD dates, comma separated
+      --holidays LIST         holidays besides the operator's calendar (by default the calendar rating uses:
+                              the tariff book's calendar of the operator's country, plus ref_holidays): uk
+                              (England and Wales bank holidays), YYYY-MM-DD dates, comma separated; none =
+                              leave the tariff book's calendar out (ref_holidays still count)
       --time-zone TZ          time zone of the weekly profile and holiday dates (default: the operator's, from
-                              the reference data in ClickHouse; else UTC)
+                              the reference data in ClickHouse; else the tariff book's, else UTC, and the
+                              report then says so and how to fix it)
+      --strict                exit 1 when the report read stale aggregates (with --no-refresh)
       --no-refresh            read agg_traffic_hourly as it is (default: recompute the history's stale days first)`;
 
 export const forecastReport: Report = {
@@ -308,22 +448,22 @@ ${commonHelp('first forecast hour')}
       const run = await writeForecast(conn, spec);
       const byDay = await conn.query<Row>(bindSql(loadSql('by-day'), { run_id: run.runId, tz: c.tz }));
       const byClass = await conn.query<Row>(bindSql(loadSql('by-class'), { run_id: run.runId }));
-      const meta = { run_id: run.runId, model: MODEL, origin: isoHour(c.originMs), horizon_hours: horizonHours, history_weeks: c.historyWeeks, time_zone: c.tz, series: run.series, rows: run.rows, network_trend_pct_week: run.trendPctWeek };
+      const meta = { run_id: run.runId, model: MODEL, origin: isoHour(c.originMs), horizon_hours: horizonHours, history_weeks: c.historyWeeks, time_zone: c.tz, time_zone_source: c.tzSource, holidays: c.holidays, holiday_sources: c.holidaySources, series: run.series, rows: run.rows, network_trend_pct_week: run.trendPctWeek, warnings: c.warnings };
       const trend = run.trendPctWeek === null ? '' : `, network trend ${run.trendPctWeek >= 0 ? '+' : ''}${run.trendPctWeek.toFixed(2)} % a week`;
       const header = `Forecast ${run.runId}: ${run.series} series x ${horizonHours} hours from ${isoHour(c.originMs)} (${c.tz}), fitted on ${c.historyWeeks} weeks${trend}; stored in traffic_forecast (${run.rows} rows)`;
       emit(
         ctx,
         format === 'table'
-          ? `${header}\n\n${renderReport(format, [
+          ? `${header}\n${c.warnings.map((w) => `${w}\n`).join('')}\n${renderReport(format, [
               { title: 'Per day, all classes and regions (expected)', key: 'by_day', rows: byDay },
               { title: `Per destination class over ${horizonHours} hours, expected (all regions; '*' = all classes)`, key: 'by_class', rows: byClass },
-            ])}`
+            ], {}, [holidayNote(c), ...c.warnings])}`
           : renderReport(format, [
               { title: 'by day', key: 'by_day', rows: byDay },
               { title: 'by class', key: 'by_class', rows: byClass },
             ], meta),
       );
-      return 0;
+      return strictExit(ctx, c);
     });
   },
 };
@@ -352,7 +492,7 @@ ${commonHelp('end of the last held-out week')}
           return `  ${x.metric.padEnd(8)}${x.level.padEnd(8)}model better on ${better.join(', ') || '-'}${worse.length ? `; seasonal-naive on ${worse.join(', ')}` : ''}`;
         }),
       ];
-      const meta = { model: MODEL, baseline: 'seasonal-naive (same hour one week earlier)', held_out_weeks: r.origins.map(isoHour), history_weeks: c.historyWeeks, time_zone: c.tz, run_ids: r.runIds };
+      const meta = { model: MODEL, baseline: 'seasonal-naive (same hour one week earlier)', held_out_weeks: r.origins.map(isoHour), history_weeks: c.historyWeeks, time_zone: c.tz, time_zone_source: c.tzSource, holidays: c.holidays, holiday_sources: c.holidaySources, run_ids: r.runIds, warnings: c.warnings };
       emit(
         ctx,
         format === 'table'
@@ -363,14 +503,14 @@ ${commonHelp('end of the last held-out week')}
                 { title: 'Per held-out week', key: 'weeks', rows: perWeek as unknown as Row[] },
               ],
               {},
-              [verdict.join('\n')],
+              [verdict.join('\n'), holidayNote(c), ...c.warnings],
             )}`
           : renderReport(format, [
               { title: 'all', key: 'all', rows: pooled as unknown as Row[] },
               { title: 'weeks', key: 'weeks', rows: perWeek as unknown as Row[] },
             ], meta),
       );
-      return 0;
+      return strictExit(ctx, c);
     });
   },
 };

@@ -315,3 +315,31 @@ export function invoiceWriter(path: string): { emit(line: InvoiceLine): void; cl
     },
   };
 }
+
+/** A destination_class value of imported invoice lines that names nothing the rate audit knows. */
+export interface UnknownDestination {
+  destination_class: string;
+  service: string;
+  lines: number;
+}
+
+/**
+ * Validates the destination_class of the usage and surcharge lines of an imported file (by its hash) against
+ * the reference data (docs/RECONCILIATION.md "The rate audit"): `known` (the tariff book's destination ids,
+ * roaming zones, data networks and `*`), the contract descriptions of the snapshot in force and the benchmark
+ * classes. Returns the values found in none, most frequent first; the rate audit cannot map those lines.
+ */
+export async function unknownDestinations(conn: ClickHouseConnection, sha: string, known: ReadonlySet<string>): Promise<UnknownDestination[]> {
+  const names = [...known].map(sqlString).join(', ') || "''";
+  const rows = await conn.query<{ destination_class: string; service: string; lines: string }>(
+    `SELECT toString(destination_class) AS destination_class, toString(service) AS service, count() AS lines
+     FROM invoice_lines FINAL
+     WHERE source_sha = ${sqlString(sha)} AND charge_type IN ('usage', 'surcharge') AND destination_class != ''
+       AND destination_class NOT IN (${names})
+       AND destination_class NOT IN (SELECT ifNull(description, '') FROM ref_contracted_rates WHERE version = (SELECT version FROM ref_current_version))
+       AND destination_class NOT IN (SELECT destination_class FROM rate_benchmarks)
+     GROUP BY destination_class, service
+     ORDER BY lines DESC, destination_class, service`,
+  );
+  return rows.map((r) => ({ destination_class: r.destination_class, service: r.service, lines: Number(r.lines) }));
+}

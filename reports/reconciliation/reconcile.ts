@@ -16,7 +16,7 @@ import { bindSql, loadSqlFile } from '../../sinks/clickhouse/sql-files.js';
 
 /** This capability's SQL files, beside its code (package-root relative): analysts run the same files. */
 export const SQL_DIR = 'reports/reconciliation/sql';
-import { isoDay, periodDays, refreshStale, staleDays, type RefreshResult } from '../aggregates/aggregates.js';
+import { isoDay, periodDays, refreshStale, staleDaysWithReason, type RefreshResult } from '../aggregates/aggregates.js';
 import { emit, formatOf, renderReport, type Row } from '../output.js';
 import { ReportUsageError, type Report } from '../report.js';
 
@@ -66,6 +66,8 @@ export interface Reconciliation {
    * report read them: empty after a refresh; with --no-refresh, the days the report may be wrong about.
    */
   staleDays: string[];
+  /** Of staleDays, those built with an older reference snapshot (or before any) than the one in force. */
+  referenceStaleDays: string[];
   usage: UsageRow[];
   findings: Finding[];
   summary: { kind: FindingKind; findings: number; amount: string }[];
@@ -73,13 +75,30 @@ export interface Reconciliation {
   unratedRecords: number;
   /** Invoice lines of the period, and benchmark rates, in ClickHouse (0: nothing imported). */
   invoiceLines: number;
+  /**
+   * The rate audit's coverage (docs/RECONCILIATION.md "The rate audit"): voice and data usage lines it checked,
+   * those it could not map or compare (listed in `unmapped`, per reason, service and destination_class), and
+   * usage lines of other services, which it does not audit.
+   */
+  rateAudit: { checked: number; unmapped: number; otherServices: number };
+  unmapped: UnmappedLines[];
   benchmarkRates: number;
   /** Milliseconds per query file. */
   timings: Record<string, number>;
 }
 
+/** Invoice lines the rate audit did not check, grouped (rate_audit_unmapped.sql). */
+export interface UnmappedLines {
+  reason: string;
+  service: string;
+  destination_class: string;
+  lines: string;
+  amount: string;
+  example: string;
+}
+
 /** The finding queries, in report order (files under reports/reconciliation/sql/). */
-export const FINDING_QUERIES = ['leakage', 'phantom', 'double_billed', 'unused_lines', 'unused_features', 'missing_inventory', 'rates_above', 'misapplied_surcharges'] as const;
+export const FINDING_QUERIES = ['leakage', 'phantom', 'double_billed', 'unused_lines', 'unused_features', 'missing_inventory', 'rates_above', 'misapplied_surcharges', 'bill_padding'] as const;
 
 /**
  * Settings the queries run with on both connections: FINAL needs no merging across cdrs partitions (a CDR's
@@ -124,9 +143,9 @@ export async function reconcile(conn: ClickHouseConnection, o: ReconcileOptions)
   // The unused-line audit looks back unusedDays from the end of the period, maybe before its start.
   const windowStart = isoDay(Date.parse(`${toDay}T00:00:00Z`) - o.unusedDays * 86_400_000);
   const readFrom = windowStart < fromDay ? windowStart : fromDay;
-  let stale: string[] = [];
+  let stale: { day: string; reason: 'cdrs' | 'reference' }[] = [];
   if (o.refresh !== false) refreshed = await refreshStale(conn, readFrom, toDay);
-  else stale = await staleDays(conn, readFrom, toDay);
+  else stale = await staleDaysWithReason(conn, readFrom, toDay);
   const params = { period: o.period, tolerance: o.tolerance, unused_days: o.unusedDays };
   const timings: Record<string, number> = {};
   const run = async <T>(name: string): Promise<T[]> => {
@@ -144,6 +163,16 @@ export async function reconcile(conn: ClickHouseConnection, o: ReconcileOptions)
       findings.push({ kind: r.kind, account_id: r.account_id, msisdn: r.msisdn, record_id: r.record_id, service: r.service, feature_code: r.feature_code, amount: r.amount, detail: r.detail });
     }
   }
+  // The rate audit's coverage: what it could not map is listed, never skipped without a word.
+  const unmapped = await run<UnmappedLines>('rate_audit_unmapped');
+  const unmappedCount = unmapped.reduce((n, u) => n + Number(u.lines), 0);
+  const [audit] = await conn.query<{ in_scope: string; other: string }>(
+    bindSql(
+      `SELECT countIf(service IN ('voice', 'data')) AS in_scope, countIf(service NOT IN ('voice', 'data')) AS other
+       FROM invoice_lines FINAL WHERE period = {period:String} AND charge_type = 'usage'`,
+      { period: o.period },
+    ),
+  );
   const summary = FINDING_KINDS.map((kind) => {
     const of = findings.filter((f) => f.kind === kind);
     return { kind, findings: of.length, amount: sumMoney(of.map((f) => f.amount)) };
@@ -164,15 +193,34 @@ export async function reconcile(conn: ClickHouseConnection, o: ReconcileOptions)
     unusedDays: o.unusedDays,
     currency: meta?.currency ?? '',
     refreshed,
-    staleDays: stale,
+    staleDays: stale.map((d) => d.day),
+    referenceStaleDays: stale.filter((d) => d.reason === 'reference').map((d) => d.day),
     usage,
     findings,
     summary,
     unratedRecords: Number(meta?.unrated ?? 0),
     invoiceLines: Number(meta?.lines ?? 0),
+    rateAudit: {
+      checked: Number(audit?.in_scope ?? 0) - unmappedCount,
+      unmapped: unmappedCount,
+      otherServices: Number(audit?.other ?? 0),
+    },
+    unmapped,
     benchmarkRates: Number(meta?.benchmarks ?? 0),
     timings,
   };
+}
+
+/** A period with no invoice lines in ClickHouse: nothing to reconcile (the CLI exits 1 with the message, no report). */
+export class NoInvoiceLinesError extends Error {
+  override name = 'NoInvoiceLinesError';
+}
+
+export async function requireInvoiceLines(conn: ClickHouseConnection, period: string): Promise<void> {
+  const [row] = await conn.query<{ lines: string }>(bindSql('SELECT count() AS lines FROM invoice_lines WHERE period = {period:String}', { period }));
+  if (Number(row?.lines ?? 0) === 0) {
+    throw new NoInvoiceLinesError(`no invoice lines of ${period} in ClickHouse: nothing to reconcile (every finding compares against the invoices). Import the billing system's export first: cdr-pipeline import invoices FILE`);
+  }
 }
 
 /** `2026-10-03`, or `2026-10-03 .. 2026-10-09 (5 days)`. */
@@ -181,6 +229,7 @@ function staleSpan(days: readonly string[]): string {
 }
 
 const FINDING_COLUMNS = ['kind', 'account_id', 'msisdn', 'record_id', 'service', 'feature_code', 'amount', 'detail'];
+const UNMAPPED_COLUMNS = ['reason', 'service', 'destination_class', 'lines', 'amount', 'example'];
 const USAGE_COLUMNS = ['account_id', 'service', 'currency', 'rated_amount', 'billed_amount', 'difference', 'flag', 'rated_records', 'billed_lines'];
 
 export const reconcileReport: Report = {
@@ -189,11 +238,16 @@ export const reconcileReport: Report = {
       --tolerance AMOUNT      usage difference per account and service flagged beyond this (default 0.01)
       --unused-days N         a line of the inventory with no CDR in the last N days of the period is unused (default 30)
       --no-refresh            read the aggregates as they are (default: recompute the period's stale days first);
-                              the report then warns about every stale day it read
+                              the report then warns about every stale day it read (CDRs changed, or built with
+                              an older reference snapshot)
+      --strict                exit 1 when the report read stale aggregates (with --no-refresh)
     Sections: summary (findings and money at stake per kind); usage (per account and service: rated, billed,
     difference, flag; the table lists the flagged ones); findings (over-/under-billed, leakage, phantom-charge,
     double-billed, unused-line, unused-feature, missing-from-inventory, rate-above-contract,
-    rate-above-benchmark, misapplied-surcharge). Needs invoice lines (cdr-pipeline import invoices FILE), the
+    rate-above-benchmark, misapplied-surcharge); rate audit, lines not checked (voice and data usage lines it
+    could not map to a contract, destination, roaming zone or data network, per reason and destination_class;
+    also counted in a summary line). Needs invoice lines of the period (cdr-pipeline import invoices
+    FILE; without any it reports nothing and exits 1), the
     reference data (cdr-pipeline reference import DIR) and, for the rate audit, benchmark rates (cdr-pipeline
     import benchmarks). SQL: reports/reconciliation/sql/*.sql; docs/RECONCILIATION.md.`,
   async run(ctx) {
@@ -210,6 +264,9 @@ export const reconcileReport: Report = {
     let r: Reconciliation;
     try {
       await applyMigrations(conn, ctx.log);
+      // Every finding compares against the period's invoices: without any, each rated CDR would be reported
+      // as leakage and each line as unused, a report of false findings. Stop first, saying what is missing.
+      await requireInvoiceLines(conn, opts.period);
       r = await reconcile(conn, opts);
     } finally {
       await conn.close();
@@ -226,21 +283,33 @@ export const reconcileReport: Report = {
         ? `Aggregates recomputed for ${r.refreshed.days.length} stale day(s) in ${r.refreshed.seconds.toFixed(1)} s.`
         : r.staleDays.length === 0
           ? 'Aggregates read as they are (--no-refresh); none of the days read was stale.'
-          : `WARNING: aggregates read as they are (--no-refresh), but ${r.staleDays.length} day(s) of them are stale (${staleSpan(r.staleDays)}): their CDRs changed since the last refresh, so the usage comparison and the audits may be wrong for those days. Run without --no-refresh, or \`cdr-pipeline aggregate --period ${r.period}\` first.`,
+          : `WARNING: aggregates read as they are (--no-refresh), but ${r.staleDays.length} day(s) of them are stale (${staleSpan(r.staleDays)}): ${
+              r.referenceStaleDays.length === 0
+                ? 'their CDRs changed since the last refresh'
+                : r.referenceStaleDays.length === r.staleDays.length
+                  ? 'they were built with an older reference snapshot than the one in force (reference import since)'
+                  : `${r.staleDays.length - r.referenceStaleDays.length} because their CDRs changed since the last refresh, ${r.referenceStaleDays.length} (${staleSpan(r.referenceStaleDays)}) because they were built with an older reference snapshot than the one in force`
+            }, so the usage comparison and the audits may be wrong for those days. Run without --no-refresh, or \`cdr-pipeline aggregate --period ${r.period}\` first.`,
+      r.rateAudit.unmapped === 0
+        ? `Rate audit: ${r.rateAudit.checked} voice and data usage lines checked, every one mapped to a contract or benchmark${r.rateAudit.otherServices ? `; ${r.rateAudit.otherServices} usage lines of other services (sms, incoming) are not rate-audited` : ''}.`
+        : `Rate audit: ${r.rateAudit.unmapped} of ${r.rateAudit.checked + r.rateAudit.unmapped} voice and data usage lines NOT checked: they map to no contract, tariff destination, roaming zone or data network with a rate to compare (section "Rate audit: lines not checked"; docs/RECONCILIATION.md "The rate audit")${r.rateAudit.otherServices ? `; ${r.rateAudit.otherServices} usage lines of other services (sms, incoming) are not rate-audited` : ''}.`,
     ];
-    if (r.staleDays.length) ctx.log.warn({ period: r.period, staleDays: r.staleDays.length, first: r.staleDays[0], last: r.staleDays[r.staleDays.length - 1] }, 'report read stale aggregates (--no-refresh)');
-    const meta: Row = { period: r.period, tolerance: r.tolerance, unusedDays: r.unusedDays, currency: cur, unratedRecords: r.unratedRecords, invoiceLines: r.invoiceLines, benchmarkRates: r.benchmarkRates, refreshedDays: r.refreshed?.days ?? [], staleDays: r.staleDays, timingsMs: r.timings };
+    if (r.staleDays.length) ctx.log.warn({ period: r.period, staleDays: r.staleDays.length, referenceStaleDays: r.referenceStaleDays.length, first: r.staleDays[0], last: r.staleDays[r.staleDays.length - 1] }, 'report read stale aggregates (--no-refresh)');
+    if (r.rateAudit.unmapped > 0) ctx.log.warn({ period: r.period, unmappedLines: r.rateAudit.unmapped }, 'rate audit: invoice lines not mapped to a destination were not checked');
+    const meta: Row = { period: r.period, tolerance: r.tolerance, unusedDays: r.unusedDays, currency: cur, unratedRecords: r.unratedRecords, invoiceLines: r.invoiceLines, benchmarkRates: r.benchmarkRates, refreshedDays: r.refreshed?.days ?? [], staleDays: r.staleDays, referenceStaleDays: r.referenceStaleDays, rateAudit: r.rateAudit, timingsMs: r.timings };
     const rendered = renderReport(
       format,
       [
         { title: `Billing reconciliation ${r.period}: summary`, key: 'summary', rows: summaryRows },
         { title: 'Usage: rated against billed, per account and service (flagged)', key: 'usage', rows: (format === 'table' ? flagged : r.usage) as unknown as Row[], columns: USAGE_COLUMNS },
         { title: 'Findings', key: 'findings', rows: r.findings as unknown as Row[], columns: FINDING_COLUMNS },
+        { title: `Rate audit: lines not checked (${r.rateAudit.unmapped} of ${r.rateAudit.checked + r.rateAudit.unmapped} voice and data usage lines)`, key: 'rate_audit_unmapped', rows: r.unmapped as unknown as Row[], columns: UNMAPPED_COLUMNS },
       ],
       meta,
       notes,
     );
     emit(ctx, rendered);
-    return 0;
+    // --strict: a report that read stale aggregates is a failure for scripts (the warning above says why).
+    return v.strict === true && r.staleDays.length > 0 ? 1 : 0;
   },
 };

@@ -14,7 +14,7 @@ import { bindSql, loadSqlFile } from '../../sinks/clickhouse/sql-files.js';
 /** This capability's SQL files, beside its code (package-root relative): analysts run the same files. */
 export const SQL_DIR = 'reports/subscriber/sql';
 import { periodDays } from '../aggregates/aggregates.js';
-import { operatorTimeZone } from '../forecasting/forecast.js';
+import { resolveTimeZone } from '../forecasting/forecast.js';
 import { emit, formatOf, renderReport, type Row } from '../output.js';
 import { ReportUsageError, type Report, type ReportContext } from '../report.js';
 
@@ -118,6 +118,8 @@ export const subscriberReport: Report = {
   help: `      --msisdn N              the subscriber, as dialled or in international form (07911 123456, +447911123456)
       --period P              YYYY-MM (UTC month), YYYY-MM-DD, or YYYY-MM-DD..YYYY-MM-DD (both days included)
       --time-zone TZ          time zone of the printed times (default: the operator's; else UTC)
+    The line's records in any role (docs/RECONCILIATION.md "Lines in use"): as served party, and as the
+    extension (DDI) a switch wrote beside its PBX trunk's pilot number (column line_role).
     Every record once (cdrs FINAL: a duplicate from the switch or a replay shows once) with time, type, other
     party, duration, billed usage, price (exact), tariff, rate, band and the explanation of the price; then the
     totals per service and overall (exact Decimal sums).`,
@@ -130,9 +132,11 @@ export const subscriberReport: Report = {
     try {
       await applyMigrations(conn, ctx.log);
       const msisdn = normaliseMsisdn(raw, await normaliserFor(conn, ctx));
-      const tz = typeof ctx.values['time-zone'] === 'string' ? ctx.values['time-zone'] : await operatorTimeZone(conn);
+      const zone = await resolveTimeZone(conn, ctx.cfg, ctx.values['time-zone']);
+      const tz = zone.tz;
+      if (zone.warning) ctx.log.warn({ timeZone: tz, source: zone.source }, 'no reference data in ClickHouse: times are not in the operator\'s time zone (import the reference data or pass --time-zone)');
       const r = await lookupSubscriber(conn, msisdn, period, tz);
-      const meta = { msisdn, input: raw, period: period.label, from: new Date(period.fromMs).toISOString(), to: new Date(period.toMs).toISOString(), time_zone: tz };
+      const meta = { msisdn, input: raw, period: period.label, from: new Date(period.fromMs).toISOString(), to: new Date(period.toMs).toISOString(), time_zone: tz, time_zone_source: zone.source, warnings: zone.warning ? [zone.warning] : [] };
       const sections = [
         { title: `Records (${r.records.length}; times in ${tz})`, key: 'records', rows: r.records },
         { title: 'Totals per service', key: 'totals', rows: r.totals },
@@ -140,7 +144,7 @@ export const subscriberReport: Report = {
       emit(
         ctx,
         format === 'table'
-          ? `Subscriber ${msisdn}${raw.trim() !== msisdn ? ` (as given: ${raw.trim()})` : ''}, period ${period.label} [${meta.from} .. ${meta.to})\n\n${renderReport(format, sections)}`
+          ? `Subscriber ${msisdn}${raw.trim() !== msisdn ? ` (as given: ${raw.trim()})` : ''}, period ${period.label} [${meta.from} .. ${meta.to})\n\n${renderReport(format, sections, {}, meta.warnings)}`
           : renderReport(format, sections, meta),
       );
       return 0;

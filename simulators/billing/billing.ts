@@ -128,6 +128,7 @@ export function referenceDataOf(t: ReferenceTables): ReferenceData {
     networks: t.networks,
     countries: t.countries,
     holidays: t.holidays,
+    directoryListings: [...t.directoryListings()],
   };
 }
 
@@ -184,6 +185,8 @@ export class BillingGenerator {
   private invoices = new Set<string>();
   private readonly periodEnd = new Map<string, number>();
   private recordQuota: number;
+  /** Business accounts kept for the inventory errors (tainted while records stream, released in finish). */
+  private readonly reserved: Set<string>;
   private lineCount = 0;
   private phantoms = 0;
   private finished = false;
@@ -197,8 +200,17 @@ export class BillingGenerator {
     for (const c of ref.contractedRates) this.contractPrice.set(`${c.accountId}/${c.prefix}/${c.validFrom}`, parseMoney(c.ratePerMinute, 6));
     this.homePlmn = ref.operator.plmn;
     this.currency = this.book.currency;
-    for (const k of [...RECORD_KINDS, 'unused-line', 'unused-feature', 'missing-from-inventory'] as FindingKind[]) this.quota.set(k, o.errorsPerKind);
+    for (const k of [...RECORD_KINDS, 'unused-line', 'unused-feature', 'missing-from-inventory', 'bill-padding'] as FindingKind[]) this.quota.set(k, o.errorsPerKind);
     this.recordQuota = RECORD_KINDS.length * o.errorsPerKind;
+    // A few business accounts are kept free of record-level errors, for the inventory errors a CSR shows
+    // (issue #16: the CSR of a business account with its unused line and unused feature).
+    const mobileBusiness = new Set(ref.lines.filter((l) => l.lineType === 'mobile' && l.status === 'active').map((l) => l.accountId));
+    // Only accounts without contracted rates: those carry the rate-above-contract errors.
+    const contracted = new Set(ref.contractedRates.map((c) => c.accountId));
+    const business = ref.accounts.filter((a) => a.class === 'business' && mobileBusiness.has(a.accountId) && !contracted.has(a.accountId)).map((a) => a.accountId);
+    business.sort((a, b) => fnv(a, o.seed) - fnv(b, o.seed));
+    for (const a of business.slice(0, 2 * o.errorsPerKind)) this.tainted.add(a);
+    this.reserved = new Set(business.slice(0, 2 * o.errorsPerKind));
     for (const p of o.periods) this.periodEnd.set(p, periodEndMs(p));
   }
 
@@ -426,7 +438,12 @@ export class BillingGenerator {
     const accountLines = new Map<string, LineRecord[]>();
     for (const l of lines) this.mapOf(accountLines, l.accountId, () => [] as LineRecord[]).push(l);
     // Candidates for the inventory errors: accounts untouched so far, in a deterministic order.
-    const candidates = [...accountLines.keys()].filter((a) => !this.tainted.has(a)).sort((a, b) => fnv(a, this.o.seed) - fnv(b, this.o.seed));
+    for (const a of this.reserved) this.tainted.delete(a);
+    // Business accounts first, so the CSR of a business account shows the inventory errors (issue #16).
+    const business = new Set(ref.accounts.filter((a) => a.class !== 'private').map((a) => a.accountId));
+    const candidates = [...accountLines.keys()].filter((a) => !this.tainted.has(a)).sort((a, b) => Number(business.has(b)) - Number(business.has(a)) || fnv(a, this.o.seed) - fnv(b, this.o.seed));
+    let bizInventory = 0;
+    const padding: { line: LineRecord; code: string; kind: ChargeType; amount: string; description: string }[] = [];
     const use = first ? this.use.get(first) : undefined;
     const feePaying = (l: LineRecord) => micros(plans.get(l.plan)?.monthlyFee ?? '0') > 0;
     if (first && use) {
@@ -434,7 +451,9 @@ export class BillingGenerator {
         const ls = accountLines.get(acc)!;
         const mobile = ls.filter((l) => l.lineType === 'mobile' && l.status === 'active');
         if (mobile.length === 0) continue;
-        if ((this.quota.get('missing-from-inventory') ?? 0) > 0) {
+        // Business accounts are kept for the unused line and feature while those are due (a CSR shows them).
+        const keep = business.has(acc) && ((this.quota.get('unused-line') ?? 0) > 0 || (this.quota.get('unused-feature') ?? 0) > 0);
+        if ((this.quota.get('missing-from-inventory') ?? 0) > 0 && !keep) {
           const l = mobile.find((x) => use.get(x.msisdn)?.chargeable === true);
           if (l) {
             this.removed.add(l.msisdn);
@@ -442,7 +461,10 @@ export class BillingGenerator {
             continue;
           }
         }
-        if ((this.quota.get('unused-line') ?? 0) > 0 && feePaying(mobile[0]!)) {
+        // Business accounts alternate between an unused line and an unused feature (each CSR shows one).
+        const featureTurn = business.has(acc) && bizInventory % 2 === 1 && (this.quota.get('unused-feature') ?? 0) > 0;
+        if (business.has(acc)) bizInventory++;
+        if ((this.quota.get('unused-line') ?? 0) > 0 && feePaying(mobile[0]!) && !featureTurn) {
           const ghost: LineRecord = { ...mobile[0]!, msisdn: this.freeNumber(mobile[0]!.msisdn), imsi: null, status: 'active', installDate: '2025-01-15' };
           ghost.imsi = ref.operator.plmn + ghost.msisdn.slice(-10);
           this.ghostLines.push(ghost);
@@ -459,6 +481,20 @@ export class BillingGenerator {
           if (l) {
             this.injectedFeatures.push({ msisdn: l.msisdn, code, monthlyCharge: code === 'CFI01' ? '2.50' : '1.00', since: '2025-06-01', target: '33612345678' });
             this.take(acc, 'unused-feature');
+            continue;
+          }
+        }
+        if ((this.quota.get('bill-padding') ?? 0) > 0) {
+          // Bill padding (issue #16): a charge for a service nobody ordered, on a line without that feature:
+          // a one-off technical support call-out, or a monthly inside wire maintenance fee.
+          const n = this.o.errorsPerKind - this.quota.get('bill-padding')!;
+          const [code, kind, amount, description] = n % 2 === 0 ? (['TSP01', 'one-off', '45.00', 'Technical support call-out'] as const) : (['IWM01', 'recurring', '3.00', 'Inside wire maintenance'] as const);
+          const l = mobile.find((x) => !features.some((f) => f.msisdn === x.msisdn && f.code === code));
+          if (l) {
+            padding.push({ line: l, code, kind, amount, description });
+            this.tainted.add(acc);
+            this.quota.set('bill-padding', this.quota.get('bill-padding')! - 1);
+            this.pending.push({ kind: 'bill-padding', origin: 'injected', period: first, account: acc, msisdn: l.msisdn, record: '', service: '', feature: code, amount: micros(amount), impact: new Map(), note: `${kind} charge ${code} (${description}) with no provisioned feature behind it` });
             continue;
           }
         }
@@ -487,6 +523,11 @@ export class BillingGenerator {
           this.emit({ ...base, charge_type: 'feature' as ChargeType, unit_price: ch, amount: ch, feature_code: f.code, description: `feature ${f.code}` });
         }
       }
+    }
+
+    for (const p of padding) {
+      const fee = formatMicros(micros(p.amount));
+      this.emit({ invoice_id: `INV-${first!.replace('-', '')}-${p.line.accountId}`, account_id: p.line.accountId, period: first!, line_no: 0, msisdn: p.line.msisdn, charge_type: p.kind, service: '', record_id: '', event_time: '', destination_class: '', number: '', quantity: '1.000000', unit: p.kind === 'one-off' ? 'each' : 'month', unit_price: fee, price_unit: p.kind === 'one-off' ? 'each' : 'month', amount: fee, currency: this.currency, feature_code: p.code, description: p.description });
     }
 
     // Labels of the inventory errors, now that the lines' bills are complete.

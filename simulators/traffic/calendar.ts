@@ -130,7 +130,7 @@ export const BUSINESS_HOURS: Record<number, { open: number; close: number; days:
 /**
  * Residential calling by hour of day, weekday and weekend: the hourly means of the 5-minute probability
  * table of `mayconbordin/cdr-gen` src/main/resources/time_dist.csv (weekday evening peak 18:00-22:00,
- * minimum 03:00-06:00; weekend peak near 17:00), quoted in reference/fraud.md §5.1. Units are arbitrary;
+ * minimum 03:00-06:00; weekend peak near 17:00), as published. Units are arbitrary;
  * each curve is normalised below.
  */
 const RESIDENTIAL_WEEKDAY = [

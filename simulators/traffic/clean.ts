@@ -2,11 +2,11 @@
  * Clean traffic: what each line does when nobody attacks it. A line is a point process in "activity
  * time" (the Intensity tables: hour of day, day of week, holidays, trend): gaps are Weibull per line
  * (Jiang et al., Weibull inter-call times for 73% of active users; power law for robots and telesales —
- * reference/fraud.md §5.1), so the diurnal and weekly shape and the holidays come out of the calendar while
+ *), so the diurnal and weekly shape and the holidays come out of the calendar while
  * each line keeps its own burstiness. Each activity is an outgoing call, SMS or data session, or an incoming
  * call or SMS from outside; calls to our own lines ring those lines (which may be busy, absent, diverting).
  * Holding times are log-logistic per line (Vaz de Melo et al., truncated log-logistic fits for >96% of 3.1M
- * users — fraud.md §5.1), truncated at 3 h.
+ * users), truncated at 3 h.
  */
 import type { Rng } from './random.js';
 import { cumulative, gamma, hash2, hash3, unit } from './random.js';
@@ -21,7 +21,7 @@ const D_COUNT = 11;
 
 /**
  * Call mixes by kind of caller, weights over the D classes. PBX lines use `mayconbordin/cdr-gen`'s fixed-line
- * mix (Local 61.7%, Mobile 18.5%, National 12.3%, International 6.2%, Free 0.6%, PRS 0.6% — fraud.md §5.1);
+ * mix (Local 61.7%, Mobile 18.5%, National 12.3%, International 6.2%, Free 0.6%, PRS 0.6%);
  * mobile mixes keep its international, free and premium shares and move weight to mobiles [proposal].
  */
 const MIX = {

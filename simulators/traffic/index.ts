@@ -43,6 +43,11 @@ export interface TrafficOptions {
   holidays?: readonly string[];
   /** Prefix of record ids; default derived from the seed. */
   idPrefix?: string;
+  /**
+   * Write answered calls and data sessions longer than this as TS 32.298 partial records, one part per
+   * interval from the seizure (CDR contract v3). Default 0: every record complete.
+   */
+  partialIntervalMs?: number;
 }
 
 export interface ResolvedParams {
@@ -119,7 +124,7 @@ export class Traffic {
       const rng = new Rng(hash2(o.seed, hashString(s.name)));
       installers.push(s.setup({ pop: this.population, cal: this.intensity, rng, startMs: o.startMs, endMs: o.endMs, used }, p));
     }
-    this.engine = new Engine(this.population, this.intensity, { seed: o.seed, startMs: o.startMs, endMs: o.endMs, idPrefix: o.idPrefix ?? `g${(o.seed >>> 0).toString(36)}-`, nrtrdeDelayMaxMinutes: clean.nrtrdeDelayMaxMinutes });
+    this.engine = new Engine(this.population, this.intensity, { seed: o.seed, startMs: o.startMs, endMs: o.endMs, idPrefix: o.idPrefix ?? `g${(o.seed >>> 0).toString(36)}-`, nrtrdeDelayMaxMinutes: clean.nrtrdeDelayMaxMinutes, partialIntervalMs: o.partialIntervalMs ?? 0 });
     installCleanTraffic(this.engine);
     for (const install of installers) install(this.engine);
   }

@@ -3,7 +3,7 @@
  * ranges (Ofcom National Telephone Numbering Plan: 01/02 geographic, 03 non-geographic, 07 mobile, 080
  * freephone, 084/087 service numbers, 09 premium rate, 118 directory enquiries, 999/112 emergency),
  * international destinations by ITU-T E.164 country code, and the high-risk ranges named in
- * reference/fraud.md (§2.3, §2.2, §5.2): the shared international-network code +882 and the International
+ * (published hot lists and the FBI's 2014 one-ring warning): the shared international-network code +882 and the International
  * Premium Rate Service code +979 (Neo4j demo generator), and the Caribbean NANP codes of the FBI's 2014
  * one-ring warning (Anguilla, Antigua, Barbados, British Virgin Islands, Dominica, Grenada, Montserrat,
  * Turks and Caicos).
@@ -43,24 +43,24 @@ export interface RiskRange {
   /** Total E.164 length of numbers in the range. */
   length: number;
   numberClass: NumberClass;
-  /** In the published lists quoted by fraud.md (true), or a high-cost range such lists miss (false). */
+  /** In the published lists (true), or a high-cost range such lists miss (false). */
   listed: boolean;
   source: string;
 }
 
 export const RISK_RANGES: readonly RiskRange[] = [
-  { prefix: '88239', iso: 'XN', name: 'International Networks (+882)', cc: '882', length: 13, numberClass: 'network', listed: true, source: 'fraud.md §4.2 (Neo4j demo: +882)' },
-  { prefix: '97912', iso: 'XP', name: 'International Premium Rate Service (+979)', cc: '979', length: 12, numberClass: 'premium', listed: true, source: 'fraud.md §4.2 (Neo4j demo: +979)' },
-  { prefix: '1264', iso: 'AI', name: 'Anguilla', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'fraud.md §2.2 (FBI 2014)' },
-  { prefix: '1268', iso: 'AG', name: 'Antigua and Barbuda', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'fraud.md §2.2 (FBI 2014)' },
-  { prefix: '1246', iso: 'BB', name: 'Barbados', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'fraud.md §2.2 (FBI 2014)' },
-  { prefix: '1284', iso: 'VG', name: 'British Virgin Islands', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'fraud.md §2.2 (FBI 2014)' },
-  { prefix: '1767', iso: 'DM', name: 'Dominica', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'fraud.md §2.2 (FBI 2014)' },
-  { prefix: '1473', iso: 'GD', name: 'Grenada', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'fraud.md §2.2 (FBI 2014)' },
-  { prefix: '1664', iso: 'MS', name: 'Montserrat', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'fraud.md §2.2 (FBI 2014)' },
-  { prefix: '1649', iso: 'TC', name: 'Turks and Caicos Islands', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'fraud.md §2.2 (FBI 2014)' },
-  // High-cost destinations outside the lists above: the "dynamic destinations" evasive variant of fraud.md
-  // §5.2 S5 (GSMA: IRSF destinations are not static). Not flagged high-risk in the reference data [proposal].
+  { prefix: '88239', iso: 'XN', name: 'International Networks (+882)', cc: '882', length: 13, numberClass: 'network', listed: true, source: 'Neo4j demo: +882' },
+  { prefix: '97912', iso: 'XP', name: 'International Premium Rate Service (+979)', cc: '979', length: 12, numberClass: 'premium', listed: true, source: 'Neo4j demo: +979' },
+  { prefix: '1264', iso: 'AI', name: 'Anguilla', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'FBI 2014' },
+  { prefix: '1268', iso: 'AG', name: 'Antigua and Barbuda', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'FBI 2014' },
+  { prefix: '1246', iso: 'BB', name: 'Barbados', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'FBI 2014' },
+  { prefix: '1284', iso: 'VG', name: 'British Virgin Islands', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'FBI 2014' },
+  { prefix: '1767', iso: 'DM', name: 'Dominica', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'FBI 2014' },
+  { prefix: '1473', iso: 'GD', name: 'Grenada', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'FBI 2014' },
+  { prefix: '1664', iso: 'MS', name: 'Montserrat', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'FBI 2014' },
+  { prefix: '1649', iso: 'TC', name: 'Turks and Caicos Islands', cc: '1', length: 11, numberClass: 'fixed', listed: true, source: 'FBI 2014' },
+  // High-cost destinations outside the lists above: the "dynamic destinations" evasive variant of IRSF
+  // (GSMA: IRSF destinations are not static). Not flagged high-risk in the reference data [proposal].
   { prefix: '37190', iso: 'LV', name: 'Latvia', cc: '371', length: 11, numberClass: 'premium', listed: false, source: '[proposal] high-cost, not hot-listed' },
   { prefix: '5352', iso: 'CU', name: 'Cuba', cc: '53', length: 10, numberClass: 'mobile', listed: false, source: '[proposal] high-cost, not hot-listed' },
   { prefix: '25261', iso: 'SO', name: 'Somalia', cc: '252', length: 12, numberClass: 'mobile', listed: false, source: '[proposal] high-cost, not hot-listed' },
@@ -70,7 +70,7 @@ export const RISK_RANGES: readonly RiskRange[] = [
 
 export const LISTED_RANGES = RISK_RANGES.filter((r) => r.listed);
 export const UNLISTED_RANGES = RISK_RANGES.filter((r) => !r.listed);
-/** Caribbean NANP ranges (Wangiri and PBX-hacking destinations in fraud.md §2.2, §5.2 S4/S7). */
+/** Caribbean NANP ranges (Wangiri and PBX-hacking destinations). */
 export const CARIBBEAN_RANGES = RISK_RANGES.filter((r) => r.cc === '1');
 
 /** Off-net UK mobile prefixes (E.164), avoiding our own 447 90/91 blocks. */

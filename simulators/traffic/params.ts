@@ -15,7 +15,7 @@ export interface ParamDef {
   min?: number;
   max?: number;
   help: string;
-  /** Where the default comes from: a fraud.md section and source, or "[proposal]". */
+  /** Where the default comes from: the published case or data set, or "[proposal]". */
   source: string;
 }
 
@@ -62,30 +62,31 @@ export function paramHelp(prefix: string, defs: readonly ParamDef[], indent = ' 
 
 /** Parameters of the clean population and traffic (`--param clean.NAME=VALUE`). */
 export const CLEAN_PARAMS: readonly ParamDef[] = [
-  { name: 'businessAccountShare', kind: 'number', default: 0.04, min: 0, max: 1, help: 'share of accounts that are businesses with mobile lines', source: 'fraud.md §5.1: 5% business/PBX accounts' },
-  { name: 'pbxAccountShare', kind: 'number', default: 0.01, min: 0, max: 1, help: 'share of accounts that are PBXs on SIP trunks (DDI number blocks)', source: 'fraud.md §5.1: 5% business/PBX accounts' },
-  { name: 'callCentreShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'share of PBX accounts that are call centres (hard negative: many short inbound calls)', source: 'fraud.md §5.4.3, Jiang et al. [proposal: share]' },
-  { name: 'telesalesShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'share of PBX accounts doing telesales (hard negative: many short outbound calls, power-law gaps)', source: 'fraud.md §5.1 (Jiang et al.) [proposal: share]' },
-  { name: 'travellerShare', kind: 'number', default: 0.01, min: 0, max: 1, help: 'share of mobile lines that travel abroad (outbound roamers; 3x for business lines)', source: 'fraud.md §5.1 [proposal] 1% frequent travellers' },
+  { name: 'businessAccountShare', kind: 'number', default: 0.04, min: 0, max: 1, help: 'share of accounts that are businesses with mobile lines', source: '5% business/PBX accounts' },
+  { name: 'pbxAccountShare', kind: 'number', default: 0.01, min: 0, max: 1, help: 'share of accounts that are PBXs on SIP trunks (DDI number blocks)', source: '5% business/PBX accounts' },
+  { name: 'callCentreShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'share of PBX accounts that are call centres (hard negative: many short inbound calls)', source: 'Jiang et al. [proposal: share]' },
+  { name: 'telesalesShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'share of PBX accounts doing telesales (hard negative: many short outbound calls, power-law gaps)', source: 'Jiang et al. [proposal: share]' },
+  { name: 'travellerShare', kind: 'number', default: 0.01, min: 0, max: 1, help: 'share of mobile lines that travel abroad (outbound roamers; 3x for business lines)', source: '[proposal] 1% frequent travellers' },
   { name: 'domesticTravellerShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'share of business mobile lines on day trips to another region (velocity-check hard negative)', source: '[proposal]' },
   { name: 'visitorShare', kind: 'number', default: 0.02, min: 0, max: 1, help: 'inbound roaming visitors, as a share of --subscribers', source: '[proposal]' },
-  { name: 'heavyInternationalShare', kind: 'number', default: 0.03, min: 0, max: 1, help: 'share of private lines with family abroad (40% international calls)', source: 'fraud.md §5.4.3 hard negatives [proposal: share]' },
+  { name: 'heavyInternationalShare', kind: 'number', default: 0.03, min: 0, max: 1, help: 'share of private lines with family abroad (40% international calls)', source: 'hard negatives [proposal: share]' },
   { name: 'voicemailShare', kind: 'number', default: 0.35, min: 0, max: 1, help: 'share of mobile lines diverting busy/no reply/not reachable to voicemail', source: '[proposal]' },
-  { name: 'forwardOwnLineShare', kind: 'number', default: 0.03, min: 0, max: 1, help: 'share of lines forwarding on no reply to their own other line', source: 'fraud.md §5.1 [proposal] 2-5%' },
-  { name: 'forwardInternationalShare', kind: 'number', default: 0.001, min: 0, max: 1, help: 'share of lines forwarding unconditionally abroad (expats)', source: 'fraud.md §5.1 [proposal] 0.1%' },
+  { name: 'forwardOwnLineShare', kind: 'number', default: 0.03, min: 0, max: 1, help: 'share of lines forwarding on no reply to their own other line', source: '[proposal] 2-5%' },
+  { name: 'forwardInternationalShare', kind: 'number', default: 0.001, min: 0, max: 1, help: 'share of lines forwarding unconditionally abroad (expats)', source: '[proposal] 0.1%' },
   { name: 'onNetShare', kind: 'number', default: 0.3, min: 0, max: 1, help: 'share of mobile contacts that are our own subscribers', source: '[proposal]' },
   { name: 'callsPerDay', kind: 'number', default: 3, min: 0.01, help: 'median outgoing calls per private line on a normal weekday (per-line log-normal, sigma 0.6)', source: '[proposal]' },
-  { name: 'answerPrivate', kind: 'number', default: 0.7, min: 0, max: 1, help: 'probability a call to a private line is answered', source: 'fraud.md §5.1: fastcdrgen call success 0.7' },
-  { name: 'answerBusiness', kind: 'number', default: 0.5, min: 0, max: 1, help: 'probability a call to a business line is answered', source: 'fraud.md §5.1: fastcdrgen call success 0.5' },
-  { name: 'durationMedianPrivateS', kind: 'number', default: 90, min: 1, help: 'median of the per-line median holding time, private (log-logistic per line)', source: 'fraud.md §5.1: Vaz de Melo TLAC, [proposal] median 60-120 s' },
-  { name: 'durationMedianBusinessS', kind: 'number', default: 120, min: 1, help: 'median of the per-line median holding time, business', source: 'fraud.md §5.1: fastcdrgen 110 s private / 130 s business' },
-  { name: 'mobilityShare', kind: 'number', default: 0.05, min: 0, max: 1, help: 'share of activities from a cell other than home/work', source: 'fraud.md §5.1: VoltDB generator, ~1 in 20 activities' },
+  { name: 'answerPrivate', kind: 'number', default: 0.7, min: 0, max: 1, help: 'probability a call to a private line is answered', source: 'fastcdrgen call success 0.7' },
+  { name: 'answerBusiness', kind: 'number', default: 0.5, min: 0, max: 1, help: 'probability a call to a business line is answered', source: 'fastcdrgen call success 0.5' },
+  { name: 'durationMedianPrivateS', kind: 'number', default: 90, min: 1, help: 'median of the per-line median holding time, private (log-logistic per line)', source: 'Vaz de Melo TLAC, [proposal] median 60-120 s' },
+  { name: 'durationMedianBusinessS', kind: 'number', default: 120, min: 1, help: 'median of the per-line median holding time, business', source: 'fastcdrgen 110 s private / 130 s business' },
+  { name: 'mobilityShare', kind: 'number', default: 0.05, min: 0, max: 1, help: 'share of activities from a cell other than home/work', source: 'VoltDB generator, ~1 in 20 activities' },
   { name: 'trendPerWeek', kind: 'number', default: 0.005, min: -0.5, max: 0.5, help: 'multiplicative demand growth per week (slow trend for forecasting backtests)', source: '[proposal]' },
   { name: 'dailyNoise', kind: 'number', default: 0.03, min: 0, max: 1, help: 'log-sigma of a random per-day volume factor', source: '[proposal]' },
   { name: 'christmasFactor', kind: 'number', default: 1.25, min: 0, help: 'private volume on Christmas Day relative to a holiday', source: '[proposal]' },
   { name: 'suspendedShare', kind: 'number', default: 0.005, min: 0, max: 1, help: 'lines suspended (no traffic; calls to them fail)', source: '[proposal]' },
   { name: 'ceasedShare', kind: 'number', default: 0.005, min: 0, max: 1, help: 'lines ceased (kept in the inventory, no traffic)', source: '[proposal]' },
-  { name: 'nrtrdeDelayMaxMinutes', kind: 'int', default: 0, min: 0, max: 1440, help: 'deliver outbound-roamer records up to this late (0 = in seizure order)', source: 'fraud.md §2.8: NRTRDE delivery within 4 h (240)' },
+  { name: 'pbxServedParty', kind: 'string', default: 'ddi', choices: ['ddi', 'pilot'], help: 'what the switch writes as served party of a PBX line\'s records: the DDI itself, or the trunk\'s pilot number with the DDI as calling (outgoing) or called (incoming) number', source: '[proposal]: both conventions exist (issue #18)' },
+  { name: 'nrtrdeDelayMaxMinutes', kind: 'int', default: 0, min: 0, max: 1440, help: 'deliver outbound-roamer records up to this late (0 = in seizure order)', source: 'NRTRDE delivery within 4 h (240)' },
 ];
 
 export interface CleanParams {
@@ -113,6 +114,7 @@ export interface CleanParams {
   suspendedShare: number;
   ceasedShare: number;
   nrtrdeDelayMaxMinutes: number;
+  pbxServedParty: 'ddi' | 'pilot';
 }
 
 export function cleanParams(overrides: ParamValues = {}): CleanParams {

@@ -206,6 +206,18 @@ export class Population {
     return foreignNumber(c, true, hash3(this.seed, 0x515, i));
   }
 
+  /**
+   * The served party a switch writes for line i: its own number, except for PBX lines when
+   * clean.pbxServedParty = pilot (the trunk's pilot number; the DDI goes into calling/called number).
+   */
+  servedMsisdn(i: number): string {
+    if (this.kind[i] === LineKind.FIXED && this.clean.pbxServedParty === 'pilot') {
+      const pilot = this.accPilot[this.account[i] as number] as number;
+      if (pilot >= 0) return this.msisdn(pilot);
+    }
+    return this.msisdn(i);
+  }
+
   /** The home mobile line holding an MSISDN, or -1 (for sequential-dialling campaigns). */
   lineOfMsisdn(msisdn: string): number {
     if (!msisdn.startsWith(HOME.msisdnBlock) || msisdn.length !== 12) return -1;
@@ -480,7 +492,7 @@ export class Population {
     this.behaviour[i] = seg === Segment.CALL_CENTRE ? Behaviour.CALL_CENTRE : seg === Segment.TELESALES ? Behaviour.TELESALES : Behaviour.NORMAL;
     if (r.chance(0.3)) this.favCountry[i] = r.weighted(this.callCum);
     // Extensions: enterprise 6 calls out / 5 in a day; call-centre agents 8 out / 40 in; telesales 40 out /
-    // 2 in [proposal]. Telesales gaps are power-law (Jiang et al., fraud.md §5.1), handled in the traffic.
+    // 2 in [proposal]. Telesales gaps are power-law (Jiang et al.), handled in the traffic.
     const [out, inn, dur] = seg === Segment.CALL_CENTRE ? [8, 40, 180] : seg === Segment.TELESALES ? [40, 2, 45] : [6, 5, this.clean.durationMedianBusinessS];
     this.voiceRate[i] = r.lognormal(out, 0.4);
     this.mtRate[i] = r.lognormal(inn, 0.4);
@@ -683,4 +695,43 @@ export function accountAddress(pop: Population, a: number): { addressLine: strin
   const pc = r.postcodes[h % r.postcodes.length] as string;
   const inward = `${1 + ((h >>> 4) % 9)}${String.fromCharCode(65 + ((h >>> 8) % 26))}${String.fromCharCode(65 + ((h >>> 13) % 26))}`;
   return { addressLine: `${1 + ((h >>> 18) % 180)} ${STREETS[(h >>> 3) % STREETS.length] as string}`, city: r.name, postcode: `${pc} ${inward}` };
+}
+
+/**
+ * The service address (issue #16, the CSR): where the lines are. Private accounts and most businesses are
+ * served where they are billed; a third of business and PBX accounts have a site elsewhere in their region
+ * (head office billed, branch served) [proposal].
+ */
+export function serviceAddress(pop: Population, a: number): { addressLine: string; city: string; postcode: string } {
+  const billing = accountAddress(pop, a);
+  if (pop.accClass[a] === AccountClass.PRIVATE || hash3(pop.seed, 0x5e7, a) % 3 !== 0) return billing;
+  const h = hash3(pop.seed, 0x5e8, a);
+  const r = REGIONS[pop.accRegion[a] as number] as (typeof REGIONS)[number];
+  const pc = r.postcodes[h % r.postcodes.length] as string;
+  const inward = `${1 + ((h >>> 4) % 9)}${String.fromCharCode(65 + ((h >>> 8) % 26))}${String.fromCharCode(65 + ((h >>> 13) % 26))}`;
+  const unit = `Unit ${1 + ((h >>> 20) % 30)}, ${STREETS[(h >>> 3) % STREETS.length] as string}`;
+  return { addressLine: unit, city: r.name, postcode: `${pc} ${inward}` };
+}
+
+/**
+ * The account PIN a customer would quote (4 digits), known only to the simulator: the reference data carry its
+ * salted, keyed hash (schemas/pin.ts). Port-request simulations use it to fill correct and wrong requests.
+ */
+export function accountPin(pop: Population, a: number): string {
+  return String(hash3(pop.seed, 0x919, a) % 10_000).padStart(4, '0');
+}
+
+/** Per-account salt of the PIN hash (deterministic, so the same seed writes the same files). */
+export function pinSalt(pop: Population, a: number): string {
+  return (hash3(pop.seed, 0x5a17, a) >>> 0).toString(16).padStart(8, '0') + (hash3(pop.seed, 0x5a18, a) >>> 0).toString(16).padStart(8, '0');
+}
+
+/** The business directory heading of an account (its name's trade), for listings. */
+export function directoryCategory(pop: Population, a: number): string | null {
+  if (pop.accClass[a] === AccountClass.PRIVATE) return null;
+  const h = hash3(pop.seed, 0xa11, a);
+  const seg = pop.accSegment[a] as number;
+  if (seg === Segment.CALL_CENTRE) return 'Call Centres';
+  if (seg === Segment.TELESALES) return 'Telemarketing';
+  return BIZ_B[(h >>> 8) % BIZ_B.length] as string;
 }

@@ -12,6 +12,7 @@ import type {
   CellRecord,
   ContractedRateRecord,
   CountryRecord,
+  DirectoryListingRecord,
   FeatureCatalogueRecord,
   FeatureRecord,
   HolidayRecord,
@@ -27,7 +28,8 @@ import { hash2, hash3, unit } from './random.js';
 import { BUSINESS_HOURS, isoDate, type Holiday } from './calendar.js';
 import { COUNTRIES, REGIONS, mscFor } from './geography.js';
 import { HOME, RISK_RANGES, numberingPlan } from './numbering.js';
-import { AccountClass, CLASS_NAMES, F, HOME_ZONE, LineKind, LineStatus, SEGMENT_NAMES, accountAddress, accountName, type Population } from './population.js';
+import { AccountClass, CLASS_NAMES, F, HOME_ZONE, LineKind, LineStatus, SEGMENT_NAMES, accountAddress, accountName, accountPin, directoryCategory, pinSalt, serviceAddress, type Population } from './population.js';
+import { hashPin, pinKeyFromEnv } from '../../schemas/pin.js';
 
 export interface ReferenceTables {
   operator: OperatorRecord;
@@ -42,6 +44,7 @@ export interface ReferenceTables {
   networks: NetworkRecord[];
   countries: CountryRecord[];
   holidays: HolidayRecord[];
+  directoryListings: () => Iterable<DirectoryListingRecord>;
 }
 
 /** Plans by the index lines carry (Population.plan). includedMinutes/Sms -1 = unlimited. */
@@ -57,16 +60,19 @@ export const PLANS: readonly PlanRecord[] = [
 
 /** Orderable features: USOC-style codes of our own catalogue (not Telcordia USOCs). */
 export const FEATURE_CATALOGUE: readonly FeatureCatalogueRecord[] = [
-  { code: 'VMB01', name: 'Voicemail', description: 'Voicemail box; busy/no reply/not reachable divert to the voicemail platform', monthlyCharge: '0.00' },
-  { code: 'CFU01', name: 'Call forwarding unconditional', description: 'All calls forwarded to the target (forwarded legs charged to the line)', monthlyCharge: '0.00' },
-  { code: 'CFB01', name: 'Call forwarding on busy', description: 'Calls forwarded when the line is busy', monthlyCharge: '0.00' },
-  { code: 'CFN01', name: 'Call forwarding on no reply / not reachable', description: 'Calls forwarded after the no-reply timer or when unreachable', monthlyCharge: '0.00' },
-  { code: 'CFI01', name: 'International call forwarding', description: 'Allows forwarding targets abroad', monthlyCharge: '2.50' },
-  { code: 'IDB01', name: 'International call barring', description: 'Outgoing international calls barred', monthlyCharge: '0.00' },
-  { code: 'PRB01', name: 'Premium-rate barring', description: 'Calls to 09 and 118 numbers barred', monthlyCharge: '0.00' },
-  { code: 'ROM01', name: 'Roaming', description: 'Use on partner networks abroad', monthlyCharge: '0.00' },
-  { code: 'SIPCH', name: 'SIP trunk channels', description: 'Concurrent call channels of a SIP trunk, charged per channel (on the pilot line)', monthlyCharge: '8.50' },
-  { code: 'DDI10', name: 'DDI number blocks', description: 'Direct-dial-in numbers, charged per block of 10 (on the pilot line)', monthlyCharge: '5.00' },
+  { code: 'VMB01', name: 'Voicemail', description: 'Voicemail box; busy/no reply/not reachable divert to the voicemail platform', monthlyCharge: '0.00', chargeKind: 'recurring' },
+  { code: 'CFU01', name: 'Call forwarding unconditional', description: 'All calls forwarded to the target (forwarded legs charged to the line)', monthlyCharge: '0.00', chargeKind: 'recurring' },
+  { code: 'CFB01', name: 'Call forwarding on busy', description: 'Calls forwarded when the line is busy', monthlyCharge: '0.00', chargeKind: 'recurring' },
+  { code: 'CFN01', name: 'Call forwarding on no reply / not reachable', description: 'Calls forwarded after the no-reply timer or when unreachable', monthlyCharge: '0.00', chargeKind: 'recurring' },
+  { code: 'CFI01', name: 'International call forwarding', description: 'Allows forwarding targets abroad', monthlyCharge: '2.50', chargeKind: 'recurring' },
+  { code: 'IDB01', name: 'International call barring', description: 'Outgoing international calls barred', monthlyCharge: '0.00', chargeKind: 'recurring' },
+  { code: 'PRB01', name: 'Premium-rate barring', description: 'Calls to 09 and 118 numbers barred', monthlyCharge: '0.00', chargeKind: 'recurring' },
+  { code: 'ROM01', name: 'Roaming', description: 'Use on partner networks abroad', monthlyCharge: '0.00', chargeKind: 'recurring' },
+  { code: 'SIPCH', name: 'SIP trunk channels', description: 'Concurrent call channels of a SIP trunk, charged per channel (on the pilot line)', monthlyCharge: '8.50', chargeKind: 'recurring' },
+  { code: 'DDI10', name: 'DDI number blocks', description: 'Direct-dial-in numbers, charged per block of 10 (on the pilot line)', monthlyCharge: '5.00', chargeKind: 'recurring' },
+  // Services without a trace in the CDRs (issue #16): what bill padding invents when nobody ordered them.
+  { code: 'IWM01', name: 'Inside wire maintenance', description: 'Maintenance of the customer-side wiring of a PBX site (on the pilot line)', monthlyCharge: '3.00', chargeKind: 'recurring' },
+  { code: 'TSP01', name: 'Technical support call-out', description: 'An engineer visit or remote support session, charged per order', monthlyCharge: '45.00', chargeKind: 'one-off' },
 ];
 
 /** Base contracted per-minute rates by destination, in 1/10000 of the currency unit [proposal]. */
@@ -163,10 +169,13 @@ export function buildReference(pop: Population, holidays: Holiday[], startMs: nu
     networks,
     countries,
     holidays: holidays.filter((h) => h.day * 86_400_000 < endMs + 86_400_000 && (h.day + 1) * 86_400_000 > startMs - 86_400_000).map((h) => ({ date: isoDate(h.day), name: h.name, country: HOME.country })),
+    directoryListings: () => directoryListings(pop),
   };
 }
 
 function* accounts(pop: Population): Generator<AccountRecord> {
+  // The PIN hash uses this deployment's key (schemas/pin.ts; the development key when none is set).
+  const { key } = pinKeyFromEnv();
   for (let a = 0; a < pop.accountCount; a++) {
     const first = pop.accFirstLine[a] as number;
     if (pop.kind[first] === LineKind.VISITOR) continue; // visitors are not our customers
@@ -188,7 +197,38 @@ function* accounts(pop: Population): Generator<AccountRecord> {
       businessClose: bh ? hhmm(bh.close) : null,
       paymentType: pop.accPrepaid[a] ? 'prepaid' : 'postpaid',
       createdDate: isoDate(pop.accCreatedDay[a] as number),
+      ...(() => {
+        const s = serviceAddress(pop, a);
+        return { serviceAddressLine: s.addressLine, serviceCity: s.city, servicePostcode: s.postcode };
+      })(),
+      pinHash: hashPin(accountPin(pop, a), pinSalt(pop, a), key),
     };
+  }
+}
+
+/**
+ * Directory listings (issue #16): a business's first line (a PBX's pilot) is listed under its name, address and
+ * trade; other business lines are unlisted; private accounts are listed 30%, unlisted 20%, ex-directory the
+ * rest, on their first line [proposal]. Lines without a row are not in the directory.
+ */
+function* directoryListings(pop: Population): Generator<DirectoryListingRecord> {
+  for (let a = 0; a < pop.accountCount; a++) {
+    const first = pop.accFirstLine[a] as number;
+    if (pop.kind[first] === LineKind.VISITOR || (pop.accLines[a] as number) === 0) continue;
+    const accountId = pop.accountId(a);
+    const name = accountName(pop, a);
+    const addr = serviceAddress(pop, a);
+    const shown = `${addr.addressLine}, ${addr.city} ${addr.postcode}`;
+    if (pop.accClass[a] !== AccountClass.PRIVATE) {
+      const pilot = (pop.accPilot[a] as number) >= 0 ? (pop.accPilot[a] as number) : first;
+      if (pop.status[pilot] === LineStatus.CEASED) continue;
+      yield { msisdn: pop.msisdn(pilot), accountId, listingType: 'listed', listedName: name, listedAddress: shown, category: directoryCategory(pop, a) };
+      continue;
+    }
+    if (pop.status[first] === LineStatus.CEASED) continue;
+    const u = unit(hash3(pop.seed, 0xd1e, a));
+    const listingType = u < 0.3 ? 'listed' : u < 0.5 ? 'unlisted' : 'ex-directory';
+    yield { msisdn: pop.msisdn(first), accountId, listingType, listedName: listingType === 'ex-directory' ? null : name, listedAddress: listingType === 'listed' ? shown : null, category: null };
   }
 }
 
@@ -208,8 +248,16 @@ function* lines(pop: Population): Generator<LineRecord> {
       plan: (PLANS[pop.plan[i] as number] as PlanRecord).plan,
       region: (REGIONS[pop.region[i] as number] as (typeof REGIONS)[number]).name,
       trunkGroup: pop.trunkGroup(i),
+      serviceType: fixed ? 'pbx-ddi' : 'mobile',
+      ddiBlock: fixed ? ddiBlockOf(pop, pop.account[i] as number) : null,
     };
   }
+}
+
+/** `first-last` numbers of a PBX account's DDI range (its lines are consecutive extensions of one block). */
+function ddiBlockOf(pop: Population, a: number): string {
+  const first = pop.accFirstLine[a] as number;
+  return `${pop.msisdn(first)}-${pop.msisdn(first + (pop.accLines[a] as number) - 1)}`;
 }
 
 function* features(pop: Population): Generator<FeatureRecord> {
@@ -244,6 +292,8 @@ function* features(pop: Population): Generator<FeatureRecord> {
       const n = pop.accLines[a] as number;
       yield row('SIPCH', null, isoDate(install), money(Math.ceil(n / 4) * 850, 2));
       yield row('DDI10', null, isoDate(install), money(Math.ceil(n / 10) * 500, 2));
+      // Half the PBX sites pay for inside wire maintenance (issue #16: a provisioned, legitimate charge) [proposal].
+      if (hash3(pop.seed, 0x1f1, a) % 2 === 0) yield row('IWM01', null, isoDate(install));
     }
   }
 }
@@ -322,5 +372,6 @@ export function writeReference(dir: string, t: ReferenceTables): Record<string, 
   out[FILES.networks] = writeCsv(join(dir, FILES.networks), COLUMNS.networks, t.networks);
   out[FILES.countries] = writeCsv(join(dir, FILES.countries), COLUMNS.countries, t.countries);
   out[FILES.holidays] = writeCsv(join(dir, FILES.holidays), COLUMNS.holidays, t.holidays);
+  out[FILES.directoryListings] = writeCsv(join(dir, FILES.directoryListings), COLUMNS.directoryListings, t.directoryListings());
   return out;
 }

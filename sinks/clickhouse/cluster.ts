@@ -38,7 +38,8 @@ export function clusterStatements(migrations: Migration[], cluster: string): str
       } else if (alter) {
         const name = alter[1]!;
         out.push(s.replace(/^ALTER TABLE (\w+)/, `ALTER TABLE $1 ${on}`));
-        if (SHARDING[name]) out.push(s.replace(/^ALTER TABLE (\w+)/, `ALTER TABLE $1_all ${on}`));
+        // A Distributed table has no sorting key: it takes the column of an ADD COLUMN ... MODIFY ORDER BY only.
+        if (SHARDING[name]) out.push(s.replace(/^ALTER TABLE (\w+)/, `ALTER TABLE $1_all ${on}`).replace(/,\s*MODIFY ORDER BY \([^)]*\)/g, ''));
       } else if (view) {
         out.push(s.replace(/^CREATE VIEW IF NOT EXISTS (\w+)/, `CREATE VIEW IF NOT EXISTS $1 ${on}`));
       } else {

@@ -1,5 +1,5 @@
 /**
- * One interface to ClickHouse, two connections (../shared/PLATFORM.md):
+ * One interface to ClickHouse, two connections:
  * - embedded: chDB, the ClickHouse engine in-process, data in a local directory (the default);
  * - server:   @clickhouse/client over HTTP to a ClickHouse server.
  * The same DDL, queries and insert settings run on both. chdb and @clickhouse/client are imported here only.
@@ -121,7 +121,7 @@ export function classifyClickHouseError(err: unknown): ClickHouseError {
 
 /** Settings every query and insert runs with, on both connections, so results are identical. */
 const QUERY_SETTINGS: Settings = {
-  // Money and 64-bit ids never travel as JSON numbers (perf.md §1.4: JSON.parse silently corrupts them).
+  // Money and 64-bit ids never travel as JSON numbers (JSON.parse silently corrupts them).
   output_format_json_quote_64bit_integers: 1,
   output_format_json_quote_decimals: 1,
   date_time_output_format: 'iso',

@@ -70,3 +70,87 @@ export async function migrate(conn: ClickHouseConnection, migrations: Migration[
   }
   return result;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Retention (issue #17 item 5): TTL per table from configuration (`retention.*`, pipeline/config.ts), applied
+// after the migrations by `cdr-pipeline migrate` and by `run` (clickhouse.migrateOnStart). docs/components/
+// clickhouse-sink.md "Retention" says what each setting keeps and why.
+
+/** Days to keep, per kind of data; 0 = keep forever (no TTL). */
+export interface Retention {
+  /** cdrs (by seizure time) and agg_refreshes, the record of which CDR days the aggregates saw. */
+  cdrsDays: number;
+  /** dead_letters (by dead-letter time; they hold the original bytes) and dead_letter_replays. */
+  deadLettersDays: number;
+  /** fraud_alerts, by the alert's last activity (last_seen). */
+  fraudAlertsDays: number;
+  /** The pre-aggregates agg_usage_daily, agg_traffic_hourly, agg_line_use_daily (by day or hour); at most cdrsDays. */
+  aggregatesDays: number;
+}
+
+export const DEFAULT_RETENTION: Readonly<Retention> = { cdrsDays: 1095, deadLettersDays: 90, fraudAlertsDays: 1095, aggregatesDays: 1095 };
+
+/** The TTL of each table under a retention: the expression as ClickHouse prints it in engine_full, or '' for none. */
+export function retentionTtls(r: Retention): { table: string; ttl: string }[] {
+  const ttl = (column: string, days: number) => (days > 0 ? `${column} + toIntervalDay(${days})` : '');
+  return [
+    { table: 'cdrs', ttl: ttl('toDateTime(seizure_time)', r.cdrsDays) },
+    // agg_refreshes describes CDR days: it must outlive neither the CDRs (a day whose record expired but whose
+    // CDRs remain reads stale and is recomputed) nor be dropped before them.
+    { table: 'agg_refreshes', ttl: ttl('day', r.cdrsDays) },
+    { table: 'dead_letters', ttl: ttl('toDateTime(dead_at)', r.deadLettersDays) },
+    { table: 'dead_letter_replays', ttl: ttl('toDateTime(replayed_at)', r.deadLettersDays) },
+    { table: 'fraud_alerts', ttl: ttl('toDateTime(last_seen)', r.fraudAlertsDays) },
+    { table: 'agg_usage_daily', ttl: ttl('day', r.aggregatesDays) },
+    { table: 'agg_traffic_hourly', ttl: ttl('hour', r.aggregatesDays) },
+    { table: 'agg_line_use_daily', ttl: ttl('day', r.aggregatesDays) },
+  ];
+}
+
+/** Problems with a retention (empty when valid): whole days, aggregates no longer than the CDRs they come from. */
+export function retentionProblems(r: Retention): string[] {
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(r)) if (!Number.isInteger(v) || v < 0) problems.push(`retention.${k}: expected a whole number of days >= 0, got ${String(v)}`);
+  // An aggregate day whose CDRs expired is stale (its CDRs changed) and a refresh would drop it: aggregates
+  // cannot outlive the CDRs they are recomputed from.
+  if (r.cdrsDays > 0 && (r.aggregatesDays === 0 || r.aggregatesDays > r.cdrsDays)) problems.push(`retention.aggregatesDays (${r.aggregatesDays || 'forever'}) must not exceed retention.cdrsDays (${r.cdrsDays}): an aggregate day is recomputed from its CDRs`);
+  return problems;
+}
+
+/**
+ * Brings each table's TTL to the retention: ALTER TABLE ... MODIFY TTL (or REMOVE TTL) where engine_full differs,
+ * nothing where it agrees, so running it again changes nothing. materialize_ttl_after_modify = 0: no part is
+ * rewritten now; expired parts are dropped as merges and the TTL merge timer visit them (ttl_only_drop_parts,
+ * 0022), so the ALTER is cheap on a large table. Tables that do not exist (yet) are skipped.
+ * Returns the tables changed.
+ */
+export async function applyRetention(conn: ClickHouseConnection, r: Retention): Promise<string[]> {
+  const problems = retentionProblems(r);
+  if (problems.length) throw new RangeError(problems.join('; '));
+  const tables = new Map(
+    (await conn.query<{ name: string; engine_full: string }>(`SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()`)).map((t) => [t.name, t.engine_full]),
+  );
+  const changed: string[] = [];
+  for (const { table, ttl } of retentionTtls(r)) {
+    const engine = tables.get(table);
+    if (engine === undefined) continue;
+    const current = / TTL (.*?)(?: SETTINGS |$)/.exec(engine)?.[1] ?? '';
+    if (current === ttl) continue;
+    if (ttl === '') await conn.command(`ALTER TABLE ${table} REMOVE TTL`);
+    else await conn.command(`ALTER TABLE ${table} MODIFY TTL ${ttl}`, { materialize_ttl_after_modify: 0 });
+    changed.push(table);
+  }
+  return changed;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Roles (issue #17 item 5): schemas/ddl/roles/roles.sql, with {database} replaced. Not part of the numbered
+// migrations: creating roles needs access management (a server user with access_management = 1), which the
+// pipeline's own user should not have and embedded ClickHouse (chDB) does not offer. `cdr-pipeline migrate
+// --roles` prints them for clickhouse-client (README "Access").
+
+/** The role statements for a database, in order (CREATE ROLE, then the GRANTs). */
+export function roleStatements(dir: string, database: string): string[] {
+  if (!/^\w+$/.test(database)) throw new RangeError(`database name ${database} is not a plain identifier`);
+  return splitStatements(readFileSync(join(dir, 'roles', 'roles.sql'), 'utf8').replaceAll('{database}', database));
+}

@@ -14,7 +14,7 @@ export function epochMsToCh(epochMs: number): string {
   return `${s >= 0 && s < 1e9 ? String(s).padStart(10, '0') : s}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
 
-/** The cdrs table's columns a decoded CDR fills, in the order cdrValues() returns them (schemas/ddl/0001). */
+/** The cdrs table's columns a decoded CDR fills, in the order cdrValues() returns them (schemas/ddl/0001, 0040). */
 export const CDR_COLUMNS = [
   'recording_entity',
   'record_id',
@@ -53,6 +53,12 @@ export const CDR_COLUMNS = [
   'uplink_bytes',
   'downlink_bytes',
   'extensions',
+  // Contract v3 (schemas/ddl/0040): record_sequence_number 0 = a complete record (part of the dedupe key).
+  'record_sequence_number',
+  'local_record_sequence_number',
+  'sms_segments',
+  'charging_id',
+  'rat_type',
   '_topic',
   '_partition',
   '_offset',
@@ -116,6 +122,11 @@ export function cdrValues(sc: SourcedCdr): unknown[] {
     c.uplinkBytes,
     c.downlinkBytes,
     c.extensions,
+    c.recordSequenceNumber ?? 0,
+    c.localRecordSequenceNumber,
+    c.smsSegments,
+    c.chargingId,
+    c.ratType,
     sc.topic,
     sc.partition,
     sc.offset,

@@ -1,7 +1,7 @@
 /**
  * A small re-implementation of what Grafana and the grafana-clickhouse-datasource plugin do to a panel's
  * raw SQL before ClickHouse sees it, so dashboard tests can run every panel's query on the real engine
- * (chDB) without a Grafana server (../shared/PLATFORM.md, reference/ecosystem.md §3.3).
+ * (chDB) without a Grafana server (no Grafana server can run on the test machines).
  *
  * Order, as in the plugin (src/data/CHDatasource.ts applyTemplateVariables, then the Go backend):
  *   1. frontend macro $__conditionalAll(condition, $var): `1=1` when the variable's current value is All

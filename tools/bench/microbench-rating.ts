@@ -206,6 +206,11 @@ function makeCdrs(count: number, deck: Deck, r: Rand, start: number, splitHeavy:
       uplinkBytes: type === 'DATA' ? r.int(2_000_000) : 0,
       downlinkBytes: type === 'DATA' ? r.int(20_000_000) : 0,
       extensions: {},
+      chargingId: null,
+      ratType: null,
+      recordSequenceNumber: null,
+      localRecordSequenceNumber: null,
+      smsSegments: 1,
     });
   }
   return out;

@@ -1,11 +1,11 @@
 /**
  * Decode microbenchmarks (`cdr-pipeline microbench`): records per second on one core for each way a CDR can
  * arrive, all in one process on the same generated records, so the ratios are comparable on any machine
- * (../shared/PLATFORM.md: report ratios measured in one run, and absolute rates with the machine described).
+ * (report ratios measured in one run, and absolute rates with the machine described).
  *
  * Scenarios: bare Avro (decode-only, and decode + validate through the decoder the pipeline runs); Confluent
  * framing with the writer schema equal to the reader's; Confluent with v2 records resolved to v1; the
- * anti-pattern baseline of a resolver rebuilt per record (perf.md §3.2); JSON.parse of the same CDR.
+ * anti-pattern baseline of a resolver rebuilt per record; JSON.parse of the same CDR.
  * Each scenario runs `runs` times after a warm-up; the median is reported, with the rate per CPU-second of
  * this process (per core: the decoder is single-threaded) next to the wall-clock rate.
  */
@@ -185,7 +185,7 @@ const SECTION_INTRO = `Written by \`cdr-pipeline microbench\` (tools/bench/micro
 same generated CDRs in one process: bare Avro (decode only; decode + validate through the decoder the
 pipeline runs, in batches), the Confluent wire format with the writer schema equal to the reader's, v2
 records resolved to the v1 reader with the cached resolver, the anti-pattern of a resolver rebuilt per record
-(what @kafkajs/confluent-schema-registry does per message with a reader schema, perf.md §3.2), the floor of
+(what @kafkajs/confluent-schema-registry does per message with a reader schema), the floor of
 only turning each record's strings into JS strings, and JSON.parse of the same CDR.
 `;
 

@@ -1,5 +1,5 @@
 /**
- * Scoring fraud alerts against the traffic generator's labels (reference/fraud.md §5.4): per scenario,
+ * Scoring fraud alerts against the traffic generator's labels: per scenario,
  * entity-level recall and precision, time to detect from the attack's start (traffic time) and the rated
  * cost of the attack's records released before the first alert (exposure before detection); and the
  * false alerts on clean traffic. Used by `cdr-pipeline eval fraud` and the tests.

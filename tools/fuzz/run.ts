@@ -165,7 +165,7 @@ function culprit(c: Corpus, index: number, outcome: string, ms = 0): Culprit {
 function childEntry(): { path: string; execArgv: string[] } {
   const path = fileURLToPath(import.meta.url);
   if (!path.endsWith('.ts')) return { path, execArgv: [] };
-  return { path, execArgv: ['--import', fileURLToPath(new URL('../test/tools/ts-loader.mjs', import.meta.url))] };
+  return { path, execArgv: ['--import', fileURLToPath(new URL('../../test/tools/ts-loader.mjs', import.meta.url))] };
 }
 
 interface ChildStatus {

@@ -1,8 +1,8 @@
 /**
- * A real Apache Kafka broker without Docker (../shared/PLATFORM.md): the broker jars come from Maven Central
+ * A real Apache Kafka broker without Docker: the broker jars come from Maven Central
  * through tools/local/kafka-broker/pom.xml (cached in ~/.m2), KRaft storage is formatted with
- * kafka.tools.StorageTool and a single combined broker/controller runs on 127.0.0.1
- * (reference/ecosystem.md §1.2). Used by `cdr-pipeline kafka start`, the demo and the test suite.
+ * kafka.tools.StorageTool and a single combined broker/controller runs on 127.0.0.1.
+ * Used by `cdr-pipeline kafka start`, the demo and the test suite.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -98,6 +98,11 @@ export interface LocalBrokerOptions {
   detached?: boolean;
   /** Also listen with SASL over TLS (tests of kafka.ssl* and kafka.sasl*). */
   saslSsl?: SaslSslListener;
+  /**
+   * Broker properties that replace the defaults below (e.g. `auto.create.topics.enable: 'false'`, as the
+   * docker-compose broker runs; test/compose.test.ts passes the compose file's KAFKA_* settings).
+   */
+  properties?: Record<string, string>;
 }
 
 export interface LocalBroker {
@@ -138,13 +143,15 @@ export async function startLocalBroker(o: LocalBrokerOptions): Promise<LocalBrok
     'transaction.state.log.min.isr=1',
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=true',
-    // Small footprint on a 2-core machine (ecosystem.md §1.2; embedded-kafka uses the same cleaner buffer).
+    // Small footprint on a 2-core machine (embedded-kafka uses the same cleaner buffer).
     'num.network.threads=2',
     'num.io.threads=2',
     'log.cleaner.dedupe.buffer.size=1048577',
     'num.recovery.threads.per.data.dir=1',
   ];
-  writeFileSync(join(dir, 'server.properties'), props.join('\n') + '\n');
+  const overrides = Object.entries(o.properties ?? {});
+  const kept = props.filter((p) => !overrides.some(([k]) => p.startsWith(`${k}=`)));
+  writeFileSync(join(dir, 'server.properties'), [...kept, ...overrides.map(([k, v]) => `${k}=${v}`)].join('\n') + '\n');
   writeFileSync(
     join(dir, 'log4j2.properties'),
     ['status = warn', 'appender.f.type = File', 'appender.f.name = F', `appender.f.fileName = ${join(dir, 'broker.log')}`, 'appender.f.layout.type = PatternLayout', 'appender.f.layout.pattern = [%d] %p %m (%c)%n', 'rootLogger.level = info', 'rootLogger.appenderRef.f.ref = F'].join('\n') + '\n',
@@ -229,4 +236,39 @@ export function readPid(dir: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether `pid` is the broker started for `dir`: a live java process running kafka.Kafka with this folder's
+ * server.properties (its /proc/PID/cmdline, NUL-separated). A pid file outlives its process, and the kernel
+ * reuses pids, so a pid alone could name an unrelated process.
+ */
+export function isOurBroker(pid: number, dir: string): boolean {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false; // gone (or no /proc: then we cannot tell, and do not signal)
+  }
+  return /(^|\/)java$/.test(argv[0] ?? '') && argv.includes('kafka.Kafka') && argv.includes(join(resolve(dir), 'server.properties'));
+}
+
+export type StopResult = { state: 'stopped'; pid: number } | { state: 'stale'; pid: number } | { state: 'none' };
+
+/**
+ * `cdr-pipeline kafka stop`: stops the broker whose pid file is in `dir`, after checking the pid is that
+ * broker (isOurBroker). A stale pid file (the process gone, or the pid reused by another process) is removed
+ * and reported, and nothing is signalled.
+ */
+export async function stopBroker(dir: string): Promise<StopResult> {
+  const pid = readPid(dir);
+  if (!pid) return { state: 'none' };
+  const file = join(dir, 'broker.pid');
+  if (!isOurBroker(pid, dir)) {
+    rmSync(file, { force: true });
+    return { state: 'stale', pid };
+  }
+  await stopPid(pid);
+  rmSync(file, { force: true });
+  return { state: 'stopped', pid };
 }

@@ -1,5 +1,5 @@
 /**
- * A real schema registry without Docker (../shared/PLATFORM.md "Schema registry"): Apicurio Registry, a
+ * A real schema registry without Docker: Apicurio Registry, a
  * Quarkus application published on Maven Central as `io.apicurio:apicurio-registry-app:<v>:zip:all`, run
  * with its default in-memory storage on 127.0.0.1. Its Confluent-compatible API is at /apis/ccompat/v7,
  * which is what schemas/registry.ts speaks. Used by the test suite (test/global-setup.ts).

@@ -1,6 +1,8 @@
--- Unused lines (service-record audit): active lines of the inventory in force, installed before the window, with
--- no CDR at all (calls made or received, messages, data) in the {unused_days} days before the end of the
--- period. amount = everything the period's invoices charge for the line (plan fee, features, ...).
+-- Unused lines (service-record audit): active lines of the inventory in force, installed before the window, not in
+-- use (calls made or received, messages, data) in the {unused_days} days before the end of the period. "In use"
+-- is the convention of the view lines_in_use_daily (schemas/ddl/0050; docs/RECONCILIATION.md "Lines in use"): the
+-- served party of a CDR, or a PBX extension (DDI) a switch wrote as calling/called number beside its trunk's pilot.
+-- amount = everything the period's invoices charge for the line (plan fee, features, ...).
 -- Parameters: {period:String}, {unused_days:UInt32}.
 WITH toDate(concat({period:String}, '-01')) AS period_start, addMonths(period_start, 1) AS period_end,
      subtractDays(period_end, {unused_days:UInt32}) AS window_start
@@ -22,7 +24,7 @@ FROM
 ) AS l
 LEFT JOIN
 (
-    SELECT msisdn, max(day) AS last_use FROM agg_usage_daily WHERE day < period_end AND records > 0 GROUP BY msisdn
+    SELECT msisdn, max(day) AS last_use FROM lines_in_use_daily WHERE day < period_end AND records > 0 GROUP BY msisdn
 ) AS u USING (msisdn)
 LEFT JOIN
 (

@@ -21,7 +21,7 @@ FROM
                    event_type = 'SMS_MO', 'sms', event_type = 'SMS_MT', 'sms-in', 'data')) AS service,
         toString(currency) AS currency,
         CAST(sumIf(cost_total, rating_status = 'RATED') AS Decimal(18, 6)) AS rated_amount,
-        count() AS rated_records
+        countIf(record_sequence_number <= 1) AS rated_records -- events, not pieces (as agg_usage_daily.records)
     FROM cdrs FINAL
     WHERE seizure_time >= toDateTime64(period_start, 3, 'UTC') AND seizure_time < toDateTime64(period_end, 3, 'UTC')
       AND account_id IN (SELECT account_id FROM ref_accounts WHERE version = (SELECT version FROM ref_current_version))

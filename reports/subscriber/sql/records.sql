@@ -7,6 +7,21 @@
 -- crossed bands, and the rating note.
 -- Parameters: {msisdn:String} (E.164 digits, as stored), {from:DateTime64(3, 'UTC')} (inclusive),
 --             {to:DateTime64(3, 'UTC')} (exclusive), {tz:String} (time zone of the printed times)
+-- Lines in use in any role (docs/RECONCILIATION.md "Lines in use", the convention of lines_in_use_daily): the
+-- line's records are those it is the served party of, and those a switch wrote with the trunk's pilot as served
+-- party and the line (a PBX extension, DDI) as calling number (outgoing) or called number (incoming).
+WITH
+    (SELECT any(operator_json) FROM ref_operator WHERE version = (SELECT version FROM ref_current_version)) AS op,
+    -- The forms a switch may write the line in as calling/called number (E.164, +E.164, international and national).
+    arrayDistinct([{msisdn:String}, concat('+', {msisdn:String}),
+                   concat(JSONExtractString(op, 'internationalPrefix'), {msisdn:String}),
+                   if(JSONExtractString(op, 'countryCode') != '' AND startsWith({msisdn:String}, JSONExtractString(op, 'countryCode')),
+                      concat(JSONExtractString(op, 'nationalPrefix'), substring({msisdn:String}, length(JSONExtractString(op, 'countryCode')) + 1)),
+                      {msisdn:String})]) AS line_forms,
+    -- The other lines of the line's PBX trunk (ref_lines.trunk_group of the snapshot in force): their pilot.
+    (SELECT groupArray(msisdn) FROM ref_lines
+     WHERE version = (SELECT version FROM ref_current_version) AND msisdn != {msisdn:String}
+       AND trunk_group = (SELECT any(trunk_group) FROM ref_lines WHERE version = (SELECT version FROM ref_current_version) AND msisdn = {msisdn:String})) AS trunk_lines
 SELECT
     formatDateTime(seizure_time, '%Y-%m-%d %H:%i:%S', {tz:String}) AS time,
     toString(event_type) AS type,
@@ -52,8 +67,11 @@ SELECT
         )
     ) AS explanation,
     recording_entity AS switch,
-    record_id
+    record_id,
+    if(served_msisdn IN ({msisdn:String}, concat('+', {msisdn:String})), 'served', concat('extension of pilot ', served_msisdn)) AS line_role
 FROM cdrs FINAL
-WHERE served_msisdn IN ({msisdn:String}, concat('+', {msisdn:String}))
+WHERE (served_msisdn IN ({msisdn:String}, concat('+', {msisdn:String}))
+       OR (has(trunk_lines, served_msisdn)
+           AND has(line_forms, multiIf(event_type IN ('VOICE_MO', 'SMS_MO'), ifNull(calling_number, ''), event_type IN ('VOICE_MT', 'SMS_MT'), ifNull(called_number, ''), ''))))
   AND seizure_time >= {from:DateTime64(3, 'UTC')} AND seizure_time < {to:DateTime64(3, 'UTC')}
 ORDER BY seizure_time, recording_entity, record_id

@@ -1,5 +1,5 @@
 /**
- * What fraud scenarios share: their declaration (name, fraud.md reference, parameters), start-time
+ * What fraud scenarios share: their declaration (name, reference, parameters), start-time
  * resolution ("auto" picks the moment the literature says attacks happen), victim selection, a small
  * timed queue for campaign actors, and the numbers of parties we do not model (attackers, spoofed CLIs).
  */
@@ -25,7 +25,7 @@ export interface SetupContext {
 
 export interface ScenarioDef {
   name: string;
-  /** Where in reference/fraud.md the recipe comes from. */
+  /** Where the recipe is documented in the repository (docs/FRAUD.md). */
   ref: string;
   summary: string;
   entityKind: LabelEntityKind;
@@ -36,7 +36,7 @@ export interface ScenarioDef {
 
 /** The `start` parameter every scenario has. */
 export function startParam(auto: string): ParamDef {
-  return { name: 'start', kind: 'string', default: 'auto', help: `attack start: auto (${auto}), +HOURS after the window start (e.g. +36), or an ISO instant`, source: 'fraud.md §5.2 timing' };
+  return { name: 'start', kind: 'string', default: 'auto', help: `attack start: auto (${auto}), +HOURS after the window start (e.g. +36), or an ISO instant`, source: 'attack timing of published cases' };
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Call-forwarding fraud (reference/fraud.md §2.1, §5.2 S1-S3): hijacked forwarding to revenue-share
+ * Call-forwarding fraud: hijacked forwarding to revenue-share
  * numbers, forward chains and loops, and the SIM-box "A calls A" cover-up.
  */
 import { Rng, hash2 } from '../random.js';
@@ -16,18 +16,18 @@ const FRIDAY = 5;
 
 export const cfHijack: ScenarioDef = {
   name: 'cf-hijack',
-  ref: 'fraud.md §2.1, §5.2 S1',
+  ref: 'docs/FRAUD.md',
   summary: 'forwarding hijack: a business/PBX line gets an unconditional forward (CFU) to a revenue-share number, then the attacker calls it repeatedly; a spike of forwarded minutes (VOICE_FWD legs with originalCalledNumber/redirectingNumber/redirectionReason CFU)',
   entityKind: 'msisdn',
   params: [
     { name: 'victims', kind: 'int', default: 2, min: 1, max: 1000, help: 'hijacked lines (one campaign each)', source: '[proposal]' },
     startParam('Friday 18:00 local, else the first bank holiday 10:00; Flowroute, XINTEC'),
-    { name: 'durationHours', kind: 'number', default: 3, min: 0.1, max: 240, help: 'how long forwarding stays hijacked', source: 'fraud.md §5.2 S1: iCONX "no more than 2 or 3 hours"' },
-    { name: 'concurrentLegs', kind: 'int', default: 10, min: 1, max: 100, help: 'forwarded legs the attacker keeps up at once', source: 'fraud.md §5.2 S1 [proposal] 5-30' },
-    { name: 'legMinutesMin', kind: 'number', default: 10, min: 0.1, help: 'shortest forwarded leg, minutes', source: 'fraud.md §5.2 S1 [proposal] 10-60' },
-    { name: 'legMinutesMax', kind: 'number', default: 60, min: 0.1, help: 'longest forwarded leg, minutes', source: 'fraud.md §5.2 S1 (PollCat flags >=20 min)' },
-    { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted', 'international'], help: 'forwarded-to number: hot-listed range, unlisted high-cost range, or ordinary international', source: 'fraud.md §2.1 ClearIP' },
-    { name: 'slow', kind: 'bool', default: false, help: 'evasive "slow pumping": 1-2 legs at a time from start to the end of the window', source: 'fraud.md §5.2 S1 evasive variant' },
+    { name: 'durationHours', kind: 'number', default: 3, min: 0.1, max: 240, help: 'how long forwarding stays hijacked', source: 'iCONX "no more than 2 or 3 hours"' },
+    { name: 'concurrentLegs', kind: 'int', default: 10, min: 1, max: 100, help: 'forwarded legs the attacker keeps up at once', source: '[proposal] 5-30' },
+    { name: 'legMinutesMin', kind: 'number', default: 10, min: 0.1, help: 'shortest forwarded leg, minutes', source: '[proposal] 10-60' },
+    { name: 'legMinutesMax', kind: 'number', default: 60, min: 0.1, help: 'longest forwarded leg, minutes', source: 'PollCat flags >=20 min' },
+    { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted', 'international'], help: 'forwarded-to number: hot-listed range, unlisted high-cost range, or ordinary international', source: 'ClearIP' },
+    { name: 'slow', kind: 'bool', default: false, help: 'evasive "slow pumping": 1-2 legs at a time from start to the end of the window', source: 'evasive variant' },
   ],
   setup(ctx, p) {
     const pop = ctx.pop;
@@ -82,17 +82,17 @@ class ForwardPump implements Actor {
 
 export const cfChain: ScenarioDef = {
   name: 'cf-chain',
-  ref: 'fraud.md §2.1, §5.2 S3',
+  ref: 'docs/FRAUD.md',
   summary: 'forward chains (our lines forwarding to each other, the last one abroad; redirectionCounter up to N) and loops (two lines forwarding to each other until the ISUP limit of 5 releases the call with Q.850 cause 25)',
   entityKind: 'msisdn',
   params: [
     { name: 'chains', kind: 'int', default: 2, min: 0, max: 100, help: 'chains (one campaign each)', source: '[proposal]' },
-    { name: 'chainLength', kind: 'int', default: 3, min: 2, max: 5, help: 'diversions in a chain (redirectionCounter of the last leg; benign traffic reaches 2)', source: 'fraud.md §5.2 S3: chains of 2-5 (ISUP counter max 5)' },
-    { name: 'loops', kind: 'int', default: 1, min: 0, max: 100, help: 'loops B->C->B (one campaign each)', source: 'fraud.md §5.2 S3' },
+    { name: 'chainLength', kind: 'int', default: 3, min: 2, max: 5, help: 'diversions in a chain (redirectionCounter of the last leg; benign traffic reaches 2)', source: 'chains of 2-5 (ISUP counter max 5)' },
+    { name: 'loops', kind: 'int', default: 1, min: 0, max: 100, help: 'loops B->C->B (one campaign each)', source: 'published cases' },
     { name: 'callsPerCampaign', kind: 'int', default: 20, min: 1, max: 10_000, help: 'calls into each chain or loop', source: '[proposal]' },
     startParam('the second day 09:00 local'),
     { name: 'durationHours', kind: 'number', default: 24, min: 0.1, max: 2400, help: 'period over which the calls arrive', source: '[proposal]' },
-    { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted', 'international'], help: 'where the last link of a chain forwards to', source: 'fraud.md §2.1' },
+    { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted', 'international'], help: 'where the last link of a chain forwards to', source: 'published cases' },
     { name: 'legMinutesMin', kind: 'number', default: 5, min: 0.1, help: 'shortest answered chain call, minutes', source: '[proposal]' },
     { name: 'legMinutesMax', kind: 'number', default: 30, min: 0.1, help: 'longest answered chain call, minutes', source: '[proposal]' },
   ],
@@ -160,13 +160,13 @@ class ChainCaller implements Actor {
 
 export const aCallsA: ScenarioDef = {
   name: 'a-calls-a',
-  ref: 'fraud.md §2.1, §5.2 S2',
+  ref: 'docs/FRAUD.md',
   summary: 'SIM-box forwarding cover-up: new SIMs at one static cell call themselves ("A calls A", VOICE_MO) and the network forwards each call unconditionally to the real local B-number (VOICE_FWD), hundreds of minutes a day per SIM',
   entityKind: 'msisdn',
   params: [
     { name: 'sims', kind: 'int', default: 3, min: 1, max: 1000, help: 'SIMs doing it (one campaign each)', source: '[proposal]' },
-    { name: 'minutesPerDay', kind: 'number', default: 1000, min: 1, max: 23_000, help: 'forwarded minutes per SIM per day', source: 'fraud.md §5.2 S2: FraudBuster up to 23,000, [proposal] 300-3,000' },
-    { name: 'partialShare', kind: 'number', default: 0, min: 0, max: 1, help: 'share of calls whose forwarded leg is not recorded (only "A calls A" is seen)', source: 'fraud.md §5.2 S2 evasive variant' },
+    { name: 'minutesPerDay', kind: 'number', default: 1000, min: 1, max: 23_000, help: 'forwarded minutes per SIM per day', source: 'FraudBuster up to 23,000, [proposal] 300-3,000' },
+    { name: 'partialShare', kind: 'number', default: 0, min: 0, max: 1, help: 'share of calls whose forwarded leg is not recorded (only "A calls A" is seen)', source: 'evasive variant' },
     startParam('the first 08:00 local 6 h after the window start'),
     { name: 'durationHours', kind: 'number', default: 0, min: 0, help: 'how long it runs (0 = to the end of the window)', source: '[proposal]' },
   ],

@@ -1,5 +1,5 @@
 /**
- * Revenue-share bursts from one SIM (reference/fraud.md §2.3, §2.8, §5.2 S5 and S10): a few short test
+ * Revenue-share bursts from one SIM: a few short test
  * calls to a number range, then long calls to the same range back to back — to international premium
  * ranges (IRSF), national premium-rate 09 numbers (PRS), or from a SIM roaming abroad.
  */
@@ -17,7 +17,7 @@ const SUNDAY = 0;
 
 function burstParams(d: { calls: number; min: number; max: number; src: string }): ParamDef[] {
   return [
-    { name: 'testCalls', kind: 'int', default: 3, min: 0, max: 100, help: 'short test calls first (5-30 s)', source: 'fraud.md §5.2 S5: test calls then long calls (PRISM)' },
+    { name: 'testCalls', kind: 'int', default: 3, min: 0, max: 100, help: 'short test calls first (5-30 s)', source: 'test calls then long calls (PRISM)' },
     { name: 'longCalls', kind: 'int', default: d.calls, min: 1, max: 10_000, help: 'long calls after the tests', source: '[proposal]' },
     { name: 'callMinutesMin', kind: 'number', default: d.min, min: 0.1, help: 'shortest long call, minutes', source: d.src },
     { name: 'callMinutesMax', kind: 'number', default: d.max, min: 0.1, help: 'longest long call, minutes', source: '[proposal]' },
@@ -66,15 +66,15 @@ function burstNumbers(dest: Destination, n: number): string[] {
 
 export const irsf: ScenarioDef = {
   name: 'irsf',
-  ref: 'fraud.md §2.3, §5.2 S5',
+  ref: 'docs/FRAUD.md',
   summary: 'IRSF via a new (subscription-fraud) or stolen SIM: short test calls to a revenue-share range, then long calls to the same range back to back, typically over a weekend night',
   entityKind: 'msisdn',
   params: [
     { name: 'sims', kind: 'int', default: 1, min: 1, max: 1000, help: 'SIMs (one campaign each)', source: '[proposal]' },
-    { name: 'newSim', kind: 'bool', default: true, help: 'a SIM activated in the day before the attack (else an existing customer line, stolen)', source: 'fraud.md §5.2 S5 (new or stolen SIM)' },
-    { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted'], help: 'hot-listed revenue-share range, or a high-cost range missing from the lists (evasive)', source: 'fraud.md §5.2 S5 (GSMA: dynamic destinations)' },
+    { name: 'newSim', kind: 'bool', default: true, help: 'a SIM activated in the day before the attack (else an existing customer line, stolen)', source: 'new or stolen SIM' },
+    { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted'], help: 'hot-listed revenue-share range, or a high-cost range missing from the lists (evasive)', source: 'GSMA: dynamic destinations' },
     startParam('Saturday 01:00 local (weekend IRSF, XINTEC ~80% Fri night-Mon morning)'),
-    ...burstParams({ calls: 20, min: 20, max: 60, src: 'fraud.md §2.5 PollCat LONG_INTL: >=20 min' }),
+    ...burstParams({ calls: 20, min: 20, max: 60, src: 'PollCat LONG_INTL: >=20 min' }),
   ],
   setup(ctx, p) {
     return setupBurst(ctx, p, 'irsf', (rng, k) => new Destination(pickRange(rng, p.destination as string), rng, hash2(ctx.pop.seed, 0x125f + k)));
@@ -83,12 +83,12 @@ export const irsf: ScenarioDef = {
 
 export const premiumRate: ScenarioDef = {
   name: 'premium-rate',
-  ref: 'fraud.md §2.3, §5.2 S5',
+  ref: 'docs/FRAUD.md',
   summary: 'premium-rate (PRS) pumping: lines call one national 09 premium number, test calls then long calls',
   entityKind: 'msisdn',
   params: [
     { name: 'sims', kind: 'int', default: 2, min: 1, max: 1000, help: 'lines pumping (one campaign each)', source: '[proposal]' },
-    { name: 'newSim', kind: 'bool', default: true, help: 'SIMs activated in the day before the attack (else existing customer lines)', source: 'fraud.md §5.2 S5' },
+    { name: 'newSim', kind: 'bool', default: true, help: 'SIMs activated in the day before the attack (else existing customer lines)', source: 'published cases' },
     startParam('Sunday 02:00 local'),
     ...burstParams({ calls: 15, min: 10, max: 45, src: '[proposal]' }),
   ],
@@ -124,15 +124,15 @@ function setupBurst(ctx: SetupContext, p: ParamValues, name: string, dest: (rng:
 
 export const roamingHighUsage: ScenarioDef = {
   name: 'roaming-high-usage',
-  ref: 'fraud.md §2.8, §5.2 S10',
+  ref: 'docs/FRAUD.md',
   summary: 'a SIM stolen abroad: from a visited network (servingPlmn != homePlmn) it makes long calls to revenue-share ranges back to back; with clean.nrtrdeDelayMaxMinutes its records also arrive late',
   entityKind: 'imsi',
   params: [
     { name: 'sims', kind: 'int', default: 1, min: 1, max: 1000, help: 'SIMs (one campaign each)', source: '[proposal]' },
     { name: 'country', kind: 'string', default: 'auto', choices: ['auto', ...COUNTRIES.filter((c) => c.networks.length > 0).map((c) => c.iso)], help: 'visited country', source: '[proposal]' },
-    { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted'], help: 'revenue-share range called', source: 'fraud.md §2.8: hot-listing on roaming traffic (PRISM)' },
+    { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted'], help: 'revenue-share range called', source: 'hot-listing on roaming traffic (PRISM)' },
     startParam('Saturday 00:00 local'),
-    ...burstParams({ calls: 25, min: 10, max: 60, src: 'fraud.md §2.8 (long-duration calls, NRTRDE FMS)' }),
+    ...burstParams({ calls: 25, min: 10, max: 60, src: 'long-duration calls, NRTRDE FMS' }),
   ],
   setup(ctx, p) {
     const pop = ctx.pop;

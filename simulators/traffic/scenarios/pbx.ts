@@ -1,5 +1,5 @@
 /**
- * PBX hacking / toll fraud (reference/fraud.md §2.5, §5.2 S7): an enterprise PBX is probed through its
+ * PBX hacking / toll fraud: an enterprise PBX is probed through its
  * voicemail/DISA (many short inbound calls from one number: "ineffective call attempts"), then out of hours
  * its extensions carry many concurrent long international calls to destinations the PBX never calls.
  */
@@ -17,19 +17,19 @@ const SATURDAY = 6;
 
 export const pbxHack: ScenarioDef = {
   name: 'pbx-hack',
-  ref: 'fraud.md §2.5, §5.2 S7',
+  ref: 'docs/FRAUD.md',
   summary: 'PBX hacking: short probing calls into a PBX (DISA/voicemail PIN guessing), then out of business hours many concurrent long calls from its extensions to high-risk international ranges',
   entityKind: 'account',
   params: [
     { name: 'accounts', kind: 'int', default: 1, min: 1, max: 100, help: 'hacked PBX accounts (one campaign each)', source: '[proposal]' },
-    { name: 'probeCalls', kind: 'int', default: 30, min: 0, max: 10_000, help: 'short inbound probing calls in the hour before', source: 'fraud.md §2.5: DEFINITY "many ineffective attempts"' },
-    { name: 'concurrentCalls', kind: 'int', default: 15, min: 1, max: 100, help: 'calls kept up at once (capped at the PBX\'s lines)', source: 'fraud.md §5.2 S7 [proposal] 10-30' },
-    { name: 'callMinutesMin', kind: 'number', default: 20, min: 0.1, help: 'shortest call, minutes', source: 'fraud.md §2.5: PollCat LONG_INTL >=20 min' },
+    { name: 'probeCalls', kind: 'int', default: 30, min: 0, max: 10_000, help: 'short inbound probing calls in the hour before', source: 'DEFINITY "many ineffective attempts"' },
+    { name: 'concurrentCalls', kind: 'int', default: 15, min: 1, max: 100, help: 'calls kept up at once (capped at the PBX\'s lines)', source: '[proposal] 10-30' },
+    { name: 'callMinutesMin', kind: 'number', default: 20, min: 0.1, help: 'shortest call, minutes', source: 'PollCat LONG_INTL >=20 min' },
     { name: 'callMinutesMax', kind: 'number', default: 90, min: 0.1, help: 'longest call, minutes', source: '[proposal]' },
     startParam('Friday or Saturday 22:00 local, out of business hours'),
-    { name: 'durationHours', kind: 'number', default: 8, min: 0.1, max: 240, help: 'how long new calls are started', source: 'fraud.md §2.5 holiday-weekend cases [proposal]' },
-    { name: 'destination', kind: 'string', default: 'caribbean', choices: ['caribbean', 'high-risk', 'unlisted'], help: 'destination ranges (three of them)', source: 'fraud.md §5.2 S7: Caribbean NANP or premium ranges (Variphy)' },
-    { name: 'duringBusinessHours', kind: 'bool', default: false, help: 'evasive: attack during business hours, mixed with normal traffic', source: 'fraud.md §5.2 S7 evasive variant' },
+    { name: 'durationHours', kind: 'number', default: 8, min: 0.1, max: 240, help: 'how long new calls are started', source: 'holiday-weekend cases [proposal]' },
+    { name: 'destination', kind: 'string', default: 'caribbean', choices: ['caribbean', 'high-risk', 'unlisted'], help: 'destination ranges (three of them)', source: 'Caribbean NANP or premium ranges (Variphy)' },
+    { name: 'duringBusinessHours', kind: 'bool', default: false, help: 'evasive: attack during business hours, mixed with normal traffic', source: 'evasive variant' },
   ],
   setup(ctx, p) {
     const pop = ctx.pop;

@@ -1,5 +1,5 @@
 /**
- * SIM-level fraud (reference/fraud.md §2.4, §2.7, §5.2 S6 and S9): SIM boxes (interconnect bypass) and SIM
+ * SIM-level fraud: SIM boxes (interconnect bypass) and SIM
  * cloning (one IMSI in two places: overlapping calls and impossible travel).
  */
 import { Rng, hash2 } from '../random.js';
@@ -13,22 +13,22 @@ import type { ParamValues } from '../params.js';
 
 export const simbox: ScenarioDef = {
   name: 'simbox',
-  ref: 'fraud.md §2.4, §5.2 S6',
+  ref: 'docs/FRAUD.md',
   summary: 'SIM box: new SIMs in one gateway at one static cell make many short-gapped outgoing calls to many distinct local numbers, with a daily minute cap per SIM, no SMS or data and (almost) no incoming calls; SIMs rotate over the gateway modules (IMEIs)',
   entityKind: 'imsi',
   params: [
-    { name: 'sims', kind: 'int', default: 0, min: 0, max: 10_000, help: 'SIMs in the box (0 = 0.1% of subscribers, at least 4)', source: 'fraud.md §5.2 S6: fastcdrgen occurrence 0.001' },
-    { name: 'modules', kind: 'int', default: 8, min: 1, max: 512, help: 'gateway modules (IMEIs) the SIMs rotate over daily', source: 'fraud.md §5.2 S6: 50 MSISDN per IMEI (fastcdrgen) [proposal: 8]' },
+    { name: 'sims', kind: 'int', default: 0, min: 0, max: 10_000, help: 'SIMs in the box (0 = 0.1% of subscribers, at least 4)', source: 'fastcdrgen occurrence 0.001' },
+    { name: 'modules', kind: 'int', default: 8, min: 1, max: 512, help: 'gateway modules (IMEIs) the SIMs rotate over daily', source: '50 MSISDN per IMEI (fastcdrgen) [proposal: 8]' },
     startParam('the first 08:00 local 6 h after the window start'),
     { name: 'durationHours', kind: 'number', default: 0, min: 0, help: 'how long it runs (0 = to the end of the window)', source: '[proposal]' },
-    { name: 'gapSecondsMin', kind: 'number', default: 20, min: 1, help: 'shortest pause between calls of a SIM, seconds', source: 'fraud.md §5.2 S6 [proposal] 20-60 s' },
-    { name: 'gapSecondsMax', kind: 'number', default: 60, min: 1, help: 'longest pause between calls of a SIM, seconds', source: 'fraud.md §5.2 S6 [proposal] 20-60 s' },
-    { name: 'dailyMinutesCap', kind: 'number', default: 200, min: 1, help: 'answered minutes per SIM per day before it rests', source: 'fraud.md §5.2 S6 [proposal] 100-300 (2N gateway caps)' },
+    { name: 'gapSecondsMin', kind: 'number', default: 20, min: 1, help: 'shortest pause between calls of a SIM, seconds', source: '[proposal] 20-60 s' },
+    { name: 'gapSecondsMax', kind: 'number', default: 60, min: 1, help: 'longest pause between calls of a SIM, seconds', source: '[proposal] 20-60 s' },
+    { name: 'dailyMinutesCap', kind: 'number', default: 200, min: 1, help: 'answered minutes per SIM per day before it rests', source: '[proposal] 100-300 (2N gateway caps)' },
     { name: 'callMedianSeconds', kind: 'number', default: 150, min: 1, help: 'median call length (log-normal, sigma 0.7)', source: '[proposal]' },
     { name: 'activeFromHour', kind: 'int', default: 8, min: 0, max: 23, help: 'local hour the box starts calling', source: '[proposal]' },
     { name: 'activeToHour', kind: 'int', default: 23, min: 1, max: 24, help: 'local hour it stops', source: '[proposal]' },
-    { name: 'incomingPerDay', kind: 'number', default: 0, min: 0, help: 'evasive: incoming calls, SMS and data sessions per SIM per day (human-behaviour simulation)', source: 'fraud.md §5.2 S6 evasive (HAUD, FraudZen)' },
-    { name: 'moving', kind: 'bool', default: false, help: 'evasive: the box moves to another cell every 2 min', source: 'fraud.md §5.2 S6 evasive (VoltDB "truck")' },
+    { name: 'incomingPerDay', kind: 'number', default: 0, min: 0, help: 'evasive: incoming calls, SMS and data sessions per SIM per day (human-behaviour simulation)', source: 'evasive (HAUD, FraudZen)' },
+    { name: 'moving', kind: 'bool', default: false, help: 'evasive: the box moves to another cell every 2 min', source: 'evasive (VoltDB "truck")' },
   ],
   setup(ctx, p) {
     const pop = ctx.pop;
@@ -122,15 +122,15 @@ class SimBoxSim implements Actor {
 
 export const simClone: ScenarioDef = {
   name: 'sim-clone',
-  ref: 'fraud.md §2.7, §5.2 S9',
+  ref: 'docs/FRAUD.md',
   summary: 'SIM cloning: a second handset (other IMEI) with a customer\'s IMSI makes calls far away from the original — overlapping the original\'s calls (collision) or shortly after them (impossible travel, well above 1,000 km/h)',
   entityKind: 'imsi',
   params: [
     { name: 'victims', kind: 'int', default: 1, min: 1, max: 1000, help: 'cloned SIMs (one campaign each)', source: '[proposal]' },
     { name: 'callsPerDay', kind: 'number', default: 15, min: 0.1, help: 'calls by the clone per active day (08:00-23:00 local)', source: '[proposal]' },
-    { name: 'collisionShare', kind: 'number', default: 0.5, min: 0, max: 1, help: 'clone calls placed while the original is in a call (0 = evasive velocity-only variant)', source: 'fraud.md §2.7 collision + velocity checks; §5.2 S9 evasive' },
-    { name: 'distanceKmMin', kind: 'number', default: 300, min: 0, help: 'minimum distance between the clone and the original\'s home region, km', source: 'fraud.md §2.7: 1,000 km/h ceiling (go-cdr-fraud-detector)' },
-    { name: 'location', kind: 'string', default: 'domestic', choices: ['domestic', 'abroad'], help: 'clone in another home region, or on a foreign network', source: 'fraud.md §5.2 S9 (London->Istanbul in 5 min)' },
+    { name: 'collisionShare', kind: 'number', default: 0.5, min: 0, max: 1, help: 'clone calls placed while the original is in a call (0 = evasive velocity-only variant)', source: 'collision + velocity checks; evasive variant' },
+    { name: 'distanceKmMin', kind: 'number', default: 300, min: 0, help: 'minimum distance between the clone and the original\'s home region, km', source: '1,000 km/h ceiling (go-cdr-fraud-detector)' },
+    { name: 'location', kind: 'string', default: 'domestic', choices: ['domestic', 'abroad'], help: 'clone in another home region, or on a foreign network', source: 'London->Istanbul in 5 min' },
     startParam('the first 08:00 local 12 h after the window start'),
     { name: 'durationHours', kind: 'number', default: 48, min: 0.1, help: 'how long the clone is used', source: '[proposal]' },
   ],

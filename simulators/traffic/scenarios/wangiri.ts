@@ -1,5 +1,5 @@
 /**
- * Wangiri, one-ring callback fraud (reference/fraud.md §2.2, §5.2 S4): a dialler rings many subscribers
+ * Wangiri, one-ring callback fraud: a dialler rings many subscribers
  * once from a few foreign numbers of one range at night and hangs up; some victims call back in the morning
  * and are held on a revenue-share line.
  */
@@ -12,22 +12,22 @@ import { TimedQueue, activeLine, labelParams, minutes, nextLocal, pickLines, res
 
 export const wangiri: ScenarioDef = {
   name: 'wangiri',
-  ref: 'fraud.md §2.2, §5.2 S4',
+  ref: 'docs/FRAUD.md',
   summary: 'one-ring calls at night from a few numbers of one foreign range (Caribbean NANP) to many subscribers, unanswered and under 2 s (VOICE_MT); a share of victims call the range back later and are kept on the line (VOICE_MO)',
   entityKind: 'range',
   params: [
-    { name: 'victims', kind: 'int', default: 500, min: 1, max: 1_000_000, help: 'subscribers rung (capped at half the mobile lines)', source: 'fraud.md §5.2 S4: up to 40,000 (ConnexCS), scaled down' },
-    { name: 'aNumbers', kind: 'int', default: 10, min: 1, max: 50, help: 'calling numbers of the campaign, all in one range', source: 'fraud.md §5.2 S4: 1-50' },
-    { name: 'range', kind: 'string', default: 'auto', choices: ['auto', ...CARIBBEAN_RANGES.map((r) => r.prefix)], help: 'calling range (auto: one of the FBI-listed Caribbean codes)', source: 'fraud.md §2.2 (FBI 2014)' },
+    { name: 'victims', kind: 'int', default: 500, min: 1, max: 1_000_000, help: 'subscribers rung (capped at half the mobile lines)', source: 'up to 40,000 (ConnexCS), scaled down' },
+    { name: 'aNumbers', kind: 'int', default: 10, min: 1, max: 50, help: 'calling numbers of the campaign, all in one range', source: '1-50' },
+    { name: 'range', kind: 'string', default: 'auto', choices: ['auto', ...CARIBBEAN_RANGES.map((r) => r.prefix)], help: 'calling range (auto: one of the FBI-listed Caribbean codes)', source: 'FBI 2014' },
     startParam('the first night at 03:00 local, the second when the window is long enough'),
-    { name: 'nightHours', kind: 'number', default: 3, min: 0.1, max: 24, help: 'length of the calling burst, hours', source: 'fraud.md §5.2 S4: 03:00-06:00 (ConnexCS)' },
-    { name: 'maxCallMs', kind: 'int', default: 2000, min: 500, max: 10_000, help: 'longest one-ring call, ms (each lasts 0.6 s to this)', source: 'fraud.md §5.2 S4: <2 s (ConnexCS), one or two rings (Mobileum)' },
-    { name: 'repeatShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'victims rung a second time', source: 'fraud.md §5.2 S4: repeat calls (Mobileum) [proposal: share]' },
-    { name: 'sequential', kind: 'bool', default: false, help: 'dial our number block sequentially instead of random victims', source: 'fraud.md §5.2 S4' },
-    { name: 'callbackShare', kind: 'number', default: 0.05, min: 0, max: 1, help: 'victims who call back', source: 'fraud.md §2.2: about 5% (Twomey)' },
-    { name: 'callbackDelayMinutesMax', kind: 'number', default: 600, min: 1, help: 'latest callback after the missed call (not before 07:00 local), minutes', source: 'fraud.md §5.2 S4: minutes-hours [proposal]' },
-    { name: 'callbackMinutesMin', kind: 'number', default: 1, min: 0.1, help: 'shortest callback (held on the line), minutes', source: 'fraud.md §5.2 S4 [proposal] 1-10 (FBI "please hold")' },
-    { name: 'callbackMinutesMax', kind: 'number', default: 10, min: 0.1, help: 'longest callback, minutes', source: 'fraud.md §5.2 S4 [proposal] 1-10' },
+    { name: 'nightHours', kind: 'number', default: 3, min: 0.1, max: 24, help: 'length of the calling burst, hours', source: '03:00-06:00 (ConnexCS)' },
+    { name: 'maxCallMs', kind: 'int', default: 2000, min: 500, max: 10_000, help: 'longest one-ring call, ms (each lasts 0.6 s to this)', source: '<2 s (ConnexCS), one or two rings (Mobileum)' },
+    { name: 'repeatShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'victims rung a second time', source: 'repeat calls (Mobileum) [proposal: share]' },
+    { name: 'sequential', kind: 'bool', default: false, help: 'dial our number block sequentially instead of random victims', source: 'published cases' },
+    { name: 'callbackShare', kind: 'number', default: 0.05, min: 0, max: 1, help: 'victims who call back', source: 'about 5% (Twomey)' },
+    { name: 'callbackDelayMinutesMax', kind: 'number', default: 600, min: 1, help: 'latest callback after the missed call (not before 07:00 local), minutes', source: 'minutes-hours [proposal]' },
+    { name: 'callbackMinutesMin', kind: 'number', default: 1, min: 0.1, help: 'shortest callback (held on the line), minutes', source: '[proposal] 1-10 (FBI "please hold")' },
+    { name: 'callbackMinutesMax', kind: 'number', default: 10, min: 0.1, help: 'longest callback, minutes', source: '[proposal] 1-10' },
   ],
   setup(ctx, p) {
     const pop = ctx.pop;
