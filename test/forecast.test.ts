@@ -350,7 +350,7 @@ describe('generated traffic with a trend and bank holidays, rated and stored the
   it('runs `report forecast` and `report backtest` end to end', async () => {
     const doc = JSON.parse(await runReport(forecastReport, { format: 'json', horizon: '7d' })) as { run_id: string; origin: string; by_day: { day: string; calls: string; revenue: string }[]; by_class: { destination_class: string }[] };
     expect(doc.origin).toBe('2026-05-31T23:00:00Z');
-    expect(doc.run_id).toBe('forecast/topdown-median/2026-05-31T23:00:00Z/h168/w4');
+    expect(doc.run_id).toMatch(/^forecast\/topdown-median\/2026-05-31T23:00:00Z\/h168\/w4\/tz=Europe\/London\/hol=[0-9a-f]{10}$/);
     expect(doc.by_day.map((d) => d.day)).toEqual(['2026-06-01', '2026-06-02', '2026-06-03', '2026-06-04', '2026-06-05', '2026-06-06', '2026-06-07']);
     for (const d of doc.by_day) {
       expect(Number(d.calls)).toBeGreaterThan(100);

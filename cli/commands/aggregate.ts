@@ -8,7 +8,8 @@ export const aggregate: Command = {
   help: `Recomputes whole UTC days of the pre-aggregates from cdrs FINAL and swaps each day in atomically (REPLACE
 PARTITION), so replays, switch duplicates and re-ratings never count twice (docs/RECONCILIATION.md). By
 default only the stale days are recomputed: those whose CDRs changed (row count or newest _ingested_at) since
-their last refresh. \`cdr-pipeline run\` does this on its own every aggregates.refreshIntervalMs (default 5
+their last refresh, and those built with an older reference snapshot than the one in force (\`reference
+import\` since: the aggregates read ref_networks and ref_lines). \`cdr-pipeline run\` does this on its own every aggregates.refreshIntervalMs (default 5
 minutes; CDR_AGGREGATES_REFRESH_INTERVAL_MS, 0 = off), and \`report reconcile\`, \`report forecast\` and
 \`report backtest\` refresh the days they read first; run this after bulk loads, to backfill, or where no
 pipeline runs (a reporting host against a ClickHouse server).
