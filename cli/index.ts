@@ -28,6 +28,7 @@ import { migrate } from './commands/migrate.js';
 import { kafka } from './commands/kafka.js';
 import { bench } from './commands/bench.js';
 import { microbench } from './commands/microbench.js';
+import { port } from './commands/port.js';
 
 const commands: Record<string, Command> = {
   run: run,
@@ -46,6 +47,7 @@ const commands: Record<string, Command> = {
   kafka: kafka,
   bench: bench,
   microbench: microbench,
+  port: port,
 };
 
 function mainHelp(): string {

@@ -3,7 +3,7 @@
  * order on one partition). Optionally mixes in corrupt records of several kinds, for demos and tests of the
  * dead-letter path. Used by `cdr-pipeline generate`, the demo, the benchmark and the tests.
  */
-import { avroSchemaText, cdrCodec, type Cdr, type Log } from '../schemas/index.js';
+import { avroSchemaText, CDR_SCHEMA_FILE, cdrCodec, type Cdr, type Log } from '../schemas/index.js';
 import { confluentFrame, SchemaRegistryClient } from '../schemas/registry.js';
 import { generateCdrs, prng, type GeneratorOptions } from './synthetic.js';
 import { KafkaSink, type OutRecord } from '../sinks/kafka.js';
@@ -21,7 +21,7 @@ export interface ProduceOptions {
   chunk?: number;
   log: Log;
   /**
-   * Publish in the Confluent wire format instead of bare Avro: cdr.v1.avsc is registered under `subject`
+   * Publish in the Confluent wire format instead of bare Avro: the CDR schema (CDR_SCHEMA_FILE) is registered under `subject`
    * (default `<topic>-value`, Confluent's TopicNameStrategy) first and every value carries its id.
    */
   confluent?: { registryUrl: string; username?: string; password?: string; subject?: string };
@@ -68,7 +68,7 @@ export async function produceCdrs(o: ProduceOptions): Promise<ProduceResult> {
   let frame = (datum: Buffer) => datum;
   if (o.confluent) {
     const registry = new SchemaRegistryClient({ url: o.confluent.registryUrl, username: o.confluent.username, password: o.confluent.password, retryMaxMs: 2000, log: o.log });
-    const id = (schemaId = await registry.register(o.confluent.subject ?? `${o.topic}-value`, avroSchemaText('cdr.v1.avsc'), AbortSignal.timeout(60_000)));
+    const id = (schemaId = await registry.register(o.confluent.subject ?? `${o.topic}-value`, avroSchemaText(CDR_SCHEMA_FILE), AbortSignal.timeout(60_000)));
     frame = (datum) => confluentFrame(id, datum);
   }
   await sink.connect();

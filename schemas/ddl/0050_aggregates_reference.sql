@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS agg_line_use_daily
     refreshed_at      DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree(refreshed_at)
-PARTITION BY toYYYYMMDD(day)
+-- By month like the other aggregates since 0021 (reports/aggregates/aggregates.ts swaps the recomputed days).
+PARTITION BY toYYYYMM(day)
 ORDER BY (day, msisdn, role, trunk_group);
 
 -- 3. The convention "a line is in use" in one place, for every report that asks it (the unused-line audit, the

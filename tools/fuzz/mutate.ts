@@ -1,6 +1,6 @@
 /**
  * Mutation fuzzing of Avro CDRs (issue #11, "What to build" 7): a raw, field-by-field Avro encoder of
- * schemas/avro/cdr.v1.avsc that can put any varint anywhere (values beyond 32 and 64 bits, lengths and
+ * the CDR schema (schemas/index.ts CDR_SCHEMA_FILE, contract v3) that can put any varint anywhere (values beyond 32 and 64 bits, lengths and
  * counts larger than the record), the mutators built on it, and a strict reference decoder used as the
  * oracle for what was stored. Everything is deterministic by seed. A developer tool: only
  * tools/fuzz/run.ts and the tests use it.
@@ -9,11 +9,11 @@
  * (an `int` of 2^40) and reads what we want to catch (it does not range-check `int`s).
  */
 import { readFileSync } from 'node:fs';
-import { schemaPath, type Cdr } from '../../schemas/index.js';
+import { CDR_SCHEMA_FILE, schemaPath, type Cdr } from '../../schemas/index.js';
 import { prng } from '../../simulators/synthetic.js';
 
 // ---------------------------------------------------------------------------------------------------------
-// The CDR schema as a flat list of field types (cdr.v1.avsc has no nested records).
+// The CDR schema as a flat list of field types (the CDR schema has no nested records).
 
 export type FieldType =
   | { kind: 'string' }
@@ -46,7 +46,7 @@ function fieldType(t: unknown): FieldType {
 let fieldsCache: Field[] | undefined;
 export function cdrFields(): Field[] {
   if (fieldsCache) return fieldsCache;
-  const schema = JSON.parse(readFileSync(schemaPath('avro', 'cdr.v1.avsc'), 'utf8')) as { fields: { name: string; type: unknown }[] };
+  const schema = JSON.parse(readFileSync(schemaPath('avro', CDR_SCHEMA_FILE), 'utf8')) as { fields: { name: string; type: unknown }[] };
   return (fieldsCache = schema.fields.map((f) => ({ name: f.name as Field['name'], type: fieldType(f.type) })));
 }
 
@@ -244,6 +244,13 @@ export const INT_DOMAIN: Partial<Record<Field['name'], [bigint, bigint]>> = {
   ratingGroup: [0n, 4_294_967_295n],
   uplinkBytes: [0n, 2n ** 53n - 1n],
   downlinkBytes: [0n, 2n ** 53n - 1n],
+  // Contract v2 and v3 (enrich/decode.ts DOMAINS): TS 32.298 ChargingID and LocalSequenceNumber are 32-bit
+  // unsigned, RAT Type one octet, parts are numbered from 1, a concatenated SMS has 1..255 segments.
+  chargingId: [0n, 4_294_967_295n],
+  ratType: [0n, 255n],
+  recordSequenceNumber: [1n, 2_147_483_647n],
+  localRecordSequenceNumber: [0n, 4_294_967_295n],
+  smsSegments: [1n, 255n],
 };
 
 /** Why a decoded record is out of its domain (empty: within it). */
@@ -264,9 +271,20 @@ export function domainViolations(c: StrictRecord, o: DomainOptions): string[] {
   if (rel < s) v.push('releaseTime before seizureTime');
   if (ans !== null && (ans < s || ans > rel)) v.push('answerTime outside seizure..release');
   if (dur < 0n || dur > BigInt(o.maxDurationMs)) v.push(`durationMs ${dur} outside 0..${o.maxDurationMs}`);
-  if (abs(dur - (rel - s)) > tol) v.push(`durationMs ${dur} != release - seizure ${rel - s}`);
   if (bill < 0n || bill > dur) v.push(`billableMs ${bill} outside 0..durationMs`);
-  if (ans !== null && abs(bill - (rel - ans)) > tol) v.push(`billableMs ${bill} != release - answer ${rel - ans}`);
+  // A later part of a call (contract v3, TS 32.298 partial record) covers the durationMs before its close, all
+  // of it conversation once answered; a complete record or a first part spans seizure (answer) to release.
+  const seq = c.recordSequenceNumber as bigint | null;
+  if (seq === null || seq === 1n) {
+    if (abs(dur - (rel - s)) > tol) v.push(`durationMs ${dur} != release - seizure ${rel - s}`);
+    if (ans !== null && abs(bill - (rel - ans)) > tol) v.push(`billableMs ${bill} != release - answer ${rel - ans}`);
+  } else {
+    if (dur > rel - s + tol) v.push(`part ${seq}: durationMs ${dur} > release - seizure ${rel - s}`);
+    if (ans === null ? bill !== 0n : abs(bill - dur) > tol || bill > rel - ans + tol) v.push(`part ${seq}: billableMs ${bill} is not its durationMs ${dur}`);
+  }
+  const sms = c.eventType === 'SMS_MO' || c.eventType === 'SMS_MT';
+  if (seq !== null && sms) v.push('recordSequenceNumber on an SMS');
+  if (!sms && c.smsSegments !== 1n) v.push(`smsSegments ${String(c.smsSegments)} on a ${String(c.eventType)} record`);
   // The decoder's documented rule (docs/ERRORS.md INCONSISTENT_TIMES): an unanswered record may carry up to the
   // tolerance of billable time (switch rounding); rating prices it 0 (UNANSWERED_BILLABLE, docs/TARIFFS.md).
   if (ans === null && bill > tol) v.push(`billableMs ${bill} on an unanswered record`);
