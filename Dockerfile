@@ -23,6 +23,7 @@ COPY sinks ./sinks
 COPY pipeline ./pipeline
 COPY reports ./reports
 COPY operations ./operations
+COPY porting ./porting
 COPY simulators ./simulators
 COPY tools ./tools
 COPY cli ./cli

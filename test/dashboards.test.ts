@@ -466,12 +466,20 @@ describe('ClickHouse panels: every query runs on the real schema and returns row
       });
     }
 
-    const filtered = queryPanels(d, CLICKHOUSE).filter((p) => p.targets!.some((t) => t.rawSql!.includes('$__conditionalAll')));
-    for (const p of filtered) {
-      it(`${file} / ${p.title} (event_type = VOICE_MO, VOICE_MT)`, async () => {
-        const [r] = await runPanel(d, p, { event_type: ['VOICE_MO', 'VOICE_MT'] });
-        expect(r!.sql).toContain("event_type IN ('VOICE_MO','VOICE_MT')");
-      });
+    // Panels filtered by a multi-value variable ($__conditionalAll), with a selection instead of All: the
+    // event types VOICE_MO and VOICE_MT, or the region of the network scenario (it has rows in the range).
+    const selections: Record<string, { values: string[]; phrase: string }> = {
+      event_type: { values: ['VOICE_MO', 'VOICE_MT'], phrase: "event_type IN ('VOICE_MO','VOICE_MT')" },
+      region: { values: ['Badshire', 'Goodshire'], phrase: "region IN ('Badshire','Goodshire')" },
+    };
+    for (const p of queryPanels(d, CLICKHOUSE)) {
+      for (const [name, sel] of Object.entries(selections)) {
+        if (!p.targets!.some((t) => t.rawSql!.includes(`$__conditionalAll(${name} IN`))) continue;
+        it(`${file} / ${p.title} (${name} = ${sel.values.join(', ')})`, async () => {
+          const [r] = await runPanel(d, p, { [name]: sel.values });
+          expect(r!.sql).toContain(sel.phrase);
+        });
+      }
     }
   }
 

@@ -199,23 +199,23 @@ describe('decoder fuzzing', () => {
   });
 
   it('the issue\'s 160-byte record with map block count ff ff ff ff ff ff ff ff ff 01 is a dead letter within the bound', () => {
-    // A valid CDR of 151 bytes whose empty extensions map's terminating count 0 becomes the 10-byte count: 160
-    // bytes, as in the report. recordId is padded to reach exactly that length. The map is followed by the
-    // contract v2 and v3 fields (5 bytes here: four nulls and smsSegments 1).
+    // A valid CDR whose empty extensions map's terminating count 0 becomes the 10-byte count: the report's
+    // 151 -> 160 bytes of a v1 record; under contract v3 the map is followed by 5 more bytes (four nulls and
+    // smsSegments 1), so 156 -> 165. recordId is padded to reach exactly that length.
     const base = { ...simple[0]!, extensions: {} };
-    const pad = 151 - v1.encode({ ...base, recordId: '' }).length;
+    const pad = 156 - v1.encode({ ...base, recordId: '' }).length;
     const cdr = { ...base, recordId: 'r'.repeat(pad) };
     const good = v1.encode(cdr);
-    expect(good.length).toBe(151);
+    expect(good.length).toBe(156);
     expect(good[good.length - 6]).toBe(0);
     const tail = good.subarray(good.length - 5);
-    const bad = Buffer.concat([good.subarray(0, 145), Buffer.from('ffffffffffffffffff01', 'hex'), tail]);
-    expect(bad.length).toBe(160);
+    const bad = Buffer.concat([good.subarray(0, 150), Buffer.from('ffffffffffffffffff01', 'hex'), tail]);
+    expect(bad.length).toBe(165);
     const t = tally();
     const r = check(decodeV1, bad, t);
     expect(r.deadLetters[0]!.code).toBe(DeadLetterCode.AVRO_INT_OUT_OF_RANGE);
     // The same count, one notch smaller (still beyond the bytes left), is a truncation, not a loop.
-    const r2 = check(decodeV1, Buffer.concat([good.subarray(0, 145), varint(-(2n ** 40n)), varint(10), tail]), t);
+    const r2 = check(decodeV1, Buffer.concat([good.subarray(0, 150), varint(-(2n ** 40n)), varint(10), tail]), t);
     expect(r2.deadLetters[0]!.code).toBe(DeadLetterCode.AVRO_TRUNCATED);
   });
 

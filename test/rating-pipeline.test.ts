@@ -101,8 +101,8 @@ it('rates generated traffic in the pipeline; a missing tariff leaves reasons, re
     const servedHome = cdrs.filter((c) => homeLines.has(c.servedMsisdn)).length;
     const roamingExpected = cdrs.filter((c) => c.servingPlmn !== null && c.servingPlmn !== (c.homePlmn ?? ref.operator.plmn)).length;
     const [en] = await p.conn.query<Record<string, string>>(
-      `SELECT countIf(line_status IS NOT NULL) AS with_line, countIf(roaming = 1) AS roaming_rows, countIf(roaming = 1 AND visited_plmn IS NOT NULL AND visited_plmn != ifNull(home_plmn, '')) AS roaming_ok,
-              countIf(roaming = 0 AND lac IS NOT NULL AND serving_region IS NOT NULL) AS home_region, countIf(roaming = 0 AND lac IS NOT NULL) AS home_rows,
+      `SELECT countIf(line_status != '') AS with_line, countIf(roaming = 1) AS roaming_rows, countIf(roaming = 1 AND visited_plmn != '' AND visited_plmn != ifNull(home_plmn, '')) AS roaming_ok,
+              countIf(roaming = 0 AND lac IS NOT NULL AND serving_region != '') AS home_region, countIf(roaming = 0 AND lac IS NOT NULL) AS home_rows,
               countIf(event_type IN ('VOICE_MO', 'SMS_MO') AND other_party_category IS NOT NULL) AS mo_classified, countIf(event_type IN ('VOICE_MO', 'SMS_MO')) AS mo
        FROM cdrs FINAL`,
     );

@@ -3,14 +3,26 @@ import { join } from 'node:path';
 import { common, configFrom, loggerFor, out, recordsToDoc, UsageError, intArg, type Command } from '../command.js';
 
 export const bench: Command = {
-  summary: 'measure throughput and latency (Kafka -> discard, Kafka -> ClickHouse)',
-  usage: 'cdr-pipeline bench [--records N] [--out FILE] [--record] | bench --reconcile [--records N] [--runs N] [--record] | bench --fraud [--subscribers N] [--hours N] [--runs N] [--record]',
-  options: { ...common, records: { type: 'string' }, out: { type: 'string' }, record: { type: 'boolean' }, 'no-doc': { type: 'boolean' }, reconcile: { type: 'boolean' }, runs: { type: 'string' }, 'data-dir': { type: 'string' }, keep: { type: 'boolean' }, fraud: { type: 'boolean' }, subscribers: { type: 'string' }, hours: { type: 'string' }, 'warmup-hours': { type: 'string' }, 'detector-thread': { type: 'boolean' } },
-  help: `Produces N CDRs into a fresh topic, then measures in one run: (a) Kafka -> discard (the consumer alone) and
-(b) Kafka -> decode -> ClickHouse end to end, as sustained CDRs/s, produce-to-queryable latency p50/p99,
-CPU seconds per CDR and peak RSS. Writes a JSON result; with --record also a row in docs/BENCHMARKS.md.
+  summary: 'measure throughput, CPU per CDR and latency against the naive pipeline and ClickHouse\'s Kafka engine',
+  usage: 'cdr-pipeline bench [--records N] [--runs N] [--scenarios LIST] [--latency-rate N] [--latency-seconds N] [--out FILE] [--record] | bench --reconcile [--records N] [--runs N] [--record] | bench --fraud [--subscribers N] [--hours N] [--runs N] [--record]',
+  options: { ...common, records: { type: 'string' }, out: { type: 'string' }, record: { type: 'boolean' }, 'no-doc': { type: 'boolean' }, reconcile: { type: 'boolean' }, runs: { type: 'string' }, 'data-dir': { type: 'string' }, keep: { type: 'boolean' }, fraud: { type: 'boolean' }, subscribers: { type: 'string' }, hours: { type: 'string' }, 'warmup-hours': { type: 'string' }, 'detector-thread': { type: 'boolean' }, scenarios: { type: 'string' }, 'latency-rate': { type: 'string' }, 'latency-seconds': { type: 'string' } },
+  help: `Produces N CDRs of generated traffic (Confluent-framed Avro, every fraud scenario) into a fresh topic, then
+runs each scenario in a process of its own on a fresh consumer group, --runs times round-robin (tools/bench/bench.ts):
+pipeline (\`run\` with rating and fraud, embedded ClickHouse), naive (kafkajs eachBatch + avsc + JSONEachRow into
+chDB), kafka-engine (ClickHouse's Kafka engine in chDB, AvroConfluent + materialized view), server (the pipeline
+inserting over HTTP into a ClickHouse-compatible endpoint in another process). Each run is measured from the first
+consumed record until everything is stored, committed and through the fraud detector: CDR/s, CPU per CDR of the
+whole process and by thread group, the broker's CPU, GC share, peak RSS; medians with the load average. Then
+produce-to-queryable latency p50/p99 at a steady rate. Writes a JSON result; with --record also rows in
+docs/BENCHMARKS.md. Needs a schema registry (decode.registryUrl or SCHEMA_REGISTRY_URL; else one is started).
 
-    --records N       CDRs per scenario (default 200000)
+    --records N       CDRs in the topic (default 100000)
+    --runs N          repetitions of every scenario, medians reported (default 3)
+    --scenarios LIST  comma-separated, from pipeline, naive, kafka-engine, server, pipeline-fraud-off,
+                      pipeline-rating-off (default pipeline,naive,kafka-engine,server)
+    --latency-rate N  CDR/s of the latency phase (default 30000, half the 60k target; capped at half the
+                      measured sustained rate)
+    --latency-seconds N  length of the latency phase (default 10; 0 skips it)
     --out FILE        JSON result (default bench-results/bench-<time>.json)
     --record          also write the result into docs/BENCHMARKS.md (a tracked file: off by default)
 
@@ -58,8 +70,27 @@ CPU seconds per CDR and peak RSS. Writes a JSON result; with --record also a row
       await runReconcileBench({ records, runs, dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'bench'), out: typeof values.out === 'string' ? values.out : undefined, doc: recordsToDoc(values), keep: values.keep === true }, log, out);
       return 0;
     }
-    const { runBench } = await import('../../tools/bench/bench.js');
-    await runBench(cfg, { records: intArg(values.records, 200_000, 'records'), out: typeof values.out === 'string' ? values.out : undefined, doc: recordsToDoc(values) }, log, out);
+    const { runBench, SCENARIOS, DEFAULT_SCENARIOS } = await import('../../tools/bench/bench.js');
+    const scenarios = typeof values.scenarios === 'string' ? values.scenarios.split(',').map((x) => x.trim()).filter(Boolean) : DEFAULT_SCENARIOS;
+    const unknown = scenarios.filter((x) => !(SCENARIOS as readonly string[]).includes(x));
+    if (unknown.length > 0 || scenarios.length === 0) throw new UsageError(`--scenarios: unknown ${unknown.join(', ') || '(empty)'}; choose from ${SCENARIOS.join(', ')}`);
+    const runs = intArg(values.runs, 3, 'runs');
+    const records = intArg(values.records, 100_000, 'records');
+    if (runs < 1 || records < 1000) throw new UsageError('--runs must be at least 1 and --records at least 1000');
+    await runBench(
+      cfg,
+      {
+        records,
+        runs,
+        scenarios: scenarios as (typeof SCENARIOS)[number][],
+        ...(values['latency-rate'] !== undefined ? { latencyRatePerSec: intArg(values['latency-rate'], 30_000, 'latency-rate') } : {}),
+        latencySeconds: intArg(values['latency-seconds'], 10, 'latency-seconds'),
+        out: typeof values.out === 'string' ? values.out : undefined,
+        doc: recordsToDoc(values),
+      },
+      log,
+      out,
+    );
     return 0;
   },
 };

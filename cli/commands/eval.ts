@@ -4,20 +4,28 @@ import { common, configFrom, loggerFor, out, UsageError, isoArg, intArg, type Co
 
 export const evalCmd: Command = {
   summary: 'measure fraud detection on labelled generated traffic (precision, recall, time to detect)',
-  usage: 'cdr-pipeline eval fraud [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--in-process]',
-  options: { ...common, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
+  usage: 'cdr-pipeline eval fraud [--config NAME] [--variant plain|evasive|both] [--format table|json] [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--in-process]',
+  options: { ...common, config: { type: 'string' }, variant: { type: 'string' }, format: { type: 'string' }, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
   help: `fraud: generates traffic with the labelled fraud scenarios (cdr-pipeline generate --help lists them and
 their parameters), runs it through the real pipeline (a local Kafka broker unless KAFKA_BROKERS is set;
 embedded ClickHouse; rating; the fraud-events topic; the detector with the rule book of fraud.rulesFile) and
 scores the alerts against the labels, per scenario: entity-level recall and precision, median time to detect
 from the attack's first record (traffic time; records are produced in release order, as switches write them)
 and the rated cost of the attack's records released before the first alert; plus false alerts on clean
-traffic (with its hard negatives) per 1,000 subscribers per day. Method and results: docs/FRAUD.md.
+traffic (with its hard negatives) per 10,000 subscribers per day. Plain and evasive variants of every
+scenario are generated and scored separately. Method and results: docs/FRAUD.md.
 
-    --subscribers N   population (default 5000)
-    --days N          days of traffic (default 7)
-    --start ISO       first day (default 2026-10-05, a Monday; scenarios start when the literature says)
-    --seed N          generator seed (default 7)
+    --config NAME     development (default: seed 7, 5000 subscribers, 7 days from 2026-10-05), or a
+                      held-out configuration: held-out-a (seed 424242, 12000 subscribers, 4 days from
+                      2027-03-15), held-out-b (seed 90001, 8000 subscribers, 6 days from 2026-12-21,
+                      Christmas week). Held-out configurations are for reporting only: thresholds are
+                      never tuned on them. The options below override the configuration's values
+    --variant V       plain, evasive (every scenario's evasive variant) or both (default)
+    --format F        table (default) or json (one object: configuration, and per variant the scores)
+    --subscribers N   population
+    --days N          days of traffic
+    --start ISO       first instant of the window
+    --seed N          generator seed
     --scenarios LIST  comma-separated scenario names, or all (default all)
     --param K=V       scenario parameter, e.g. wangiri.victims=200 (repeatable)
     --partitions N    partitions of the evaluation's CDR and fraud-events topics (default 1). The week is
@@ -40,26 +48,47 @@ traffic (with its hard negatives) per 1,000 subscribers per day. Method and resu
       params[kv.slice(0, eq)] = kv.slice(eq + 1);
     }
     const sc: string[] | 'all' = typeof values.scenarios === 'string' && values.scenarios !== 'all' ? values.scenarios.split(',') : 'all';
-    const opts = {
-      seed: intArg(values.seed, 7, 'seed'),
-      subscribers: intArg(values.subscribers, 5000, 'subscribers'),
-      days: intArg(values.days, 7, 'days'),
-      startMs: isoArg(values.start, 'start') ?? Date.UTC(2026, 9, 4, 23),
-      scenarios: sc,
-      params,
-    };
-    const { ParamError } = await import('../../simulators/traffic/index.js');
+    const { evalConfig } = await import('../../tools/eval/configs.js');
+    let conf;
     try {
-      if (values['in-process']) {
-        const { runOfflineEval } = await import('../../tools/eval/fraud-offline.js');
-        const { formatScore } = await import('../../tools/eval/eval-fraud.js');
-        const r = runOfflineEval({ ...opts, rulesFile: cfg.fraud.rulesFile });
-        out(`${r.records} CDRs, ${r.events} fraud events; generate+rate ${r.seconds.generateRate.toFixed(1)} s, key+detect ${r.seconds.keyDetect.toFixed(1)} s`);
-        for (const line of formatScore(r.score, r.alerts.length)) out(line);
-        return 0;
+      conf = evalConfig(typeof values.config === 'string' ? values.config : 'development');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const variant = typeof values.variant === 'string' ? values.variant : 'both';
+    if (!['plain', 'evasive', 'both'].includes(variant)) throw new UsageError(`--variant must be plain, evasive or both, got "${variant}"`);
+    const format = typeof values.format === 'string' ? values.format : 'table';
+    if (format !== 'table' && format !== 'json') throw new UsageError(`--format must be table or json, got "${format}"`);
+    const opts = {
+      seed: intArg(values.seed, conf.seed, 'seed'),
+      subscribers: intArg(values.subscribers, conf.subscribers, 'subscribers'),
+      days: intArg(values.days, conf.days, 'days'),
+      startMs: isoArg(values.start, 'start') ?? Date.parse(conf.start),
+      scenarios: sc,
+    };
+    const variants = (variant === 'both' ? ['plain', 'evasive'] : [variant]) as ('plain' | 'evasive')[];
+    const { ParamError, evasiveParams } = await import('../../simulators/traffic/index.js');
+    // JSON goes to stdout alone: progress lines are dropped.
+    const say = format === 'json' ? () => {} : out;
+    const report: Record<string, unknown> = { config: { ...conf, seed: opts.seed, subscribers: opts.subscribers, days: opts.days, start: new Date(opts.startMs).toISOString() }, rules: cfg.fraud.rulesFile || 'schemas/fraud/rules.json', variants: {} };
+    try {
+      for (const v of variants) {
+        const vp = { ...(v === 'evasive' ? evasiveParams(sc) : {}), ...params };
+        say(`\n## ${v} (${conf.name}${conf.heldOut ? ', held out: never tuned on' : ''})`);
+        if (values['in-process']) {
+          const { runOfflineEval } = await import('../../tools/eval/fraud-offline.js');
+          const { formatScore } = await import('../../tools/eval/eval-fraud.js');
+          const r = runOfflineEval({ ...opts, params: vp, rulesFile: cfg.fraud.rulesFile });
+          say(`${r.records} CDRs, ${r.events} fraud events; generate+rate ${r.seconds.generateRate.toFixed(1)} s, key+detect ${r.seconds.keyDetect.toFixed(1)} s`);
+          for (const line of formatScore(r.score, r.alerts.length)) say(line);
+          (report.variants as Record<string, unknown>)[v] = scoreJson(r.score, r.records);
+          continue;
+        }
+        const { runFraudEval } = await import('../../tools/eval/eval-fraud.js');
+        const r = await runFraudEval(cfg, { ...opts, params: vp, partitions: intArg(values.partitions, 1, 'partitions'), dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'eval'), timeoutMs: intArg(values['timeout-ms'], 1_800_000, 'timeout-ms') }, log, say);
+        (report.variants as Record<string, unknown>)[v] = scoreJson(r.score, r.produced);
       }
-      const { runFraudEval } = await import('../../tools/eval/eval-fraud.js');
-      await runFraudEval(cfg, { ...opts, partitions: intArg(values.partitions, 1, 'partitions'), dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : join('data', 'eval'), timeoutMs: intArg(values['timeout-ms'], 1_800_000, 'timeout-ms') }, log, out);
+      if (format === 'json') out(JSON.stringify(report, null, 2));
       return 0;
     } catch (err) {
       if (err instanceof ParamError) throw new UsageError(err.message);
@@ -67,3 +96,28 @@ traffic (with its hard negatives) per 1,000 subscribers per day. Method and resu
     }
   },
 };
+
+/** A score as JSON: per scenario, and the false alerts (rule, entity kind, times; entities are subscriber identities and are left out). */
+function scoreJson(score: import('../../tools/eval/fraud-score.js').FraudScore, records: number): Record<string, unknown> {
+  return {
+    records,
+    alerts: score.alerts,
+    truePositives: score.truePositives,
+    falseAlerts: score.falseAlerts.length,
+    falseAlertsPer10kPerDay: Number(score.falseAlertsPer10kPerDay.toFixed(3)),
+    falseAlertsByRule: score.falseAlerts.reduce<Record<string, number>>((m, a) => ((m[a.rule] = (m[a.rule] ?? 0) + 1), m), {}),
+    scenarios: score.scenarios.map((s) => ({
+      scenario: s.scenario,
+      entities: s.entities,
+      detected: s.detected,
+      recall: Number(s.recall.toFixed(3)),
+      alerts: s.alerts,
+      falseAlerts: s.falseAlerts,
+      precision: Number(s.precision.toFixed(3)),
+      medianTtdMinutes: s.medianTtdMinutes === null ? null : Number(s.medianTtdMinutes.toFixed(1)),
+      exposureBefore: (s.exposureBeforeMicros / 1e6).toFixed(2),
+      exposureTotal: (s.exposureTotalMicros / 1e6).toFixed(2),
+      missed: s.missed.length,
+    })),
+  };
+}

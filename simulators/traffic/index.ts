@@ -18,12 +18,12 @@ import { DAY_MS, Intensity, dayOfIso, ukBankHolidays, type Holiday } from './cal
 import { Population, HOME_ZONE } from './population.js';
 import { Engine } from './engine.js';
 import { installCleanTraffic } from './clean.js';
-import { SCENARIOS } from './scenarios/index.js';
+import { SCENARIOS, EVASIVE, evasiveParams } from './scenarios/index.js';
 import type { ScenarioDef } from './scenarios/common.js';
 import { CLEAN_PARAMS, ParamError, cleanParams, defaults, paramHelp, parseParam, type ParamValues } from './params.js';
 import { buildReference, type ReferenceTables } from './reference.js';
 
-export { SCENARIOS, CLEAN_PARAMS, ParamError };
+export { SCENARIOS, EVASIVE, evasiveParams, CLEAN_PARAMS, ParamError };
 export type { ScenarioDef, ReferenceTables };
 export { writeReference } from './reference.js';
 export { toE164, HOME } from './numbering.js';

@@ -24,6 +24,22 @@ export function clusterStatements(migrations: Migration[], cluster: string): str
   for (const m of migrations) {
     for (const stmt of m.statements) {
       let s = stmt;
+      // Rebuilds (0021: a copy with another partition key, filled, swapped in, the old one dropped): the copy is
+      // ON CLUSTER like any table; the fill (INSERT ... SELECT between two local tables) has no ON CLUSTER form
+      // and is left out: on a new cluster the old table is empty, and on a populated one the rebuilt tables are
+      // pre-aggregates, recomputed per shard with `cdr-pipeline aggregate --all` (docs/RECONCILIATION.md).
+      if (/^INSERT INTO \w+ SELECT \* FROM \w+$/.test(s)) continue;
+      const drop = /^DROP TABLE (IF EXISTS )?(\w+)$/.exec(s);
+      const exchange = /^EXCHANGE TABLES (\w+) AND (\w+)$/.exec(s);
+      if (drop) {
+        out.push(`DROP TABLE ${drop[1] ?? ''}${drop[2]} ${on} SYNC`);
+        continue;
+      }
+      if (exchange) {
+        out.push(`EXCHANGE TABLES ${exchange[1]} AND ${exchange[2]} ${on}`);
+        continue;
+      }
+      s = s.replace(/^CREATE TABLE (?!IF NOT EXISTS )(\w+)/, 'CREATE TABLE IF NOT EXISTS $1');
       const create = /^CREATE TABLE IF NOT EXISTS (\w+)/.exec(s);
       const alter = /^ALTER TABLE (\w+)/.exec(s);
       const view = /^CREATE VIEW IF NOT EXISTS (\w+)/.exec(s);

@@ -65,7 +65,10 @@ async function stageSums(metrics: ReturnType<typeof createMetrics>): Promise<Rec
     [metrics.sinkInsertDuration, 'insert:'],
   ] as const) {
     const got = await h.get();
-    for (const v of got.values) if (v.metricName?.endsWith('_sum')) out[prefix + String(v.labels.stage ?? v.labels.table ?? '')] = v.value;
+    for (const v of got.values) {
+      const l = v.labels as Record<string, string | number | undefined>;
+      if (v.metricName?.endsWith('_sum')) out[prefix + String(l.stage ?? l.table ?? '')] = v.value;
+    }
   }
   const fd = await metrics.fraudDetectDuration.get();
   for (const v of fd.values) if (v.metricName?.endsWith('_sum')) out['fraud detect'] = v.value;

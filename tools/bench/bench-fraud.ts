@@ -539,10 +539,13 @@ function newestEndToEnd(): { source: string; cpuUs: number } | null {
   for (const f of readdirSync(dir)) {
     if (!/^bench-.*\.json$/.test(f)) continue;
     try {
-      const j = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { when: string; scenarios: { name: string; cpuSecondsPer1k: number }[] };
-      const b = j.scenarios.find((s) => s.name.startsWith('(b)') && s.name.includes('rate'));
-      if (!b) continue;
-      if (!best || j.when > best.when) best = { when: j.when, source: `cdr-pipeline bench ${j.when.slice(0, 16).replace('T', ' ')} UTC, ${f}`, cpuUs: r2(b.cpuSecondsPer1k * 1000) };
+      const j = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { when: string; scenarios: { name?: string; cpuSecondsPer1k?: number; scenario?: string; usPerCdr?: number }[] };
+      // The comparative bench (issue #15): the 'pipeline' scenario's median; older results: the (b) scenario.
+      const cmp = j.scenarios.find((s) => s.scenario === 'pipeline' && typeof s.usPerCdr === 'number');
+      const b = j.scenarios.find((s) => s.name?.startsWith('(b)') && s.name.includes('rate') && typeof s.cpuSecondsPer1k === 'number');
+      const cpuUs = cmp ? r2(cmp.usPerCdr!) : b ? r2(b.cpuSecondsPer1k! * 1000) : undefined;
+      if (cpuUs === undefined) continue;
+      if (!best || j.when > best.when) best = { when: j.when, source: `cdr-pipeline bench ${j.when.slice(0, 16).replace('T', ' ')} UTC, ${f}`, cpuUs };
     } catch {
       // not a bench result
     }

@@ -138,7 +138,7 @@ export class WindowMeter {
       if (!this.started) return;
       for (const e of list.getEntries()) {
         this.gc += e.duration / 1000;
-        const kind = GC_KINDS[(e.detail as { kind?: number } | undefined)?.kind ?? 0] ?? 'other';
+        const kind = GC_KINDS[((e as unknown as { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? 'other';
         this.gcByKind[kind] = (this.gcByKind[kind] ?? 0) + e.duration / 1000;
       }
     });

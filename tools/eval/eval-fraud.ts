@@ -157,7 +157,7 @@ export function formatScore(score: FraudScore, alerts: number): string[] {
     out.push(`| ${s.scenario} | ${s.entities} | ${s.detected} | ${s.recall.toFixed(2)} | ${s.alerts} | ${s.falseAlerts} | ${s.precision.toFixed(2)} | ${s.medianTtdMinutes === null ? '-' : `${s.medianTtdMinutes.toFixed(1)} min`} | ${money(s.exposureBeforeMicros)} / ${money(s.exposureTotalMicros)} |`);
   }
   out.push('');
-  out.push(`Alerts: ${alerts} (${score.truePositives} on labelled entities, ${score.falseAlerts.length} false = ${score.falseAlertRate.toFixed(3)} per 1,000 subscribers per day)`);
+  out.push(`Alerts: ${alerts} (${score.truePositives} on labelled entities, ${score.falseAlerts.length} false = ${score.falseAlertsPer10kPerDay.toFixed(2)} per 10,000 subscribers per day)`);
   const byRule: Record<string, number> = {};
   for (const a of score.falseAlerts) byRule[a.rule] = (byRule[a.rule] ?? 0) + 1;
   if (score.falseAlerts.length) out.push(`False alerts by rule: ${Object.entries(byRule).map(([k, v]) => `${k} ${v}`).join(', ')}`);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cdr, FraudAlert, SourcedCdr } from '../../schemas/index.js';
-import { createTraffic, writeReference } from '../../simulators/traffic/index.js';
+import { createTraffic, evasiveParams, writeReference } from '../../simulators/traffic/index.js';
 import { createRatingStage } from '../../enrich/rate/stage.js';
 import { createFraudKeyer, Detector, loadRuleBook, microsOf } from '../../enrich/fraud/index.js';
 import { scoreFraud, type FraudScore } from './fraud-score.js';
@@ -21,6 +21,8 @@ export interface OfflineEvalOptions {
   params?: Record<string, string>;
   rulesFile?: string;
   partitions?: number;
+  /** plain: the scenarios' defaults; evasive: their evasive variants (simulators/traffic/scenarios EVASIVE). */
+  variant?: 'plain' | 'evasive';
 }
 
 export interface OfflineEvalResult {
@@ -79,7 +81,8 @@ export function* releaseOrder(records: Iterable<Cdr>): Generator<Cdr> {
 export function runOfflineEval(o: OfflineEvalOptions): OfflineEvalResult {
   const dir = mkdtempSync(join(tmpdir(), 'cdr-fraud-'));
   try {
-    const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.startMs + o.days * 86_400_000, scenarios: o.scenarios, ...(o.params ? { params: o.params } : {}) });
+    const params = { ...(o.variant === 'evasive' && o.scenarios !== 'none' ? evasiveParams(o.scenarios) : {}), ...(o.params ?? {}) };
+    const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.startMs + o.days * 86_400_000, scenarios: o.scenarios, params });
     writeReference(dir, traffic.reference());
     const stage = createRatingStage(dir, '');
     const keyer = createFraudKeyer(stage.reference, stage.rating.normaliser);

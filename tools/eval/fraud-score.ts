@@ -21,6 +21,11 @@ export const RULE_SCENARIOS: Record<string, string[]> = {
   'cloning.overlap': ['sim-clone'],
   'roaming.high_usage': ['roaming-high-usage'],
   'velocity.generic': [],
+  'wangiri.slow': ['wangiri'],
+  'wangiri.callback': ['wangiri'],
+  'sms.pumping_sender': ['sms-pumping'],
+  'sms.pumping_prefix': ['sms-pumping'],
+  'subscription.bust_out': ['subscription', 'irsf', 'premium-rate'],
 };
 
 export interface ScenarioScore {
@@ -49,6 +54,8 @@ export interface FraudScore {
   falseAlerts: FraudAlert[];
   /** False alerts per 1,000 subscribers per day of traffic. */
   falseAlertRate: number;
+  /** False alerts per 10,000 subscribers per day of traffic (the issue #13 target: at most 1). */
+  falseAlertsPer10kPerDay: number;
 }
 
 export interface ScoreInput {
@@ -179,5 +186,6 @@ export function scoreFraud(input: ScoreInput): FraudScore {
     truePositives: input.alerts.length - falseAlerts.length,
     falseAlerts,
     falseAlertRate: (falseAlerts.length / Math.max(1, input.subscribers / 1000)) / Math.max(1e-9, input.days),
+    falseAlertsPer10kPerDay: (falseAlerts.length / Math.max(1e-9, input.subscribers / 10_000)) / Math.max(1e-9, input.days),
   };
 }

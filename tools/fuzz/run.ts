@@ -437,7 +437,7 @@ function waitExit(child: ChildProcess, ms: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // Verification.
 
-const NUMERIC_COLUMN: Partial<Record<string, string>> = { seizureTime: 'toUnixTimestamp64Milli(seizure_time)', releaseTime: 'toUnixTimestamp64Milli(release_time)', answerTime: 'toUnixTimestamp64Milli(answer_time)' };
+const NUMERIC_COLUMN: Partial<Record<string, string>> = { seizureTime: 'toUnixTimestamp64Milli(seizure_time)', releaseTime: 'toUnixTimestamp64Milli(release_time)', answerTime: 'toUnixTimestamp64Milli(answer_time)', recordSequenceNumber: 'nullIf(record_sequence_number, 0)' }; // 0 stores "a complete record" (null)
 const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
 
 async function verify(conn: ClickHouseConnection, o: FuzzRunOptions, cfg: Config, c: Corpus, report: FuzzRunReport, _startMs: number, runStartedAt: number): Promise<void> {

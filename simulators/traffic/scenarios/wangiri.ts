@@ -5,7 +5,7 @@
  */
 import { Rng, hash2 } from '../random.js';
 import { HOUR_MS, localDay, localHour, localToUtc, utcOffsetMinutes } from '../calendar.js';
-import { CARIBBEAN_RANGES, dialledForm, riskBlock, riskNumber } from '../numbering.js';
+import { CARIBBEAN_RANGES, UNLISTED_RANGES, dialledForm, riskBlock, riskNumber, type RiskRange } from '../numbering.js';
 import { F, HOME_ZONE, LineKind } from '../population.js';
 import { State, type Actor, type Engine, type LabelAcc } from '../engine.js';
 import { TimedQueue, activeLine, labelParams, minutes, nextLocal, pickLines, resolveStart, startParam, type ScenarioDef } from './common.js';
@@ -20,8 +20,10 @@ export const wangiri: ScenarioDef = {
     { name: 'aNumbers', kind: 'int', default: 10, min: 1, max: 50, help: 'calling numbers of the campaign, all in one range', source: '1-50' },
     { name: 'range', kind: 'string', default: 'auto', choices: ['auto', ...CARIBBEAN_RANGES.map((r) => r.prefix)], help: 'calling range (auto: one of the FBI-listed Caribbean codes)', source: 'FBI 2014' },
     startParam('the first night at 03:00 local, the second when the window is long enough'),
-    { name: 'nightHours', kind: 'number', default: 3, min: 0.1, max: 24, help: 'length of the calling burst, hours', source: '03:00-06:00 (ConnexCS)' },
-    { name: 'maxCallMs', kind: 'int', default: 2000, min: 500, max: 10_000, help: 'longest one-ring call, ms (each lasts 0.6 s to this)', source: '<2 s (ConnexCS), one or two rings (Mobileum)' },
+    { name: 'nightHours', kind: 'number', default: 3, min: 0.1, max: 72, help: 'length of the calling burst, hours', source: '03:00-06:00 (ConnexCS); evasive: spread over two days' },
+    { name: 'maxCallMs', kind: 'int', default: 2000, min: 500, max: 20_000, help: 'longest one-ring call, ms', source: '<2 s (ConnexCS), one or two rings (Mobileum)' },
+    { name: 'minCallMs', kind: 'int', default: 600, min: 100, max: 20_000, help: 'shortest one-ring call, ms', source: '[proposal]; evasive: 6-14 s rings' },
+    { name: 'ranges', kind: 'int', default: 1, min: 1, max: 20, help: 'calling ranges (the A-numbers are spread over them; beyond the first, half are unlisted high-cost ranges)', source: 'evasive low-and-slow: many ranges (46labs 6-hour profiling)' },
     { name: 'repeatShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'victims rung a second time', source: 'repeat calls (Mobileum) [proposal: share]' },
     { name: 'sequential', kind: 'bool', default: false, help: 'dial our number block sequentially instead of random victims', source: 'published cases' },
     { name: 'callbackShare', kind: 'number', default: 0.05, min: 0, max: 1, help: 'victims who call back', source: 'about 5% (Twomey)' },
@@ -34,7 +36,13 @@ export const wangiri: ScenarioDef = {
     const rng = ctx.rng;
     const range = p.range === 'auto' ? rng.pick(CARIBBEAN_RANGES) : (CARIBBEAN_RANGES.find((r) => r.prefix === p.range) as (typeof CARIBBEAN_RANGES)[number]);
     const block = rng.int(1000);
-    const aNumbers = Array.from({ length: p.aNumbers as number }, (_, k) => riskNumber(range, block, hash2(pop.seed, 0x3a + k)));
+    // Several ranges (evasive): the first as chosen, the others alternately Caribbean and unlisted high-cost.
+    const ranges: { range: RiskRange; block: number }[] = [{ range, block }];
+    for (let k = 1; k < (p.ranges as number); k++) ranges.push({ range: rng.pick(k % 2 === 1 ? UNLISTED_RANGES : CARIBBEAN_RANGES), block: rng.int(1000) });
+    const aNumbers = Array.from({ length: p.aNumbers as number }, (_, k) => {
+      const r = ranges[k % ranges.length] as { range: RiskRange; block: number };
+      return riskNumber(r.range, r.block, hash2(pop.seed, 0x3a + k));
+    });
     const burstMs = (p.nightHours as number) * HOUR_MS;
     // The second night when there is a first day of clean traffic before it, else the first.
     const day0 = localDay(ctx.startMs, utcOffsetMinutes(HOME_ZONE, ctx.startMs));
@@ -58,9 +66,15 @@ export const wangiri: ScenarioDef = {
       }
     } else victims = pickLines(ctx, wanted, eligible);
     return (eng) => {
-      const missed = eng.newLabel('wangiri', 'wangiri-1', 'missed-call', 'range', riskBlock(range, block), labelParams(p, { aNumbers, country: range.iso }));
-      const callback = eng.newLabel('wangiri', 'wangiri-1', 'callback', 'range', riskBlock(range, block), labelParams(p, { aNumbers, country: range.iso }));
-      eng.addActor(new WangiriCampaign(victims, aNumbers, start, burstMs, p, missed, callback, hash2(pop.seed, 0x3a1)), start);
+      // One label pair per range: each range is an entity a detector should name.
+      const labels = ranges.map((r) => {
+        const mine = aNumbers.filter((_, k) => k % ranges.length === ranges.indexOf(r));
+        return {
+          missed: eng.newLabel('wangiri', 'wangiri-1', 'missed-call', 'range', riskBlock(r.range, r.block), labelParams(p, { aNumbers: mine, country: r.range.iso })),
+          callback: eng.newLabel('wangiri', 'wangiri-1', 'callback', 'range', riskBlock(r.range, r.block), labelParams(p, { aNumbers: mine, country: r.range.iso })),
+        };
+      });
+      eng.addActor(new WangiriCampaign(victims, aNumbers, start, burstMs, p, labels, hash2(pop.seed, 0x3a1)), start);
     };
   },
 };
@@ -77,8 +91,7 @@ class WangiriCampaign implements Actor {
     start: number,
     burstMs: number,
     private readonly p: Record<string, unknown>,
-    private readonly missed: LabelAcc,
-    private readonly callback: LabelAcc,
+    private readonly labels: { missed: LabelAcc; callback: LabelAcc }[],
     seed: number,
   ) {
     this.rng = new Rng(seed);
@@ -106,7 +119,9 @@ class WangiriCampaign implements Actor {
     const w = eng.where(victim, now, rng);
     if (eng.isBusy(victim, now) || (w.state !== State.HOME && w.state !== State.ABROAD)) return;
     const maxMs = this.p.maxCallMs as number;
-    const leg = eng.deliver(victim, from, now, 0, { rng, counter: 0, original: null, redirecting: null, label: this.missed, inTrunk: eng.trunkFor(from), answerProbability: 0, abandonAfterMs: 600 + rng.int(Math.max(1, maxMs - 700)) });
+    const minMs = Math.min(maxMs, this.p.minCallMs as number);
+    const labels = this.labels[this.aNumbers.indexOf(from) % this.labels.length]!;
+    const leg = eng.deliver(victim, from, now, 0, { rng, counter: 0, original: null, redirecting: null, label: labels.missed, inTrunk: eng.trunkFor(from), answerProbability: 0, abandonAfterMs: minMs + rng.int(Math.max(1, maxMs - minMs)) });
     // Only a phone that rang shows a missed call to call back.
     if (leg.disposition === 'NO_ANSWER' && rng.chance(this.p.callbackShare as number)) {
       let t = now + minutes(1 + rng.next() * ((this.p.callbackDelayMinutesMax as number) - 1));
@@ -126,6 +141,6 @@ class WangiriCampaign implements Actor {
     const to = this.aNumbers[a.to] as string;
     const minMs = minutes(this.p.callbackMinutesMin as number);
     const talk = Math.round(rng.range(minMs, Math.max(minMs, minutes(this.p.callbackMinutesMax as number))));
-    eng.call(a.victim, w, dialledForm(to, w.state === State.ABROAD, rng.next()), to, -1, now, talk, rng, this.callback, 1);
+    eng.call(a.victim, w, dialledForm(to, w.state === State.ABROAD, rng.next()), to, -1, now, talk, rng, this.labels[a.to % this.labels.length]!.callback, 1);
   }
 }
