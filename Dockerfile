@@ -24,6 +24,7 @@ COPY pipeline ./pipeline
 COPY reports ./reports
 COPY operations ./operations
 COPY porting ./porting
+COPY care ./care
 COPY simulators ./simulators
 COPY tools ./tools
 COPY cli ./cli

@@ -29,6 +29,7 @@ import { kafka } from './commands/kafka.js';
 import { bench } from './commands/bench.js';
 import { microbench } from './commands/microbench.js';
 import { port } from './commands/port.js';
+import { adjust } from './commands/adjust.js';
 
 const commands: Record<string, Command> = {
   run: run,
@@ -48,6 +49,7 @@ const commands: Record<string, Command> = {
   bench: bench,
   microbench: microbench,
   port: port,
+  adjust: adjust,
 };
 
 function mainHelp(): string {

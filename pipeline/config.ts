@@ -61,7 +61,7 @@ export interface Config {
     durationToleranceMs: number;
     /** Framing of Kafka values: `avro` = bare Avro datum of writerSchema; `confluent` = magic byte, schema id, datum. */
     format: 'avro' | 'confluent';
-    /** avro: path of the writer schema (.avsc); empty = the bundled schemas/avro/cdr.v1.avsc. */
+    /** avro: path of the writer schema (.avsc); empty = the bundled current contract, schemas/avro/cdr.v3.avsc (schemas/index.ts CDR_SCHEMA_FILE). */
     writerSchema: string;
     /** confluent: schema registry base URL (Apicurio: http://host:8080/apis/ccompat/v7). */
     registryUrl: string;
@@ -138,6 +138,22 @@ export interface Config {
      * aggregate` instead).
      */
     refreshIntervalMs: number;
+  };
+  /** Usage notifications in the stream (issue #16; enrich/notify/README.md): bill-shock thresholds per subscriber and period. */
+  notifications: {
+    /** Run the notifier beside ingestion (it reads the stored, rated CDRs). */
+    enabled: boolean;
+    /** Avro notifications (schemas/avro/usage-notification.avsc), keyed by notificationId; empty = ClickHouse only. */
+    topic: string;
+    /** Caps and thresholds (JSON, schemas/notify/thresholds.json format); empty = the bundled EU-style defaults. */
+    thresholdsFile: string;
+    /** How often the subscribers with new rated CDRs are checked against their caps. */
+    intervalMs: number;
+  };
+  /** Care adjustments (issue #16; care/README.md). */
+  care: {
+    /** Reason catalogue and role limits (JSON, schemas/care/policy.json format); empty = the bundled policy. */
+    policyFile: string;
   };
   /**
    * Days to keep each kind of data in ClickHouse (TTL, applied by `migrate` and by `run` with
@@ -240,6 +256,15 @@ export const DEFAULTS: Config = {
   aggregates: {
     refreshIntervalMs: 5 * 60 * 1000,
   },
+  notifications: {
+    enabled: false,
+    topic: 'cdr.usage-notifications',
+    thresholdsFile: '',
+    intervalMs: 5_000,
+  },
+  care: {
+    policyFile: '',
+  },
   retention: { ...DEFAULT_RETENTION },
   telemetry: {
     logLevel: 'info',
@@ -337,6 +362,15 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
   aggregates: {
     // 0 = off; at most a day (a refresh interval longer than the day it refreshes defeats the point).
     refreshIntervalMs: { kind: 'int', min: 0, max: 86_400_000 },
+  },
+  notifications: {
+    enabled: { kind: 'bool' },
+    topic: { kind: 'string', allowEmpty: true, pattern: /^[a-zA-Z0-9._-]{0,249}$/ },
+    thresholdsFile: { kind: 'string', allowEmpty: true },
+    intervalMs: { kind: 'int', min: 100, max: 3_600_000 },
+  },
+  care: {
+    policyFile: { kind: 'string', allowEmpty: true },
   },
   retention: {
     cdrsDays: { kind: 'int', min: 0, max: 36_500 },

@@ -129,14 +129,33 @@ export async function readAlerts(conn: ClickHouseConnection, where = '1'): Promi
 }
 
 /**
- * The encoded fraud events of one CDR, with the CDR's partition (its source) and release time: after the
- * events of a stored batch, each source's progress goes to every fraud-events partition (see SourceMerge).
+ * The fraud events of one prepare() call, encoded into one buffer: event j's Kafka key (`GROUP:key`, UTF-8)
+ * is bytes [at[2j], at[2j+1]) and its Avro value [at[2j+1], at[2j+2]); its group is groups[group[j]]. One
+ * allocation per batch instead of a Buffer, a key string and an object per event: prepared events wait in
+ * the runner's buffers until the flush, and a buffer is one object the garbage collector never scans.
+ */
+export interface PreparedEventBlock {
+  bytes: Buffer;
+  at: Uint32Array;
+  group: Uint8Array;
+  groups: string[];
+}
+
+/**
+ * The encoded fraud events of one CDR (events [first, first + count) of its block), with the CDR's partition
+ * (its source) and release time: after the events of a stored batch, each source's progress goes to every
+ * fraud-events partition (see SourceMerge).
  */
 export interface PreparedFraudEvents {
   source: number;
   end: number;
-  events: { key: string; value: Buffer; group: string }[];
+  block: PreparedEventBlock;
+  first: number;
+  count: number;
 }
+
+/** Scratch space prepare() encodes into (grown as needed, reused): only the used bytes are copied out. */
+let scratch = Buffer.allocUnsafe(1 << 20);
 
 /**
  * Key of a progress marker on the fraud-events topic (event keys are `GROUP:key`, never starting with '#').
@@ -156,6 +175,14 @@ export function decodeProgress(b: Buffer): { source: number; end: number } | nul
   } catch {
     return null;
   }
+}
+
+function grow(min: number): void {
+  let size = scratch.length;
+  while (size < min) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  scratch.copy(next);
+  scratch = next;
 }
 
 /** Publishes the fraud events of a stored batch (the runner calls it before committing the batch). */
@@ -185,7 +212,15 @@ export class FraudEventPublisher {
    */
   prepare(cdrs: SourcedCdr[]): PreparedFraudEvents[] {
     const key = this.keyer();
+    const type = types().eventType;
     const out: PreparedFraudEvents[] = new Array(cdrs.length);
+    const at: number[] = [0];
+    const groupIdx: number[] = [];
+    const groups: string[] = [];
+    const groupOf = new Map<string, number>();
+    let pos = 0;
+    let n = 0;
+    const block: PreparedEventBlock = { bytes: scratch, at: new Uint32Array(0), group: new Uint8Array(0), groups };
     for (let i = 0; i < cdrs.length; i++) {
       let events: FraudEvent[];
       try {
@@ -194,30 +229,58 @@ export class FraudEventPublisher {
         throw new RecordStageError(DeadLetterCode.FRAUD_KEYING_FAILED, `fraud keying: ${(err as Error).message}`);
       }
       const c = cdrs[i]!;
-      const msgs: PreparedFraudEvents = { source: c.partition, end: c.cdr.releaseTime, events: [] };
+      out[i] = { source: c.partition, end: c.cdr.releaseTime, block, first: n, count: events.length };
       for (const e of events) {
-        let value: Buffer;
-        try {
-          value = encodeFraudEvent(e);
-        } catch (err) {
-          throw new RecordStageError(DeadLetterCode.FRAUD_EVENT_INVALID, `fraud event encoding: ${(err as Error).message}`);
+        const k = `${e.group}:${e.key}`;
+        // Key then value, growing the scratch buffer when either does not fit (avsc's encode() returns a
+        // negative number, the bytes missing, and leaves the buffer unusable past pos).
+        for (;;) {
+          const kEnd = pos + scratch.write(k, pos, 'utf8');
+          if (kEnd - pos !== Buffer.byteLength(k) || kEnd >= scratch.length) {
+            grow(pos + Buffer.byteLength(k) + 1024);
+            continue;
+          }
+          let vEnd: number;
+          try {
+            vEnd = type.encode(e, scratch, kEnd);
+          } catch (err) {
+            throw new RecordStageError(DeadLetterCode.FRAUD_EVENT_INVALID, `fraud event encoding: ${(err as Error).message}`);
+          }
+          if (vEnd < 0) {
+            grow(scratch.length - vEnd + 1024);
+            continue;
+          }
+          at.push(kEnd, vEnd);
+          pos = vEnd;
+          break;
         }
-        msgs.events.push({ key: `${e.group}:${e.key}`, value, group: e.group });
+        let g = groupOf.get(e.group);
+        if (g === undefined) {
+          g = groups.length;
+          groups.push(e.group);
+          groupOf.set(e.group, g);
+        }
+        groupIdx.push(g);
+        n++;
       }
-      out[i] = msgs;
     }
+    block.bytes = Buffer.from(scratch.subarray(0, pos));
+    block.at = Uint32Array.from(at);
+    block.group = Uint8Array.from(groupIdx);
     return out;
   }
-  /** Publishes prepared events (the runner retries transient errors). */
+  /** Publishes prepared events (the runner retries transient errors), in one send per stored batch. */
   async send(prepared: PreparedFraudEvents[]): Promise<void> {
     const out: OutRecord[] = [];
     const byGroup: Record<string, number> = {};
     const progress = new Map<number, number>();
     for (const msgs of prepared) {
-      for (const m of msgs.events) {
+      const { bytes, at, group, groups } = msgs.block;
+      for (let j = msgs.first; j < msgs.first + msgs.count; j++) {
         // The record's timestamp is its CDR's release time: the detector's SourceMerge orders by it.
-        out.push({ key: m.key, value: m.value, timestamp: msgs.end });
-        byGroup[m.group] = (byGroup[m.group] ?? 0) + 1;
+        out.push({ key: bytes.subarray(at[2 * j]!, at[2 * j + 1]!), value: bytes.subarray(at[2 * j + 1]!, at[2 * j + 2]!), timestamp: msgs.end });
+        const g = groups[group[j]!]!;
+        byGroup[g] = (byGroup[g] ?? 0) + 1;
       }
       if (msgs.end > (progress.get(msgs.source) ?? -Infinity)) progress.set(msgs.source, msgs.end);
     }

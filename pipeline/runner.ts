@@ -24,7 +24,7 @@
  */
 import { DeadLetterCode, RecordStageError, type BatchContext, type DeadLetter, type FetchedBatch, type Log, type Source, type SourcedCdr } from '../schemas/index.js';
 import type { Decoder } from '../enrich/decode.js';
-import type { ClickHouseSink, SinkResult } from '../sinks/clickhouse/sink.js';
+import type { ClickHouseSink, EncodedCdr, SinkResult } from '../sinks/clickhouse/sink.js';
 import type { Metrics } from './telemetry.js';
 
 /** Fraud-event publishing, split so that poison (keying, encoding) is told apart from transport errors. */
@@ -82,7 +82,12 @@ interface Buffer_ {
   generation: number;
   firstOffset: string;
   lastOffset: string;
-  cdrs: SourcedCdr[];
+  /**
+   * The CDRs as insert rows (serialised right after rating: the buffer holds text, not decoded object graphs)
+   * and, in the same order, their prepared fraud events (when fraud is on).
+   */
+  rows: EncodedCdr[];
+  prepared: unknown[];
   deadLetters: DeadLetter[];
   /** Records consumed into this buffer (cdrs + dead letters + records dropped by nothing: the budget's unit). */
   records: number;
@@ -293,13 +298,49 @@ export class Runner {
       }
     }
 
+    // Into bytes right away: the row text (what the sink inserts) and the fraud events (encoded, per CDR), so
+    // the decoded and rated objects die young instead of waiting in the buffer for the flush (issue #15).
+    // A CDR whose row cannot be built (SINK_REJECTED) or whose fraud events cannot be keyed or encoded
+    // (FRAUD_KEYING_FAILED, FRAUD_EVENT_INVALID) is dead-lettered in the same write instead of stored.
+    let rows: EncodedCdr[] = [];
+    let prepared: unknown[] = [];
+    if (kept.length > 0) {
+      const t2 = performance.now();
+      const enc = this.perRecord('serialise', DeadLetterCode.SINK_REJECTED, kept, (batch) => this.sink.encode(batch), pushAll, [] as EncodedCdr[]);
+      this.metrics.stageDuration.observe({ stage: 'serialise' }, (performance.now() - t2) / 1000);
+      rows = enc.result;
+      if (enc.poison.length > 0) {
+        kept = enc.kept;
+        for (const d of enc.poison) deadLetters.push(d);
+        this.metrics.stageRecords.inc({ stage: 'serialise', outcome: 'dead_letter' }, enc.poison.length);
+        this.countDeadLetters(b.topic, b.partition, 'serialise', enc.poison);
+      }
+      if (this.opts.fraudEvents && kept.length > 0) {
+        const fe = this.opts.fraudEvents;
+        const t3 = performance.now();
+        const fr = this.perRecord('fraud', DeadLetterCode.FRAUD_EVENT_INVALID, kept, (batch) => fe.prepare(batch), pushAll, [] as unknown[]);
+        this.metrics.stageDuration.observe({ stage: 'fraud' }, (performance.now() - t3) / 1000);
+        prepared = fr.result;
+        if (fr.poison.length > 0) {
+          const ok = new Set(fr.kept);
+          const all = kept;
+          rows = rows.filter((_, i) => ok.has(all[i]!));
+          kept = fr.kept;
+          for (const d of fr.poison) deadLetters.push(d);
+          this.metrics.stageRecords.inc({ stage: 'fraud', outcome: 'dead_letter' }, fr.poison.length);
+          this.countDeadLetters(b.topic, b.partition, 'fraud', fr.poison);
+        }
+      }
+    }
+
     let buf = this.buffers.get(k);
     if (!buf) {
-      buf = { topic: b.topic, partition: b.partition, generation: this.generation, firstOffset: b.firstOffset, lastOffset: b.lastOffset, cdrs: [], deadLetters: [], records: 0, bytes: 0, createdAt: Date.now(), maxTimestamp: 0 };
+      buf = { topic: b.topic, partition: b.partition, generation: this.generation, firstOffset: b.firstOffset, lastOffset: b.lastOffset, rows: [], prepared: [], deadLetters: [], records: 0, bytes: 0, createdAt: Date.now(), maxTimestamp: 0 };
       this.buffers.set(k, buf);
     }
     // Records arrive in offset order per partition; the buffer covers [firstOffset, lastOffset] contiguously.
-    for (const c of kept) buf.cdrs.push(c);
+    for (const r of rows) buf.rows.push(r);
+    for (const p of prepared) buf.prepared.push(p);
     for (const d of deadLetters) buf.deadLetters.push(d);
     buf.lastOffset = b.lastOffset;
     buf.records += n;
@@ -307,7 +348,7 @@ export class Runner {
     if (maxTs > buf.maxTimestamp) buf.maxTimestamp = maxTs;
     this.addPending(k, n, bytes);
 
-    if (buf.cdrs.length + buf.deadLetters.length >= this.opts.maxBatchRows || buf.bytes >= this.opts.maxBatchBytes) void this.flush(k);
+    if (buf.rows.length + buf.deadLetters.length >= this.opts.maxBatchRows || buf.bytes >= this.opts.maxBatchBytes) void this.flush(k);
     if (this.overBudget()) await this.holdBack(b.topic, b.partition, ctx);
   }
 
@@ -502,29 +543,13 @@ export class Runner {
     // After an abort (fatal error, or shutdown past its grace period) nothing is written or committed: a
     // later batch committed past an abandoned one would skip the abandoned records for good.
     if (this.abort.signal.aborted) return;
-    // Fraud events are made before the insert: a CDR whose events cannot be keyed or encoded is dead-lettered
-    // in the same write instead of stored (stored + dead letters = consumed, and the detector sees every
-    // stored CDR).
-    let cdrs = buf.cdrs;
-    let deadLetters = buf.deadLetters;
-    let prepared: unknown[] | undefined;
-    if (this.opts.fraudEvents && cdrs.length > 0) {
-      const fe = this.opts.fraudEvents;
-      const r = this.perRecord('fraud', DeadLetterCode.FRAUD_EVENT_INVALID, cdrs, (batch) => fe.prepare(batch), (acc: unknown[], items) => {
-        for (const it of items) acc.push(it);
-        return acc;
-      }, []);
-      prepared = r.result;
-      if (r.poison.length > 0) {
-        cdrs = r.kept;
-        deadLetters = deadLetters.concat(r.poison);
-        this.metrics.stageRecords.inc({ stage: 'fraud', outcome: 'dead_letter' }, r.poison.length);
-        this.countDeadLetters(buf.topic, buf.partition, 'fraud', r.poison);
-      }
-    }
+    // Rows and fraud events were made when the records were consumed (onBatch): a CDR whose events could not
+    // be keyed or encoded is a dead letter in this same write instead of a row (stored + dead letters =
+    // consumed, and the detector sees every stored CDR).
+    const prepared = this.opts.fraudEvents ? buf.prepared : undefined;
     const t0 = performance.now();
     const res: SinkResult = await this.sink.write(
-      { topic: buf.topic, partition: buf.partition, firstOffset: buf.firstOffset, lastOffset: buf.lastOffset, cdrs, deadLetters },
+      { topic: buf.topic, partition: buf.partition, firstOffset: buf.firstOffset, lastOffset: buf.lastOffset, cdrs: [], encoded: buf.rows, deadLetters: buf.deadLetters },
       this.abort.signal,
     );
     this.metrics.stageDuration.observe({ stage: 'sink' }, (performance.now() - t0) / 1000);
@@ -623,6 +648,11 @@ export class Runner {
     this.metrics.ready.set(0);
     this.resolveRun?.();
   }
+}
+
+function pushAll<T>(acc: T[], items: readonly T[]): T[] {
+  for (const it of items) acc.push(it);
+  return acc;
 }
 
 /** A dead letter for a decoded CDR a later stage cannot process: its source record's bytes when known. */

@@ -114,6 +114,8 @@ export interface TrafficProduceOptions {
   scenarios: 'all' | 'none' | string[];
   /** Writes the reference data the population implies here (docs/REFERENCE-DATA.md). */
   referenceDir: string;
+  /** Long calls and data sessions as partial records every this many ms (CDR contract v3); 0 or absent: off. */
+  partialIntervalMs?: number;
   log: Log;
 }
 
@@ -123,7 +125,7 @@ export interface TrafficProduceOptions {
  */
 export async function produceTraffic(o: TrafficProduceOptions): Promise<ProduceResult & { labels: number }> {
   const { createTraffic, writeReference } = await import('./traffic/index.js');
-  const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios });
+  const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios, partialIntervalMs: o.partialIntervalMs ?? 0 });
   writeReference(o.referenceDir, traffic.reference());
   const codec = cdrCodec();
   const sink = new KafkaSink({ brokers: o.brokers, security: o.security, clientId: 'cdr-pipeline-generator', log: o.log });

@@ -300,6 +300,11 @@ async function insertBillingScenario(conn: ClickHouseConnection, nowMs: number):
      line(4, 'ACC-2', 'usage', 'sms', 'bill-R3', '0.1'), line(5, 'ACC-2', 'usage', 'voice', 'bill-R9', '5'), line(6, 'ACC-1', 'surcharge', 'voice', 'bill-R5', '0.75'),
      line(7, 'ACC-1', 'usage', 'voice', 'bill-R5', '0.4')].join(''),
   );
+  // Care credited the phantom line (applied, after approval: two states, FINAL keeps the decision) and refused
+  // a credit on R1.
+  const adj = (id: string, state: number, status: string, line: number, amount: string, original: string) =>
+    JSON.stringify({ adjustment_id: id, state, status, period, account_id: 'ACC-2', msisdn: '447700100001', invoice_id: 'INV-ACC-2', line_no: line, charge_type: 'usage', service: 'voice', original_amount: original, amount, currency: 'GBP', reason: 'billing-error', agent: 'agent-1', role: 'care', requested_at: epochMsToCh(startMs + 20 * 86_400_000) }) + '\n';
+  await conn.insert('care_adjustments', [adj('adj-1', 1, 'pending-approval', 5, '5', '5'), adj('adj-1', 2, 'applied', 5, '5', '5'), adj('adj-2', 2, 'rejected', 1, '1.5', '1.5')].join(''));
 }
 
 interface AlertRule {
@@ -602,6 +607,11 @@ describe('ClickHouse panels: every query runs on the real schema and returns row
     expect(accounts!.rows.map((x) => [x.account_id, String(x.leakage), String(x.overcharged)])).toEqual([
       ['ACC-2', '3', '5'],
       ['ACC-1', '0', '2.25'],
+    ]);
+    const [adjustments] = await runPanel(d, titled(d, 'Care adjustments'));
+    expect(adjustments!.rows.filter((x) => x.month === period).map((x) => [x.status, x.reason, num(x.adjustments), String(x.credited)])).toEqual([
+      ['applied', 'billing-error', 1, '5'],
+      ['rejected', 'billing-error', 1, '1.5'],
     ]);
     const [series] = await runPanel(d, titled(d, 'Rated vs billed per month'));
     expect(series!.rows.map((x) => [x.currency, x.rated, x.billed])).toContainEqual(['GBP', 7.25, 12.25]);

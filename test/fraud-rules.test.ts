@@ -1262,7 +1262,8 @@ describe('Detector: duplicates and determinism', () => {
   it('the same sequence into a fresh Detector gives identical alerts', () => {
     const a = run(scenario());
     const b = run(scenario());
-    expect(new Set(a.map((x) => x.rule))).toEqual(new Set(['velocity.generic', 'irsf.high_risk', 'wangiri.burst', 'forwarding.shared_destination']));
+    // (the callback after 11 unanswered rings of that number is wangiri.callback too)
+    expect(new Set(a.map((x) => x.rule))).toEqual(new Set(['velocity.generic', 'irsf.high_risk', 'wangiri.burst', 'wangiri.callback', 'forwarding.shared_destination']));
     expect(b).toEqual(a);
     const det1 = new Detector(book);
     const det2 = new Detector(book);
@@ -1421,10 +1422,10 @@ describe('Detector: low watermark', () => {
     expect(det.lowWatermark(0, 15)).toBe(13);
   });
 
-  it('each group keeps its own retention (a Wangiri range needs far less than a line)', () => {
+  it('each group keeps its own retention (a range keeps its longest rule: the callback look-back)', () => {
     const keepRange = book.retentionMs('RANGE');
-    expect(keepRange).toBe(num(P('wangiri.burst'), 'windowMinutes') * MIN);
-    expect(keepRange).toBeLessThan(book.retentionMs('LINE'));
+    expect(keepRange).toBe(Math.max(...['wangiri.burst', 'wangiri.slow', 'wangiri.callback', 'sms.pumping_prefix'].map((r) => num(P(r), 'windowMinutes'))) * MIN);
+    expect(keepRange).toBeLessThanOrEqual(book.retentionMs('LINE'));
     const b = builder('lwm-range');
     const det = new Detector(book);
     det.process(0, 0, on(b.mt('447700905101', party.highRisk(), { talkSec: 0, ringSec: 2 }), 'RANGE'));
@@ -1530,3 +1531,180 @@ describe('rule files', () => {
     expect(e.message).toContain('minCost');
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// Issue #13: rules for SMS pumping, subscription fraud, low-and-slow Wangiri and callbacks; PBX pilots
+// ---------------------------------------------------------------------------------------------------------
+
+const smsTo = (n: string, country: string, highRisk: boolean): Party => ({ other: n, otherCountry: country, otherCategory: 'mobile', highRisk, international: true, range: n.slice(0, -4) });
+
+ruleDescribe('sms.pumping_sender', () => {
+  const R = 'sms.pumping_sender';
+  const p = P(R, 'business');
+  const SENDER = '447700900555';
+  it('fires on a burst of minBurst SMS to consecutive numbers of one prefix, and names the sender', () => {
+    const b = builder('smsp');
+    const evs = Array.from({ length: num(p, 'minBurst') }, (_, i) => b.sms(SENDER, { ...smsTo(`5352410${String(1000 + i)}`, 'CU', false), at: i * 10 * SEC, cost: '0.200000', accountClass: 'business' }));
+    const a = of(run(evs), R);
+    expect(a).toHaveLength(1);
+    expect(a[0]).toMatchObject({ entityKind: 'MSISDN', entity: SENDER, detectedAt: evs[evs.length - 1]!.end });
+    expect(a[0]!.evidence.facts.trigger).toBe('burst');
+  });
+  it('benign look-alike: an OTP gateway sending as many codes abroad to random numbers in a few ordinary countries does not fire', () => {
+    const b = builder('smsok');
+    const evs = Array.from({ length: num(p, 'minSms') + 20 }, (_, i) => b.sms(SENDER, { ...smsTo(`33${String(600000000 + ((i * 7_919_113) % 99_999_999))}`, i % 2 ? 'FR' : 'DE', false), at: i * 50 * SEC, cost: '0.200000' }));
+    expectQuiet(run(evs), R);
+  });
+  it('near miss: one message fewer than minBurst to consecutive numbers does not fire', () => {
+    const b = builder('smsfew');
+    const evs = Array.from({ length: num(p, 'minBurst') - 1 }, (_, i) => b.sms(SENDER, { ...smsTo(`5352410${String(1000 + i)}`, 'CU', false), at: i * 10 * SEC }));
+    expectQuiet(run(evs), R);
+  });
+  it('evasive spread: many prefixes in several countries, random numbers, above the sender\'s own baseline, fires on volume', () => {
+    const b = builder('smsev');
+    const cc = ['5352', '25261', '23276', '224655', '37190'];
+    const evs = Array.from({ length: num(p, 'minSms') }, (_, i) => b.sms(SENDER, { ...smsTo(`${cc[i % 5]}${String(100 + i)}${String((i * 7919) % 10_000).padStart(4, '0')}`, ['CU', 'SO', 'SL', 'GN', 'LV'][i % 5]!, false), at: i * 80 * SEC }));
+    const a = of(run(evs), R);
+    expect(a.length).toBeGreaterThanOrEqual(1);
+    expect(a[0]!.evidence.facts.trigger).toBe('volume');
+  });
+});
+
+ruleDescribe('sms.pumping_prefix', () => {
+  const R = 'sms.pumping_prefix';
+  const p = P(R);
+  it('fires on minSms messages to minNumbers numbers of one prefix, keyed by the prefix', () => {
+    const b = builder('smspx');
+    const evs = Array.from({ length: num(p, 'minSms') }, (_, i) => on(b.sms(`44770090${String(1000 + (i % 3))}`, { ...smsTo(`5352410${String(2000 + i)}`, 'CU', false), at: i * 20 * SEC }), 'RANGE'));
+    expectOneOpen(run(evs), R, { entityKind: 'RANGE', entity: '5352410', fraudType: 'IRSF', contributing: evs, counts: { messages: evs.length, numbers: evs.length } });
+  });
+  it('near miss: the same number over and over (one person texting a friend abroad) does not fire', () => {
+    const b = builder('smspx1');
+    const evs = Array.from({ length: num(p, 'minSms') * 2 }, (_, i) => on(b.sms('447700901000', { ...smsTo('53524102000', 'CU', false), at: i * 20 * SEC }), 'RANGE'));
+    expectQuiet(run(evs), R);
+  });
+});
+
+ruleDescribe('subscription.bust_out', () => {
+  const R = 'subscription.bust_out';
+  const p = P(R);
+  const LINE = '447700900777';
+  const calls = (prefix: string, lineAgeDays: number, cost: string, n = num(p, 'minCalls'), before: string | null = null) => {
+    const b = builder(prefix);
+    const out: FraudEvent[] = [];
+    if (before) out.push(b.mo(LINE, party.intl(), { at: -10 * HOUR, talkSec: 1200, cost: before, lineAgeDays }));
+    for (let i = 0; i < n; i++) out.push(b.mo(LINE, party.intl(`3361234567${i}`), { at: i * 25 * MIN, talkSec: 1200, cost, lineAgeDays }));
+    return out;
+  };
+  it('fires on a new line whose international spend reaches minCost over minCalls calls with no history', () => {
+    const evs = calls('sub', 2, dec(Math.ceil(moneyParam(p, 'minCost') / num(p, 'minCalls'))));
+    expectOneOpen(run(evs), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'OTHER', contributing: evs, counts: { calls: evs.length } });
+  });
+  it('near miss: a line older than maxLineAgeDays (an established customer) does not fire', () => {
+    expectQuiet(run(calls('sub-old', num(p, 'maxLineAgeDays') + 1, dec(moneyParam(p, 'minCost')))), R);
+  });
+  it('benign look-alike: a new customer who already called family abroad as much the day before does not fire', () => {
+    expectQuiet(run(calls('sub-fam', 5, dec(moneyParam(p, 'minCost')), num(p, 'minCalls'), dec(moneyParam(p, 'minCost')))), R);
+  });
+});
+
+ruleDescribe('wangiri.slow', () => {
+  const R = 'wangiri.slow';
+  const p = P(R);
+  const victims = (n: number) => Array.from({ length: n }, (_, i) => `4477009${String(10000 + i)}`);
+  it('fires on minTargets unanswered rings of up to maxRingSeconds from one range spread over hours', () => {
+    const b = builder('wsl');
+    const n = num(p, 'minTargets');
+    const step = Math.floor((num(p, 'windowMinutes') * MIN * 0.9) / n);
+    const evs = victims(n).map((v, i) => on(b.mt(v, party.highRisk(`53555000${String(10 + (i % 3))}`), { at: i * step, talkSec: 0, ringSec: num(p, 'maxRingSeconds') - 2 }), 'RANGE'));
+    const a = of(run(evs), R);
+    expect(a).toHaveLength(1);
+    expect(a[0]).toMatchObject({ entityKind: 'RANGE', entity: '53555' });
+  });
+  it('near miss: one target fewer, or an answered call among them (people talk to family), does not fire', () => {
+    const b = builder('wsl2');
+    const n = num(p, 'minTargets');
+    expectQuiet(run(victims(n - 1).map((v, i) => on(b.mt(v, party.highRisk(), { at: i * 10 * MIN, talkSec: 0, ringSec: 8 }), 'RANGE'))), R);
+    const evs = victims(n).map((v, i) => on(b.mt(v, party.highRisk(), { at: i * 10 * MIN, talkSec: i === 3 ? 300 : 0, ringSec: 8 }), 'RANGE'));
+    expectQuiet(run(evs), R);
+  });
+});
+
+ruleDescribe('wangiri.callback', () => {
+  const R = 'wangiri.callback';
+  const p = P(R);
+  const A = '5355500777';
+  it('fires when a subscriber calls back a foreign number that rang minTargets subscribers unanswered', () => {
+    const b = builder('wcb');
+    const rings = Array.from({ length: num(p, 'minTargets') }, (_, i) => on(b.mt(`44770092000${i}`, party.highRisk(A), { at: i * 30 * MIN, talkSec: 0, ringSec: 10 }), 'RANGE'));
+    const back = on(b.mo('447700920000', party.highRisk(A), { at: 3 * HOUR, talkSec: 300, cost: '6.000000' }), 'RANGE');
+    const a = of(run([...rings, back]), R);
+    expect(a).toHaveLength(1);
+    expect(a[0]).toMatchObject({ entityKind: 'RANGE', detectedAt: back.end });
+  });
+  it('benign look-alike: calling back a relative abroad whose call one missed does not fire', () => {
+    const b = builder('wcb2');
+    const ring = on(b.mt('447700920000', party.highRisk(A), { talkSec: 0, ringSec: 25 }), 'RANGE');
+    const back = on(b.mo('447700920000', party.highRisk(A), { at: 10 * MIN, talkSec: 600 }), 'RANGE');
+    expectQuiet(run([ring, back]), R);
+  });
+});
+
+describe('issue #13: conventions and benign look-alikes', () => {
+  it('PBX traffic written with the trunk pilot as served party (one "line") still raises pbx.out_of_hours', () => {
+    const R = 'pbx.out_of_hours';
+    const p = P(R, 'pbx', 'night');
+    const b = builder('pilot');
+    const PILOT = '442079460000';
+    // minCalls calls at once on the pilot, each 30 minutes, seized 20 s apart.
+    const evs = Array.from({ length: Math.max(num(p, 'minCalls'), num(p, 'minConcurrent')) }, (_, i) => on(b.mo(PILOT, party.highRisk(`535550090${i}`), { base: NIGHT, at: i * 20 * SEC, talkSec: 1800, cost: '36.000000', accountId: 'ACC-PILOT', accountClass: 'pbx', businessHours: 2 }), 'ACCOUNT'));
+    const a = of(run(evs), R);
+    expect(a).toHaveLength(1);
+    expect(a[0]).toMatchObject({ entityKind: 'ACCOUNT', entity: 'ACC-PILOT' });
+    expect(a[0]!.evidence.counts.lines).toBe(1);
+  });
+
+  it('voicemail self-calls (answered, diverted to the voicemail platform) raise no alert', () => {
+    const b = builder('vm');
+    const LINE = '447700930001';
+    const evs: FraudEvent[] = [];
+    for (let i = 0; i < 6; i++) {
+      const mo = b.mo(LINE, LINE, { at: i * 2 * HOUR, talkSec: 40 });
+      evs.push(mo, b.fwd(LINE, { other: '447900000121', otherCountry: 'GB', otherCategory: 'voicemail', highRisk: false, international: false, range: null }, { at: i * 2 * HOUR + 2 * SEC, talkSec: 38 }));
+    }
+    evs.sort((x, y) => x.start - y.start);
+    expect(run(evs)).toEqual([]);
+  });
+
+  it('an unlisted range priced like IRSF raises irsf.high_risk (risk from rating in the keyer)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'irsf-price-'));
+    const t = createTraffic({ seed: 5, subscribers: 300, startMs: Date.UTC(2026, 9, 5), endMs: Date.UTC(2026, 9, 6), scenarios: 'none' });
+    writeReference(dir, t.reference());
+    const stage = createRatingStage(dir, '');
+    const keyer = createFraudKeyer(stage.reference, stage.rating.normaliser);
+    const line = [...t.reference().lines()].find((l) => l.imsi && l.msisdn.startsWith('44791'))!;
+    // Latvia 37190: priced 3.00 per minute in the default tariffs, in no hot list.
+    const mk = (k: number, talkSec: number): Cdr => {
+      const s = Date.UTC(2026, 9, 5, 12, 0, 0) + k * 20 * MIN;
+      return { ...base(line.msisdn, line.imsi!), recordId: `lv-${k}`, seizureTime: s, answerTime: s + 5000, releaseTime: s + 5000 + talkSec * 1000, durationMs: talkSec * 1000, calledNumber: `0037190${String(100000 + k)}` } as Cdr;
+    };
+    const det = new Detector(book);
+    const alerts: FraudAlert[] = [];
+    let off = 0;
+    for (let k = 0; k < 4; k++) {
+      const sc = { cdr: mk(k, 1100), topic: 'cdrs', partition: 0, offset: String(k) };
+      stage.rateBatch([sc]);
+      expect(sc.rated?.other_party_high_risk).toBe(0); // not hot-listed
+      for (const ev of keyer(sc)) alerts.push(...det.process(0, off++, ev));
+    }
+    expect(alerts.some((a) => a.rule === 'irsf.high_risk' && a.fraudType === 'IRSF')).toBe(true);
+  });
+});
+
+function base(msisdn: string, imsi: string): Partial<Cdr> {
+  return {
+    eventType: 'VOICE_MO', servedMsisdn: msisdn, servedImsi: imsi, servedImei: '356938035643809', callingNumber: msisdn,
+    disposition: 'ANSWERED', causeForTerm: 0, q850Cause: 16, utcOffsetMinutes: 60, recordingEntity: 'MSC01', servingPlmn: '23499', homePlmn: '23499',
+    lac: null, cellId: null, redirectionCounter: 0, originalCalledNumber: null, redirectingNumber: null, recordSequenceNumber: null,
+  };
+}

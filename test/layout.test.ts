@@ -48,7 +48,7 @@ function importsOf(file: string): string[] {
 const graph = new Map(files.map((f) => [f, importsOf(f)]));
 const top = (f: string) => f.split('/')[0]!;
 
-const PRODUCT = ['pipeline', 'ingest', 'enrich', 'sinks', 'schemas', 'reports', 'operations', 'porting'];
+const PRODUCT = ['pipeline', 'ingest', 'enrich', 'sinks', 'schemas', 'reports', 'operations', 'porting', 'care'];
 const NOT_PRODUCT = ['simulators', 'tools', 'cli', 'test', 'bin'];
 const COMPONENTS = ['ingest', 'enrich', 'sinks'];
 

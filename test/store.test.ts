@@ -205,9 +205,14 @@ describe('roles', () => {
         for (const c of cols.split(',').map((x) => x.trim())) expect(known.has(c), `${table}.${c}`).toBe(true);
       }
     }
-    // Least privilege: only the writer and the billing analyst write; only the care agent is limited to columns of cdrs.
-    const writers = new Set(grants.filter((g) => /\bINSERT\b|ALTER DELETE|CREATE TABLE|DROP TABLE/.test(g)).map((g) => g.split(' TO ')[1]));
-    expect([...writers].sort()).toEqual(['cdr_billing_analyst', 'cdr_pipeline_writer']);
+    // Least privilege: the writer writes what the pipeline stores, the billing analyst imports, the care agent
+    // records adjustments; the readers write nothing; Grafana and care read only columns of cdrs (care) or none.
+    const writes = (role: string) => grants.filter((g) => g.endsWith(` TO ${role}`) && /\bINSERT\b|ALTER DELETE|CREATE TABLE|DROP TABLE/.test(g)).map((g) => /ON cdr\.`?([\w*]+)/.exec(g)![1]);
+    expect(writes('cdr_grafana_reader')).toEqual([]);
+    expect(writes('cdr_fraud_analyst')).toEqual([]);
+    expect(writes('cdr_care_agent')).toEqual(['care_adjustments']);
+    expect(writes('cdr_billing_analyst')).not.toContain('cdrs');
+    expect(writes('cdr_pipeline_writer')).not.toContain('invoice_lines');
     expect(grants.filter((g) => / ON cdr\.cdrs TO cdr_(grafana_reader|care_agent)$/.test(g) && !g.startsWith('GRANT SELECT('))).toEqual([]);
   });
 

@@ -75,9 +75,9 @@ export async function runDemo(cfg: Config, o: DemoOptions, log: Log, print: (lin
     const referenceDir = join(dataDir, 'reference');
     const subscribers = Math.max(500, Math.round(o.records / 11));
     const startMs = Date.UTC(2026, 9, 5, 23); // Tuesday 6 October 2026, 00:00 Europe/London
-    print(`Producing up to ${o.records} CDRs of one day's traffic (${subscribers} subscribers, every fraud scenario) + ${o.corrupt} corrupt records to ${topic} on ${brokers.join(',')}...`);
+    print(`Producing up to ${o.records} CDRs of one day's traffic (${subscribers} subscribers, every fraud scenario; CDR contract v3, calls and data sessions longer than 15 min as partial records) + ${o.corrupt} corrupt records to ${topic} on ${brokers.join(',')}...`);
     const t0 = Date.now();
-    const produced = await produceTraffic({ brokers, security: kafkaSecurity(runCfg), topic, records: o.records, corrupt: o.corrupt, seed: o.seed, subscribers, startMs, endMs: startMs + 86_400_000, scenarios: 'all', referenceDir, log });
+    const produced = await produceTraffic({ brokers, security: kafkaSecurity(runCfg), topic, records: o.records, corrupt: o.corrupt, seed: o.seed, subscribers, startMs, endMs: startMs + 86_400_000, scenarios: 'all', referenceDir, partialIntervalMs: 15 * 60_000, log });
     print(`  produced ${produced.produced} CDRs in ${((Date.now() - t0) / 1000).toFixed(1)} s; reference data in ${referenceDir}`);
     runCfg.rating = { ...cfg.rating, referenceDir };
     print(`Running the pipeline (Kafka -> decode -> ClickHouse ${cfg.clickhouse.mode})...`);

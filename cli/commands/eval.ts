@@ -4,8 +4,8 @@ import { common, configFrom, loggerFor, out, UsageError, isoArg, intArg, type Co
 
 export const evalCmd: Command = {
   summary: 'measure fraud detection on labelled generated traffic (precision, recall, time to detect)',
-  usage: 'cdr-pipeline eval fraud [--config NAME] [--variant plain|evasive|both] [--format table|json] [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--in-process]',
-  options: { ...common, config: { type: 'string' }, variant: { type: 'string' }, format: { type: 'string' }, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
+  usage: 'cdr-pipeline eval fraud [--config NAME] [--variant plain|evasive|both] [--format table|json] [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--partial-interval D] [--in-process]',
+  options: { ...common, config: { type: 'string' }, variant: { type: 'string' }, format: { type: 'string' }, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'partial-interval': { type: 'string' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
   help: `fraud: generates traffic with the labelled fraud scenarios (cdr-pipeline generate --help lists them and
 their parameters), runs it through the real pipeline (a local Kafka broker unless KAFKA_BROKERS is set;
 embedded ClickHouse; rating; the fraud-events topic; the detector with the rule book of fraud.rulesFile) and
@@ -33,6 +33,8 @@ scenario are generated and scored separately. Method and results: docs/FRAUD.md.
                       each hours of traffic apart (a fetch holds hours of a partition), which delays
                       detection on entities fed by many lines (ranges, accounts) as after an outage; one
                       partition delivers the records in release order, as a live pipeline sees them
+    --partial-interval D  long calls and data sessions as TS 32.298 partial records every D (CDR contract
+                      v3; default 5m), or off: the traffic of contracts v1/v2, where a call exists only once it ends
     --in-process      skip Kafka and ClickHouse: generate, rate, key and detect in this process (fast
                       threshold tuning; same detector and scoring)
     --data-dir DIR    where the broker and ClickHouse keep data (default ./data/eval)
@@ -65,6 +67,7 @@ scenario are generated and scored separately. Method and results: docs/FRAUD.md.
       days: intArg(values.days, conf.days, 'days'),
       startMs: isoArg(values.start, 'start') ?? Date.parse(conf.start),
       scenarios: sc,
+      partialIntervalMs: await partialInterval(values['partial-interval']),
     };
     const variants = (variant === 'both' ? ['plain', 'evasive'] : [variant]) as ('plain' | 'evasive')[];
     const { ParamError, evasiveParams } = await import('../../simulators/traffic/index.js');
@@ -120,4 +123,15 @@ function scoreJson(score: import('../../tools/eval/fraud-score.js').FraudScore, 
       missed: s.missed.length,
     })),
   };
+}
+
+/** --partial-interval: undefined = the evaluation's default (tools/eval/fraud-offline.ts EVAL_PARTIAL_INTERVAL_MS). */
+async function partialInterval(v: unknown): Promise<number | undefined> {
+  if (typeof v !== 'string') return undefined;
+  const { parseInterval } = await import('../../simulators/generate.js');
+  try {
+    return parseInterval(v, '--partial-interval');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

@@ -27,9 +27,19 @@ export interface KeyingOptions {
    * previous sighting (default 50 km: above the radius of a home region, below cloning.overlap minKm).
    */
   sightingKm?: number;
+  /**
+   * Risk from rating: an answered call whose rated price per started minute reaches this (micro-units of the
+   * rated currency; default 1.50) is high-risk whatever the hot list says, and so is any later call or SMS to
+   * the same destination prefix (the number minus its last 4 digits) — an unlisted range priced like IRSF
+   * (ClearIP scores calls by the termination rate of the called prefix).
+   */
+  highRiskPerMinuteMicros?: number;
 }
 
-export const DEFAULT_KEYING: KeyingOptions = { youngLineDays: 30, sightingKm: 50 };
+export const DEFAULT_KEYING: KeyingOptions = { youngLineDays: 30, sightingKm: 50, highRiskPerMinuteMicros: 1_500_000 };
+
+/** Destination prefixes remembered as priced like IRSF (bounded: the oldest go first). */
+const MAX_COSTLY_PREFIXES = 50_000;
 
 /** The latest record of a line with a known cell (one per IMSI): where its handset was, and when. */
 interface Sighting {
@@ -187,6 +197,8 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
   const homeCountry = ref.operator.country;
   const sightingKm = opts.sightingKm ?? DEFAULT_KEYING.sightingKm ?? 50;
   const sightings = new Map<string, Sighting>();
+  const highPerMinute = opts.highRiskPerMinuteMicros ?? DEFAULT_KEYING.highRiskPerMinuteMicros ?? 1_500_000;
+  const costlyPrefixes = new Set<string>();
 
   const rangeOf = (e164: string, matched: string | null): string | null => {
     const head = matched ?? '';
@@ -230,7 +242,10 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
         if (sighted !== prev) sightings.set(id, sighted);
       }
     }
-    if ((kind === 'SMS' || kind === 'DATA') && !young && moved === null) return [];
+    // SMS sent to other countries are keyed whatever the line's age (SMS pumping); other SMS and data only
+    // for young lines (SIM-box profile) or as sightings.
+    const smsMo = c.eventType === 'SMS_MO';
+    if ((kind === 'DATA' || (kind === 'SMS' && !smsMo)) && !young && moved === null) return [];
     // Partial records (CDR contract v3, TS 32.298): a long call is keyed on its first part, written while the
     // call still runs, so a long forwarded leg is seen an interval after it starts instead of at its release.
     // Later parts are the same call (same record id and seizure: the detector would count them as duplicates)
@@ -269,7 +284,22 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
       highRisk = n?.highRisk ?? false;
     }
     const international = otherCountry !== null && otherCountry !== homeCountry;
+    // Risk from rating: a price per started minute like IRSF's marks the destination prefix as high-risk.
+    const prefix = other !== null && other.length >= 8 && (kind === 'MO' || kind === 'FWD' || smsMo) ? other.slice(0, -4) : null;
+    if (!highRisk && prefix !== null && (international || category === 'premium')) {
+      if (costlyPrefixes.has(prefix)) highRisk = true;
+      // (not roaming records: the visited network's price is the roaming tariff, not the destination's)
+      else if (answered && voice && c.durationMs > 0 && r.rating_status === 'RATED' && (c.servingPlmn === null || c.servingPlmn === (c.homePlmn ?? ref.operator.plmn))) {
+        const perMinute = microsOf(r.cost_total) / Math.ceil(c.durationMs / 60_000);
+        if (perMinute >= highPerMinute) {
+          highRisk = true;
+          if (costlyPrefixes.size >= MAX_COSTLY_PREFIXES) costlyPrefixes.delete(costlyPrefixes.values().next().value as string);
+          costlyPrefixes.add(prefix);
+        }
+      }
+    }
     const risky = international || highRisk || category === 'premium';
+    if (kind === 'SMS' && !young && moved === null && !(smsMo && risky)) return [];
     // Only what some rule reads: every MO call (velocity), answered MT calls (cloning) or any on young lines
     // (SIM-box in/out ratio), forwarded legs to risky numbers (forwarding spike) or deep in a chain.
     const chain = kind === 'FWD' && (c.redirectionCounter >= 2 || c.q850Cause === 25);
@@ -298,7 +328,7 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
       otherCategory: category,
       highRisk,
       international,
-      range,
+      range: kind === 'SMS' ? prefix : range,
       costMicros: r.rating_status === 'RATED' ? microsOf(r.cost_total) : 0,
       currency: typeof r.currency === 'string' ? r.currency : '',
       accountId: line?.accountId ?? (typeof r.account_id === 'string' ? r.account_id : null),
@@ -329,6 +359,8 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
       add('LINE', c.servedMsisdn);
       if (sighted) sighted.keyed = true;
     }
+    // SMS pumping: the destination prefix (number minus its last 4 digits) is an entity of its own.
+    if (kind === 'SMS' && smsMo && risky && prefix !== null) add('RANGE', prefix);
     if (!voice) return out;
     if (range !== null) add('RANGE', range);
     if (kind === 'FWD' && risky) add('DEST', other);

@@ -167,6 +167,7 @@ export const RULES: Rule[] = [
     entityKind: 'MSISDN',
     entity: (ev) => ev.msisdn,
     contributes: (ev) => (ev.kind === 'MO' && ev.other === ev.msisdn) || (ev.kind === 'FWD' && ev.otherCategory !== 'voicemail'),
+    // (voicemail legs are kept in the window by the group's retention: they clear a self-call)
     retentionMs: (p) => num(p, 'windowMinutes') * MIN,
     evaluate(events, ev, p) {
       const ms = num(p, 'windowMinutes') * MIN;
@@ -186,7 +187,11 @@ export const RULES: Rule[] = [
           paired.push(leg);
         }
       }
-      if (w.length < num(p, 'minCalls') && forwarded < num(p, 'minForwardedCalls')) return null;
+      // A self-call the network diverted to voicemail (its own leg, seized within pairSeconds) is a customer
+      // reaching their mailbox: it does not count towards minCalls.
+      // Unanswered self-calls (busy: a line without voicemail) are not the cover-up either, which connects.
+      const counted = w.filter((s) => s.answered && !fwd.some((f) => f.otherCategory === 'voicemail' && f.start >= s.start && f.start - s.start <= pairMs)).length;
+      if (counted < num(p, 'minCalls') && forwarded < num(p, 'minForwardedCalls')) return null;
       return finding([...w, ...paired].sort((a, b) => a.start - b.start), { selfCalls: w.length, forwardedSelfCalls: forwarded, forwardedLegs: fwd.length, minutesX10: Math.round(minutes(w) * 10) }, { forwardedTo: [...new Set(fwd.map((e) => e.other ?? '?'))].slice(0, 5).join(',') }, Math.max(w.length / num(p, 'minCalls'), forwarded / num(p, 'minForwardedCalls')));
     },
   },
@@ -278,9 +283,18 @@ export const RULES: Rule[] = [
     retentionMs: (p) => num(p, 'windowMinutes') * MIN,
     evaluate(events, ev, p) {
       const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MO' && e.businessHours === 2);
+      if (w.length < num(p, 'minCalls')) return null;
       const lines = distinct(w, (e) => e.msisdn);
-      if (w.length < num(p, 'minCalls') || lines < num(p, 'minLines')) return null;
-      return finding(w, { calls: w.length, lines, minutesX10: Math.round(minutes(w) * 10) }, { destinations: [...new Set(w.map((e) => e.range ?? e.other ?? '?'))].slice(0, 5).join(','), band: ev.band }, Math.min(w.length / num(p, 'minCalls'), lines / num(p, 'minLines')));
+      // A trunk whose switch writes the pilot number as served party shows one "line": the calls it carries
+      // at once stand for the extensions (both conventions, DDI and pilot, give the same alert).
+      let concurrent = 0;
+      for (const e of w) {
+        let n = 0;
+        for (const o of w) if (o.start <= e.start && o.end > e.start) n++;
+        if (n > concurrent) concurrent = n;
+      }
+      if (lines < num(p, 'minLines') && concurrent < num(p, 'minConcurrent')) return null;
+      return finding(w, { calls: w.length, lines, concurrent, minutesX10: Math.round(minutes(w) * 10) }, { destinations: [...new Set(w.map((e) => e.range ?? e.other ?? '?'))].slice(0, 5).join(','), band: ev.band }, Math.min(w.length / num(p, 'minCalls'), Math.max(lines / num(p, 'minLines'), concurrent / num(p, 'minConcurrent'))));
     },
   },
   {
@@ -378,6 +392,119 @@ export const RULES: Rule[] = [
       const byCost = c >= money(p, 'maxCost') && answered >= num(p, 'costMinCalls') && c - top >= money(p, 'maxCost') * num(p, 'spreadShare');
       if (!byBurst && !byCost) return null;
       return finding(byCost ? w : burst, { burstCalls: burst.length, calls: w.length, answered }, { trigger: [byBurst ? 'calls' : '', byCost ? 'cost' : ''].filter(Boolean).join('+') }, Math.max(burst.length / num(p, 'maxCalls'), c / money(p, 'maxCost')));
+    },
+  },
+  {
+    id: 'wangiri.slow',
+    group: 'RANGE',
+    fraudType: 'WANGIRI',
+    entityKind: 'RANGE',
+    entity: (ev) => ev.range ?? '',
+    // Low and slow: the same signature as the burst over hours, with rings up to maxRingSeconds.
+    contributes: (ev, p) => ev.kind === 'MT' && !ev.answered && ev.end - ev.start <= num(p, 'maxRingSeconds') * 1000,
+    extends: (ev) => ev.kind === 'MO',
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const mt = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MT');
+      const short = mt.filter((e) => !e.answered && e.end - e.start <= num(p, 'maxRingSeconds') * 1000);
+      const targets = distinct(short, (e) => e.msisdn);
+      if (targets < num(p, 'minTargets') || short.length < num(p, 'minShortShare') * mt.length) return null;
+      // One caller ringing many people unanswered, never talking: a dialler, not a family.
+      const answered = mt.length - mt.filter((e) => !e.answered).length;
+      if (answered > num(p, 'maxAnswered')) return null;
+      return finding(short, { targets, shortCalls: short.length, inboundCalls: mt.length, callingNumbers: distinct(short, (e) => e.other) }, { callingNumbers: [...new Set(short.map((e) => e.other ?? '?'))].slice(0, 10).join(','), country: short[0]?.otherCountry ?? '', windowMinutes: String(p.windowMinutes) }, targets / num(p, 'minTargets'));
+    },
+  },
+  {
+    id: 'wangiri.callback',
+    group: 'RANGE',
+    fraudType: 'WANGIRI',
+    entityKind: 'RANGE',
+    entity: (ev) => ev.range ?? '',
+    // A subscriber calling back a foreign number that rang them, unanswered, shortly before — when that
+    // number rang several subscribers so (Twomey: losses accrue on the callback leg).
+    contributes: (ev) => ev.kind === 'MO' || (ev.kind === 'MT' && !ev.answered),
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      if (ev.kind !== 'MO' || ev.other === null) return null;
+      const from = ev.start - num(p, 'windowMinutes') * MIN;
+      const rang = events.filter((e) => e.kind === 'MT' && !e.answered && e.other === ev.other && e.start >= from && e.start < ev.start);
+      if (!rang.some((e) => e.msisdn === ev.msisdn)) return null;
+      const targets = distinct(rang, (e) => e.msisdn);
+      if (targets < num(p, 'minTargets')) return null;
+      return finding([...rang, ev], { targets, callbacks: 1 }, { callingNumber: ev.other, country: ev.otherCountry ?? '' }, targets / num(p, 'minTargets'));
+    },
+  },
+  {
+    id: 'sms.pumping_sender',
+    group: 'LINE',
+    fraudType: 'IRSF',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    contributes: (ev) => ev.kind === 'SMS' && (ev.international || risky(ev)),
+    retentionMs: (p) => Math.max(num(p, 'windowMinutes'), num(p, 'baselineMinutes')) * MIN,
+    evaluate(events, ev, p) {
+      const isSms = (e: FraudEvent) => e.kind === 'SMS' && (e.international || risky(e));
+      const windowMs = num(p, 'windowMinutes') * MIN;
+      const w = inWindow(events, ev.start, windowMs, isSms);
+      const burst = inWindow(events, ev.start, num(p, 'burstMinutes') * MIN, isSms);
+      if (burst.length < num(p, 'minBurst') && w.length < num(p, 'minSms')) return null;
+      // The sender's own baseline: messages abroad per window over the look-back before this window.
+      const base = inWindow(events, ev.start - windowMs, (num(p, 'baselineMinutes') - num(p, 'windowMinutes')) * MIN, isSms).length;
+      const baseRate = base / Math.max(1, num(p, 'baselineMinutes') / num(p, 'windowMinutes') - 1);
+      // Pumping signatures: consecutive numbers, costly destinations, many prefixes in several countries.
+      const nums = w.map((e) => Number((e.other ?? '0').slice(-9))).sort((a, b) => a - b);
+      let seq = 0;
+      for (let i = 1; i < nums.length; i++) if (nums[i]! - nums[i - 1]! <= 2) seq++;
+      const seqShare = nums.length > 1 ? seq / (nums.length - 1) : 0;
+      const costly = w.filter(risky).length / Math.max(1, w.length);
+      const prefixes = distinct(w, (e) => e.range);
+      const countries = distinct(w, (e) => e.otherCountry);
+      const signature = seqShare >= num(p, 'minSequentialShare') || costly >= num(p, 'minCostlyShare') || (prefixes >= num(p, 'minPrefixes') && countries >= num(p, 'minCountries') && prefixes >= 0.5 * w.length);
+      if (!signature) return null;
+      const byBurst = burst.length >= num(p, 'minBurst') && burst.length >= num(p, 'baselineFactor') * baseRate * (num(p, 'burstMinutes') / num(p, 'windowMinutes'));
+      const byVolume = w.length >= num(p, 'minSms') && w.length >= num(p, 'baselineFactor') * baseRate;
+      if (!byBurst && !byVolume) return null;
+      return finding(byVolume ? w : burst, { messages: w.length, burst: burst.length, baselinePerWindowX10: Math.round(baseRate * 10), prefixes, countries, sequentialPct: Math.round(seqShare * 100) }, { trigger: byBurst ? 'burst' : 'volume', prefixes: [...new Set(w.map((e) => e.range ?? '?'))].slice(0, 5).join(',') }, Math.max(burst.length / num(p, 'minBurst'), w.length / num(p, 'minSms')));
+    },
+  },
+  {
+    id: 'sms.pumping_prefix',
+    group: 'RANGE',
+    fraudType: 'IRSF',
+    entityKind: 'RANGE',
+    entity: (ev) => ev.key,
+    contributes: (ev) => ev.kind === 'SMS',
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'SMS');
+      if (w.length < num(p, 'minSms')) return null;
+      const numbers = distinct(w, (e) => e.other);
+      if (numbers < num(p, 'minNumbers')) return null;
+      return finding(w, { messages: w.length, numbers, senders: distinct(w, (e) => e.msisdn) }, { country: ev.otherCountry ?? '' }, numbers / num(p, 'minNumbers'));
+    },
+  },
+  {
+    id: 'subscription.bust_out',
+    group: 'LINE',
+    fraudType: 'OTHER',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    // Spend abroad or on premium numbers by a line young enough that its history is short (new, or
+    // dormant since it was opened).
+    contributes: (ev, p) => ev.kind === 'MO' && ev.answered && (ev.international || risky(ev)) && ev.lineAgeDays >= 0 && ev.lineAgeDays <= num(p, 'maxLineAgeDays'),
+    retentionMs: (p) => num(p, 'lookbackMinutes') * MIN,
+    evaluate(events, ev, p) {
+      if (ev.lineAgeDays < 0 || ev.lineAgeDays > num(p, 'maxLineAgeDays')) return null;
+      const spend = (e: FraudEvent) => e.kind === 'MO' && e.answered && (e.international || risky(e));
+      const windowMs = num(p, 'windowMinutes') * MIN;
+      const w = inWindow(events, ev.start, windowMs, spend);
+      const c = cost(w);
+      if (c < money(p, 'minCost') || w.length < num(p, 'minCalls')) return null;
+      // Departs from its own history: what the line spent so before this window (look-back) is small.
+      const before = cost(inWindow(events, ev.start - windowMs - 1, (num(p, 'lookbackMinutes') - num(p, 'windowMinutes')) * MIN, spend));
+      if (before > num(p, 'maxHistoryShare') * c) return null;
+      return finding(w, { calls: w.length, lineAgeDays: ev.lineAgeDays, minutesX10: Math.round(minutes(w) * 10) }, { spendBefore: (before / 1e6).toFixed(2), destinations: [...new Set(w.map((e) => e.otherCountry ?? '?'))].slice(0, 5).join(',') }, c / money(p, 'minCost'));
     },
   },
 ];

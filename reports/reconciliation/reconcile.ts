@@ -37,6 +37,8 @@ export interface UsageRow {
   currency: string;
   rated_amount: string;
   billed_amount: string;
+  /** Credited by care adjustments on the billed lines (care/README.md); difference = billed - adjusted - rated. */
+  adjusted_amount: string;
   difference: string;
   flag: 'ok' | 'over-billed' | 'under-billed';
   rated_records: string;
@@ -157,7 +159,7 @@ export async function reconcile(conn: ClickHouseConnection, o: ReconcileOptions)
   const usage = await run<UsageRow>('usage');
   const findings: Finding[] = usage
     .filter((u) => u.flag !== 'ok')
-    .map((u) => ({ kind: u.flag as FindingKind, account_id: u.account_id, msisdn: '', record_id: '', service: u.service, feature_code: '', amount: abs(u.difference), detail: `rated ${u.rated_amount} ${u.currency}, billed ${u.billed_amount} ${u.currency}` }));
+    .map((u) => ({ kind: u.flag as FindingKind, account_id: u.account_id, msisdn: '', record_id: '', service: u.service, feature_code: '', amount: abs(u.difference), detail: `rated ${u.rated_amount} ${u.currency}, billed ${u.billed_amount} ${u.currency}${/^0(\.0*)?$/.test(u.adjusted_amount) ? '' : `, adjusted ${u.adjusted_amount} ${u.currency}`}` }));
   for (const q of FINDING_QUERIES) {
     for (const r of await run<Finding & Record<string, unknown>>(q)) {
       findings.push({ kind: r.kind, account_id: r.account_id, msisdn: r.msisdn, record_id: r.record_id, service: r.service, feature_code: r.feature_code, amount: r.amount, detail: r.detail });
@@ -230,7 +232,7 @@ function staleSpan(days: readonly string[]): string {
 
 const FINDING_COLUMNS = ['kind', 'account_id', 'msisdn', 'record_id', 'service', 'feature_code', 'amount', 'detail'];
 const UNMAPPED_COLUMNS = ['reason', 'service', 'destination_class', 'lines', 'amount', 'example'];
-const USAGE_COLUMNS = ['account_id', 'service', 'currency', 'rated_amount', 'billed_amount', 'difference', 'flag', 'rated_records', 'billed_lines'];
+const USAGE_COLUMNS = ['account_id', 'service', 'currency', 'rated_amount', 'billed_amount', 'adjusted_amount', 'difference', 'flag', 'rated_records', 'billed_lines'];
 
 export const reconcileReport: Report = {
   summary: 'billing reconciliation of a period: rated vs billed, leakage, phantom and double charges, service-record audit',

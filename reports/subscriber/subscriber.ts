@@ -93,6 +93,8 @@ export interface SubscriberLookup {
   msisdn: string;
   records: Row[];
   totals: Row[];
+  /** Care adjustments of the line in the periods looked up (care/README.md), every state. */
+  adjustments: Row[];
 }
 
 const chTime = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
@@ -101,7 +103,8 @@ export async function lookupSubscriber(conn: ClickHouseConnection, msisdn: strin
   const params = { msisdn, from: chTime(period.fromMs), to: chTime(period.toMs), tz };
   const records = await conn.query<Row>(bindSql(loadSqlFile(SQL_DIR, 'records.sql'), params));
   const totals = await conn.query<Row>(bindSql(loadSqlFile(SQL_DIR, 'totals.sql'), params));
-  return { msisdn, records, totals };
+  const adjustments = await conn.query<Row>(bindSql(loadSqlFile(SQL_DIR, 'adjustments.sql'), params));
+  return { msisdn, records, totals, adjustments };
 }
 
 async function normaliserFor(conn: ClickHouseConnection, ctx: ReportContext): Promise<Normaliser | undefined> {
@@ -121,8 +124,10 @@ export const subscriberReport: Report = {
     The line's records in any role (docs/RECONCILIATION.md "Lines in use"): as served party, and as the
     extension (DDI) a switch wrote beside its PBX trunk's pilot number (column line_role).
     Every record once (cdrs FINAL: a duplicate from the switch or a replay shows once) with time, type, other
-    party, duration, billed usage, price (exact), tariff, rate, band and the explanation of the price; then the
-    totals per service and overall (exact Decimal sums).`,
+    party, duration, billed usage, price (exact), what care adjustments credited on it (adjusted), tariff, rate,
+    band and the explanation of the price; then the totals per service and overall (exact Decimal sums); then the
+    care adjustments of the line in the periods looked up (applied, queued for approval, rejected: who, why,
+    when, original and credited amounts).`,
   async run(ctx) {
     const format = formatOf(ctx.values);
     const period = parsePeriod(ctx.values.period);
@@ -140,6 +145,7 @@ export const subscriberReport: Report = {
       const sections = [
         { title: `Records (${r.records.length}; times in ${tz})`, key: 'records', rows: r.records },
         { title: 'Totals per service', key: 'totals', rows: r.totals },
+        { title: `Care adjustments (${r.adjustments.length}; cdr-pipeline adjust)`, key: 'adjustments', rows: r.adjustments },
       ];
       emit(
         ctx,

@@ -220,7 +220,9 @@ function destination(eng: Engine, i: number, w: Where, rng: Rng, cls: number): D
     case D.CARE:
       return { cls, e164: '150', line: -1 };
     case D.VM:
-      return { cls, e164: '121', line: -1 };
+      // Some customers reach their voicemail by calling their own number (the switch diverts it there):
+      // a benign "A calls A" (hard negative of forwarding.self_call).
+      return rng.chance(0.4) ? { cls, e164: pop.msisdn(i), line: i } : { cls, e164: '121', line: -1 };
     case D.EMERGENCY:
       return { cls, e164: rng.chance(0.9) ? '999' : '112', line: -1 };
     default:

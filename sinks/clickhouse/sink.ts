@@ -32,7 +32,23 @@ export interface SinkBatch {
   firstOffset: string;
   lastOffset: string;
   cdrs: SourcedCdr[];
+  /**
+   * The batch's CDRs already serialised (ClickHouseSink.encode): when given, `cdrs` is ignored and indexes in
+   * the result refer to this list. The runner encodes right after rating, so its buffers hold row text, not
+   * decoded object graphs (a string is one object the garbage collector never scans).
+   */
+  encoded?: EncodedCdr[];
   deadLetters: DeadLetter[];
+}
+
+/** A CDR as its insert row: the row text plus what a dead letter needs if ClickHouse refuses the row. */
+export interface EncodedCdr {
+  line: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  /** The source record (original bytes for a dead letter); absent = the row text is stored instead. */
+  source: SourcedCdr['source'];
 }
 
 export interface SinkResult {
@@ -72,17 +88,31 @@ export class ClickHouseSink {
     private readonly opts: SinkOptions,
   ) {}
 
+  /** Serialises CDRs into their insert rows (what write() would build), for a caller that buffers rows. */
+  encode(cdrs: SourcedCdr[]): EncodedCdr[] {
+    const out: EncodedCdr[] = new Array(cdrs.length);
+    for (let i = 0; i < cdrs.length; i++) {
+      const sc = cdrs[i]!;
+      out[i] = { line: cdrRowCompact(sc), topic: sc.topic, partition: sc.partition, offset: sc.offset, source: sc.source };
+    }
+    return out;
+  }
+
   async write(batch: SinkBatch, signal?: AbortSignal): Promise<SinkResult> {
     const token = `${batch.topic}:${batch.partition}:${batch.firstOffset}-${batch.lastOffset}`;
     const result: SinkResult = { cdrRows: 0, deadLetterRows: 0, rejected: 0, rejectedIndexes: [], dataErrors: 0, retries: 0, deadLetters: [] };
     const rejected: DeadLetter[] = [];
-    if (batch.cdrs.length > 0) {
-      const lines = batch.cdrs.map(cdrRowCompact);
+    const rows = batch.encoded ?? batch.cdrs;
+    if (rows.length > 0) {
+      const lines = batch.encoded ? batch.encoded.map((e) => e.line) : batch.cdrs.map(cdrRowCompact);
       const bad = await this.insertIsolating(CDR_TABLE, lines, token, result, signal, 0, CDR_SHAPE);
       const indexes = [...bad.keys()].sort((a, b) => a - b);
       for (const i of indexes) {
-        const sc = batch.cdrs[i]!;
-        // The source record's own bytes when the runner kept them (replayable); else the decoded CDR as JSON.
+        const sc = rows[i]!;
+        // The source record's own bytes when the runner kept them (replayable); else the decoded CDR as JSON
+        // (or, for an encoded row, the row text).
+        const fallbackKey = 'cdr' in sc ? Buffer.from(sc.cdr.servedMsisdn) : null;
+        const fallbackValue = 'cdr' in sc ? Buffer.from(JSON.stringify(sc.cdr)) : Buffer.from(lines[i]!);
         rejected.push({
           code: DeadLetterCode.SINK_REJECTED,
           message: bad.get(i)!,
@@ -90,8 +120,8 @@ export class ClickHouseSink {
           partition: sc.partition,
           offset: sc.offset,
           timestamp: sc.source?.timestamp ?? Date.now(),
-          key: sc.source ? sc.source.key : Buffer.from(sc.cdr.servedMsisdn),
-          value: sc.source ? sc.source.value : Buffer.from(JSON.stringify(sc.cdr)),
+          key: sc.source ? sc.source.key : fallbackKey,
+          value: sc.source ? sc.source.value : fallbackValue,
         });
       }
       result.cdrRows = lines.length - bad.size;

@@ -149,7 +149,10 @@ export async function runStorageBench(records: number, study: boolean, print: (s
     const from = '2026-10-14 12:00:00';
     const to = '2026-10-14 18:00:00';
     const qBefore = await time(conn, panelBefore(from, to));
-    print(`  BEFORE: ${(before.bytes / n).toFixed(1)} bytes per CDR (${before.bytes} bytes, ${before.rows} rows); 6-hour network panel ${qBefore.ms.toFixed(1)} ms (median of 7)`);
+    const [someone] = await conn.query<{ m: string }>(`SELECT served_msisdn AS m FROM cdrs GROUP BY m ORDER BY count() DESC LIMIT 1`);
+    const lookup = `SELECT count() AS n, sum(cost_total) AS cost FROM cdrs FINAL WHERE served_msisdn = '${someone!.m}' AND seizure_time >= '2026-10-01' AND seizure_time < '2026-11-01'`;
+    const lBefore = await time(conn, lookup);
+    print(`  BEFORE: ${(before.bytes / n).toFixed(1)} bytes per CDR (${before.bytes} bytes, ${before.rows} rows); 6-hour network panel ${qBefore.ms.toFixed(1)} ms, a subscriber's month ${lBefore.ms.toFixed(1)} ms (medians of 7)`);
 
     const t0 = performance.now();
     const r = await migrate(conn, all);
@@ -159,8 +162,9 @@ export async function runStorageBench(records: number, study: boolean, print: (s
     print(`  counts and sums after the migrations ${same ? 'equal' : 'DIFFER'}: ${JSON.stringify(fpAfter)}`);
     const after = await footprint(conn, 'cdrs');
     const qAfter = await time(conn, panelAfter(from, to));
-    const sameAnswer = JSON.stringify(qBefore.rows) === JSON.stringify(qAfter.rows);
-    print(`  AFTER: ${((after.bytes - after.projectionBytes) / n).toFixed(1)} bytes per CDR without the time projection, ${(after.bytes / n).toFixed(1)} with it (projection ${after.projectionBytes} bytes); 6-hour network panel ${qAfter.ms.toFixed(1)} ms (median of 7), same answer: ${sameAnswer}`);
+    const lAfter = await time(conn, lookup);
+    const sameAnswer = JSON.stringify(qBefore.rows) === JSON.stringify(qAfter.rows) && JSON.stringify(lBefore.rows) === JSON.stringify(lAfter.rows);
+    print(`  AFTER: ${((after.bytes - after.projectionBytes) / n).toFixed(1)} bytes per CDR without the time projection, ${(after.bytes / n).toFixed(1)} with it (projection ${after.projectionBytes} bytes); 6-hour network panel ${qAfter.ms.toFixed(1)} ms, a subscriber's month ${lAfter.ms.toFixed(1)} ms (medians of 7), same answers: ${sameAnswer}`);
     print('  largest columns before -> after (compressed bytes per CDR):');
     const names = [...before.columns.keys()].sort((a, b) => (before.columns.get(b) ?? 0) - (before.columns.get(a) ?? 0)).slice(0, 20);
     for (const c of names) print(`    ${c.padEnd(24)} ${((before.columns.get(c) ?? 0) / n).toFixed(2).padStart(7)} -> ${((after.columns.get(c) ?? 0) / n).toFixed(2)}`);

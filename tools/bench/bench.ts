@@ -16,9 +16,10 @@
  *
  * Measured per run, from the first consumed record until everything is stored, committed and (pipeline)
  * through the fraud detector: CDR/s; CPU of the whole scenario process (all threads) per CDR, and by thread
- * group (main JS thread, V8 workers, libuv pool = chDB inserts/queries, engine threads); the broker's CPU
- * (its process, /proc) and the endpoint's separately; GC share = (main-thread GC pauses + V8 worker CPU) /
- * process CPU; peak RSS (VmHWM); main-thread time per stage (the runner's metrics). Then the latency phase:
+ * group (main JS thread, V8 platform workers = parallel/concurrent GC, libuv pool = chDB inserts/queries and
+ * @clickhouse/client's zlib, engine = ClickHouse's own threads: merges, the Kafka engine); the broker's CPU
+ * (its process, /proc) and the endpoint's separately; GC share = (V8 platform threads' CPU + main-thread GC
+ * pauses scaled by its on-CPU share, schedstat) / process CPU; peak RSS (VmHWM); main-thread time per stage (the runner's metrics). Then the latency phase:
  * the pipeline on an empty topic, fed at a steady rate (half of 60k CDR/s, or half the measured sustained
  * rate when that is lower), p50/p99 produce-to-queryable.
  */
@@ -35,7 +36,7 @@ import { KAFKA_VERSION, startLocalBroker, type LocalBroker } from '../local/brok
 import { startLocalRegistry, type LocalRegistry } from '../local/registry.js';
 import type { Config } from '../../pipeline/config.js';
 import { createTraffic, writeReference } from '../../simulators/traffic/index.js';
-import { pidListeningOn } from './meter.js';
+import { pidListeningOn, V8_POOL_SIZE } from './meter.js';
 import type { ChildResult, ChildTask } from './bench-child.js';
 
 export const SCENARIOS = ['pipeline', 'naive', 'kafka-engine', 'server', 'pipeline-fraud-off', 'pipeline-rating-off'] as const;
@@ -89,7 +90,8 @@ function childPath(name: string): string {
 /** Runs one scenario process to its result (or its error). */
 function runChild(task: ChildTask, onReady?: (child: ChildProcess) => Promise<void>): Promise<ChildResult> {
   return new Promise((res, rej) => {
-    const child = fork(childPath('bench-child'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    // A fixed V8 pool: meter.ts tells V8's threads from libuv's by creation order.
+    const child = fork(childPath('bench-child'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [`--v8-pool-size=${V8_POOL_SIZE}`] });
     let settled = false;
     child.on('message', (m: { type: string; result?: ChildResult; message?: string }) => {
       if (m.type === 'ready' && onReady) void onReady(child).catch((err: Error) => ((settled = true), child.kill('SIGTERM'), rej(err)));
@@ -136,7 +138,7 @@ function summarise(name: ScenarioName, rs: ChildResult[]): ScenarioSummary {
     usPerCdr: round(med((r) => per(r, r.reading.cpuSeconds)), 2),
     brokerUsPerCdr: Number.isFinite(brokerUs) ? round(brokerUs, 2) : null,
     endpointUsPerCdr: Number.isFinite(endpointUs) ? round(endpointUs, 2) : null,
-    gcShare: round(med((r) => (r.reading.gcPauseSeconds + (r.reading.threads?.v8 ?? 0)) / r.reading.cpuSeconds), 3),
+    gcShare: round(med((r) => r.reading.gcCpuSeconds / r.reading.cpuSeconds), 3),
     gcPauseUsPerCdr: round(med((r) => per(r, r.reading.gcPauseSeconds)), 2),
     peakRssMb: Math.round(med((r) => r.peakRssMb)),
     threadsUsPerCdr: groups.length ? Object.fromEntries(groups.map((g) => [g, round(med((r) => per(r, (r.reading.threads as Record<string, number>)[g])), 2)])) : null,

@@ -16,7 +16,7 @@ import { startPipeline } from '../../pipeline/app.js';
 import { readAlerts } from '../../pipeline/fraud.js';
 import { scoreFraud, type FraudScore } from './fraud-score.js';
 import { microsOf } from '../../enrich/fraud/index.js';
-import { releaseOrder } from './fraud-offline.js';
+import { EVAL_PARTIAL_INTERVAL_MS, releaseOrder } from './fraud-offline.js';
 
 export interface FraudEvalOptions {
   seed: number;
@@ -33,6 +33,8 @@ export interface FraudEvalOptions {
    * traffic apart; one partition delivers the records in release order, as a live pipeline sees them.
    */
   partitions?: number;
+  /** Partial records (CDR contract v3) every this many ms of a long call or session; default EVAL_PARTIAL_INTERVAL_MS, 0 = off. */
+  partialIntervalMs?: number;
 }
 
 export interface FraudEvalResult {
@@ -65,7 +67,7 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
   try {
     const { createTraffic, writeReference } = await import('../../simulators/traffic/index.js');
     const endMs = o.startMs + o.days * 86_400_000;
-    const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs, scenarios: o.scenarios, params: o.params });
+    const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs, scenarios: o.scenarios, params: o.params, partialIntervalMs: o.partialIntervalMs ?? EVAL_PARTIAL_INTERVAL_MS });
     writeReference(referenceDir, traffic.reference());
     await ensureTopic(brokers, runCfg.kafka.topic, runCfg.kafka.partitions, log);
     print(`Producing ${o.days} days of traffic of ${o.subscribers} subscribers with the scenarios ${o.scenarios === 'all' ? 'all' : o.scenarios.join(', ')} (seed ${o.seed}), in release order, to ${runCfg.kafka.partitions} partition(s)...`);
@@ -131,7 +133,8 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
       print(`  done in ${seconds.toFixed(1)} s`);
       const alerts = await readAlerts(p.conn);
       const ids = new Set(labels.flatMap((l) => l.recordIds));
-      const rows = await p.conn.query<{ id: string; rel: string; cost: string }>("SELECT record_id AS id, toString(toUnixTimestamp64Milli(release_time)) AS rel, toString(cost_total) AS cost FROM cdrs FINAL WHERE rating_status = 'RATED' AND cost_total > 0");
+      // Per call: the parts of a call (contract v3 partial records) share its record id; its cost is theirs summed.
+      const rows = await p.conn.query<{ id: string; rel: string; cost: string }>("SELECT record_id AS id, toString(max(toUnixTimestamp64Milli(release_time))) AS rel, toString(sum(cost_total)) AS cost FROM cdrs FINAL WHERE rating_status = 'RATED' AND cost_total > 0 GROUP BY record_id");
       const records = new Map<string, readonly [number, number]>();
       for (const r of rows) if (ids.has(r.id)) records.set(r.id, [Number(r.rel), microsOf(r.cost)]);
       const score = scoreFraud({ alerts, labels, lines: [...traffic.reference().lines()], records, subscribers: o.subscribers, days: o.days });

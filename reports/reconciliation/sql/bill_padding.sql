@@ -22,11 +22,19 @@ SELECT
                    'the feature is not provisioned on the line')) AS detail
 FROM
 (
-    SELECT account_id, msisdn, toString(charge_type) AS charge_type, toString(feature_code) AS feature_code,
-           CAST(sum(amount) AS Decimal(18, 6)) AS charged, count() AS lines, any(description) AS description
-    FROM invoice_lines FINAL
-    WHERE period = {period:String} AND charge_type IN ('recurring', 'feature', 'one-off') AND amount > 0
+    -- Less what care adjustments credited on the lines (care/README.md): a charge credited in full is not reported.
+    SELECT il.account_id AS account_id, il.msisdn AS msisdn, toString(il.charge_type) AS charge_type, toString(il.feature_code) AS feature_code,
+           CAST(sum(il.amount) - sum(a.adjusted) AS Decimal(18, 6)) AS charged, count() AS lines, any(il.description) AS description
+    FROM invoice_lines AS il FINAL
+    LEFT JOIN (
+        SELECT account_id, invoice_id, line_no, sum(amount) AS adjusted
+        FROM care_adjustments FINAL
+        WHERE period = {period:String} AND status = 'applied'
+        GROUP BY account_id, invoice_id, line_no
+    ) AS a ON il.account_id = a.account_id AND il.invoice_id = a.invoice_id AND il.line_no = a.line_no
+    WHERE il.period = {period:String} AND il.charge_type IN ('recurring', 'feature', 'one-off') AND il.amount > 0
     GROUP BY account_id, msisdn, charge_type, feature_code
+    HAVING charged > 0
 ) AS b
 LEFT JOIN
 (

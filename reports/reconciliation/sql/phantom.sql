@@ -9,10 +9,17 @@ SELECT
     record_id,
     service,
     '' AS feature_code,
-    amount,
-    concat(toString(charge_type), ' line ', invoice_id, '/', toString(line_no)) AS detail
-FROM invoice_lines FINAL
-WHERE period = {period:String} AND charge_type IN ('usage', 'surcharge') AND record_id != ''
+    CAST(il.amount - a.adjusted AS Decimal(18, 6)) AS amount,
+    concat(toString(charge_type), ' line ', invoice_id, '/', toString(line_no), if(a.adjusted != 0, concat(' (', toString(il.amount), ' less ', toString(a.adjusted), ' adjusted by care)'), '')) AS detail
+FROM invoice_lines AS il FINAL
+-- Care adjustments applied to the line (care/README.md): a phantom charge credited in full is settled.
+LEFT JOIN (
+        SELECT account_id, invoice_id, line_no, sum(amount) AS adjusted
+        FROM care_adjustments FINAL
+        WHERE period = {period:String} AND status = 'applied'
+        GROUP BY account_id, invoice_id, line_no
+    ) AS a USING (account_id, invoice_id, line_no)
+WHERE period = {period:String} AND charge_type IN ('usage', 'surcharge') AND record_id != '' AND il.amount - a.adjusted > 0
   AND record_id NOT IN (
       SELECT record_id FROM cdrs
       WHERE seizure_time >= toDateTime64(period_start, 3, 'UTC') AND seizure_time < toDateTime64(period_end, 3, 'UTC'))

@@ -1,6 +1,7 @@
 -- Billing reconciliation, usage (docs/RECONCILIATION.md): per account, service and currency of the period, the
 -- rated amount (pre-aggregate agg_usage_daily, from the deduplicated CDRs) against the billed amount (usage and
--- surcharge lines of invoice_lines), the difference (billed - rated) and a flag beyond the tolerance:
+-- surcharge lines of invoice_lines), less what care adjustments credited on those lines (care_adjustments,
+-- applied), the difference (billed - adjusted - rated) and a flag beyond the tolerance:
 -- over-billed (the customer paid more than the CDRs are worth) or under-billed (revenue not invoiced).
 -- Accounts: those of the customer inventory in force (ref_current_version); wholesale (inbound roamer) accounts
 -- are settled outside the retail bill. The aggregate is read without FINAL: each day is swapped in whole by
@@ -15,7 +16,8 @@ SELECT
     currency,
     rated_amount,
     billed_amount,
-    billed_amount - rated_amount AS difference,
+    adjusted_amount,
+    billed_amount - adjusted_amount - rated_amount AS difference,
     multiIf(difference > {tolerance:Decimal(18, 6)}, 'over-billed', difference < -{tolerance:Decimal(18, 6)}, 'under-billed', 'ok') AS flag,
     rated_records,
     billed_lines
@@ -29,10 +31,19 @@ FROM
 ) AS r
 FULL OUTER JOIN
 (
-    SELECT account_id, service, toString(currency) AS currency, CAST(sum(amount) AS Decimal(18, 6)) AS billed_amount, count() AS billed_lines
-    FROM invoice_lines FINAL
-    WHERE period = {period:String} AND charge_type IN ('usage', 'surcharge')
+    -- Care adjustments applied to the lines (care/README.md): billed - adjusted is what the customer pays.
+    SELECT l.account_id AS account_id, l.service AS service, toString(l.currency) AS currency, CAST(sum(l.amount) AS Decimal(18, 6)) AS billed_amount,
+           CAST(sum(a.adjusted) AS Decimal(18, 6)) AS adjusted_amount, count() AS billed_lines
+    FROM invoice_lines AS l FINAL
+    LEFT JOIN
+    (
+        SELECT account_id, invoice_id, line_no, sum(amount) AS adjusted
+        FROM care_adjustments FINAL
+        WHERE period = {period:String} AND status = 'applied'
+        GROUP BY account_id, invoice_id, line_no
+    ) AS a ON l.account_id = a.account_id AND l.invoice_id = a.invoice_id AND l.line_no = a.line_no
+    WHERE l.period = {period:String} AND l.charge_type IN ('usage', 'surcharge')
     GROUP BY account_id, service, currency
 ) AS b USING (account_id, service, currency)
-WHERE rated_amount != 0 OR billed_amount != 0
+WHERE rated_amount != 0 OR billed_amount != 0 OR adjusted_amount != 0
 ORDER BY flag = 'ok', abs(difference) DESC, account_id, service

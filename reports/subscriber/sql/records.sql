@@ -21,7 +21,11 @@ WITH
     -- The other lines of the line's PBX trunk (ref_lines.trunk_group of the snapshot in force): their pilot.
     (SELECT groupArray(msisdn) FROM ref_lines
      WHERE version = (SELECT version FROM ref_current_version) AND msisdn != {msisdn:String}
-       AND trunk_group = (SELECT any(trunk_group) FROM ref_lines WHERE version = (SELECT version FROM ref_current_version) AND msisdn = {msisdn:String})) AS trunk_lines
+       AND trunk_group = (SELECT any(trunk_group) FROM ref_lines WHERE version = (SELECT version FROM ref_current_version) AND msisdn = {msisdn:String})) AS trunk_lines,
+    -- Care adjustments applied to the line's CDRs (care/README.md): the credit beside the price.
+    (SELECT mapFromArrays(groupArray(record_id), groupArray(credited)) FROM
+       (SELECT record_id, CAST(sum(amount) AS Decimal(18, 6)) AS credited FROM care_adjustments FINAL
+        WHERE status = 'applied' AND record_id != '' AND msisdn IN ({msisdn:String}, concat('+', {msisdn:String})) GROUP BY record_id)) AS adjusted_by_record
 SELECT
     formatDateTime(seizure_time, '%Y-%m-%d %H:%i:%S', {tz:String}) AS time,
     toString(event_type) AS type,
@@ -34,6 +38,7 @@ SELECT
             usage_unit = 'message', concat(toString(billed_usage), ' msg'),
             '') AS billed,
     cost_total AS price,
+    adjusted_by_record[record_id] AS adjusted,
     currency,
     toString(rating_status) AS status,
     ifNull(toString(tariff_id), '') AS tariff,

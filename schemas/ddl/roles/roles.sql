@@ -65,6 +65,7 @@ GRANT SELECT(invoice_id, account_id, period, line_no, charge_type, service, reco
 GRANT SELECT(version, account_id, class, segment, payment_type) ON {database}.ref_accounts TO cdr_grafana_reader;
 GRANT SELECT ON {database}.ref_current_version TO cdr_grafana_reader;
 GRANT SELECT ON {database}.reference_versions TO cdr_grafana_reader;
+GRANT SELECT(adjustment_id, state, status, period, account_id, charge_type, service, original_amount, amount, currency, reason, requested_at) ON {database}.care_adjustments TO cdr_grafana_reader;
 
 -- Billing and revenue-assurance analysts (`report reconcile`, `import invoices|benchmarks`, `reference import`,
 -- ad-hoc SQL of reports/reconciliation/sql/): the record-level checks read CDRs with their subscribers; they
@@ -92,6 +93,7 @@ GRANT SELECT, INSERT ON {database}.ref_countries TO cdr_billing_analyst;
 GRANT SELECT, INSERT ON {database}.ref_holidays TO cdr_billing_analyst;
 GRANT SELECT ON {database}.cdrs_billing TO cdr_billing_analyst;
 GRANT SELECT ON {database}.agg_usage_daily_masked TO cdr_billing_analyst;
+GRANT SELECT ON {database}.care_adjustments TO cdr_billing_analyst;
 
 -- Fraud analysts: alerts with their entities and the evidence CDRs behind them, the reference data that
 -- explains a number (numbering plan, lines, cells), the traffic aggregate. No invoices, no write.
@@ -109,9 +111,12 @@ GRANT SELECT ON {database}.ref_networks TO cdr_fraud_analyst;
 -- Customer care (`report subscriber`): one subscriber's records with their prices and explanations
 -- (reports/subscriber/sql/*.sql read only these columns of cdrs, plus the sorting and version columns FINAL
 -- reads), the operator's number formats and the line's PBX trunk, the subscriber's daily totals. ClickHouse has
--- no "one subscriber per query" privilege: what an agent looked up is in system.query_log.
+-- no "one subscriber per query" privilege: what an agent looked up is in system.query_log. Agents record
+-- adjustments (care_adjustments, care/) on the invoice lines they explain.
 GRANT SELECT(served_msisdn, seizure_time, recording_entity, record_id, event_type, calling_number, called_number, other_party_e164, other_party_category, disposition, duration_ms, billed_usage, usage_amount, usage_unit, cost_total, cost_connect_fee, cost_usage, cost_adjustment, cost_surcharge, currency, rating_status, unrated_reason, tariff_id, tariff_version, rate_id, destination_id, matched_prefix, band, bands, rounding, roaming, roaming_zone, surcharge_rate_id, rating_segments, rating_note, rating_service, record_sequence_number, _ingested_at) ON {database}.cdrs TO cdr_care_agent;
 GRANT SELECT ON {database}.agg_usage_daily TO cdr_care_agent;
+GRANT SELECT, INSERT ON {database}.care_adjustments TO cdr_care_agent;
+GRANT SELECT ON {database}.invoice_lines TO cdr_care_agent;
 GRANT SELECT ON {database}.ref_current_version TO cdr_care_agent;
 GRANT SELECT ON {database}.ref_operator TO cdr_care_agent;
 GRANT SELECT(version, msisdn, trunk_group) ON {database}.ref_lines TO cdr_care_agent;
