@@ -6,7 +6,8 @@
  *
  * Never twice: the adjustment id is the key. A resubmitted id is answered from the stored row (the same content:
  * "already applied"; other content: refused ID_REUSED). Two submissions racing each other both pass that check,
- * so the insert itself decides: it carries the deduplication token `adjust:<id>:<state>` and ClickHouse drops
+ * so the insert itself decides: it carries the deduplication token `adjust:<id>:submit` (a supervisor's decision
+ * `adjust:<id>:decide`) and ClickHouse drops
  * the second block with that token; each submitter then reads the stored row back, and only the one whose
  * `submission` nonce is stored reports "applied". The table is a ReplacingMergeTree on the id as well, so a
  * duplicate that got past both (beyond the deduplication window) still counts once for every FINAL reader.
@@ -106,9 +107,12 @@ const STORED_COLUMNS = `adjustment_id, state, toString(status) AS status, submis
 /** Money keeps its 6 decimals on the way out ("12.500000"), as in the reports. */
 const SETTINGS = { output_format_decimal_trailing_zeros: 1 } as const;
 
+/** Amounts with their 6 decimals, whatever ClickHouse's text form ("0.3678" -> "0.367800"). */
+const exact = (a: StoredAdjustment): StoredAdjustment => ({ ...a, amount: formatMicros(micros(a.amount)), original_amount: formatMicros(micros(a.original_amount)) });
+
 export async function readAdjustment(conn: ClickHouseConnection, id: string): Promise<StoredAdjustment | undefined> {
   const [row] = await conn.query<StoredAdjustment>(`SELECT ${STORED_COLUMNS} FROM care_adjustments FINAL WHERE adjustment_id = ${sqlString(id)}`, SETTINGS);
-  return row;
+  return row && exact(row);
 }
 
 /** Adjustments as stored (newest state of each), optionally of one status, oldest first. */
@@ -117,7 +121,7 @@ export async function listAdjustments(conn: ClickHouseConnection, where: { statu
   if (where.status) cond.push(`status = ${sqlString(where.status)}`);
   if (where.period) cond.push(`period = ${sqlString(where.period)}`);
   if (where.msisdn) cond.push(`msisdn = ${sqlString(where.msisdn)}`);
-  return conn.query<StoredAdjustment>(`SELECT ${STORED_COLUMNS} FROM care_adjustments FINAL WHERE ${cond.join(' AND ')} ORDER BY requested_at, adjustment_id`, SETTINGS);
+  return (await conn.query<StoredAdjustment>(`SELECT ${STORED_COLUMNS} FROM care_adjustments FINAL WHERE ${cond.join(' AND ')} ORDER BY requested_at, adjustment_id`, SETTINGS)).map(exact);
 }
 
 /** The invoice line a request points at, or why there is none. */
@@ -126,11 +130,12 @@ async function chargeOf(conn: ClickHouseConnection, r: AdjustmentRequest): Promi
   if (r.invoiceId !== '') {
     const rows = await conn.query<ChargeLine>(`SELECT ${cols} FROM invoice_lines FINAL WHERE invoice_id = ${sqlString(r.invoiceId)} AND line_no = ${Number(r.lineNo)}`, SETTINGS);
     if (rows.length === 0) return new Refusal('NOT_FOUND', `invoice line ${r.invoiceId}/${r.lineNo} does not exist (not in the imported invoices)`);
+    rows[0]!.amount = formatMicros(micros(rows[0]!.amount));
     if (r.recordId !== '' && rows[0]!.record_id !== r.recordId) return new Refusal('NOT_FOUND', `invoice line ${r.invoiceId}/${r.lineNo} does not bill CDR ${r.recordId}`);
     return rows[0]!;
   }
   const rows = await conn.query<ChargeLine>(`SELECT ${cols} FROM invoice_lines FINAL WHERE record_id = ${sqlString(r.recordId)} AND charge_type = ${sqlString(r.chargeType)} ORDER BY invoice_id, line_no`, SETTINGS);
-  if (rows.length === 1) return rows[0]!;
+  if (rows.length === 1) return { ...rows[0]!, amount: formatMicros(micros(rows[0]!.amount)) };
   if (rows.length > 1) return new Refusal('AMBIGUOUS', `CDR ${r.recordId} is billed on ${rows.length} ${r.chargeType} lines (${rows.map((l) => `${l.invoice_id}/${l.line_no}`).join(', ')}): name the line with --invoice and --line`);
   const [cdr] = await conn.query<{ n: string }>(`SELECT count() AS n FROM cdrs WHERE record_id = ${sqlString(r.recordId)}`);
   if (Number(cdr?.n ?? 0) === 0) return new Refusal('NOT_FOUND', `CDR ${r.recordId} does not exist`);
@@ -193,9 +198,11 @@ function describeStored(s: StoredAdjustment): string {
 }
 
 /** Inserts one state row; true when the stored row is this submission's (false: another submission won). */
-async function insertState(conn: ClickHouseConnection, row: Omit<StoredAdjustment, 'state' | 'submission' | 'decided_at'> & { decided_at: string | null }, state: 1 | 2): Promise<{ won: boolean; stored: StoredAdjustment }> {
+async function insertState(conn: ClickHouseConnection, row: Omit<StoredAdjustment, 'state' | 'submission' | 'decided_at'> & { decided_at: string | null }, state: 1 | 2, step: 'submit' | 'decide'): Promise<{ won: boolean; stored: StoredAdjustment }> {
   const submission = randomUUID();
-  await conn.insert('care_adjustments', JSON.stringify({ ...row, state, submission }) + '\n', { insert_deduplication_token: `adjust:${row.adjustment_id}:${state}` });
+  // One token for the submission (whatever its state: two racing submissions may judge the daily limit
+  // differently) and one for the decision on a queued adjustment.
+  await conn.insert('care_adjustments', JSON.stringify({ ...row, state, submission }) + '\n', { insert_deduplication_token: `adjust:${row.adjustment_id}:${step}` });
   const stored = await readAdjustment(conn, row.adjustment_id);
   if (!stored) throw new Error(`adjustment ${row.adjustment_id} was inserted but cannot be read back`);
   return { won: stored.submission === submission && Number(stored.state) === state, stored };
@@ -265,7 +272,7 @@ async function applyOne(conn: ClickHouseConnection, policy: CarePolicy, r: Adjus
     decided_at: decision.apply ? now : null,
     source: o.source,
   };
-  const { won, stored } = await insertState(conn, row, decision.apply ? 2 : 1);
+  const { won, stored } = await insertState(conn, row, decision.apply ? 2 : 1, 'submit');
   if (!won) {
     // A racing submission of the same id got there first.
     if (!sameRequest(stored, r, asked)) return resultOf(r, 'refused', 'ID_REUSED', `adjustment id ${r.adjustmentId} was just used by another submission for another adjustment: choose a new id`, stored);
@@ -305,7 +312,7 @@ export async function decide(conn: ClickHouseConnection, policy: CarePolicy, d: 
   const { state: _state, submission: _sub, ...rest } = s;
   const now = chTime(o.nowMs);
   const row = { ...rest, status: d.approve ? ('applied' as const) : ('rejected' as const), note: d.note ? `${s.note}${s.note ? ' | ' : ''}${d.note}` : s.note, decided_by: d.approver, decided_role: d.role, decided_at: now, line_no: Number(s.line_no), source: s.source };
-  const { won, stored } = await insertState(conn, row, 2);
+  const { won, stored } = await insertState(conn, row, 2, 'decide');
   if (!won) return resultOf(r, alreadyOutcome(stored), 'NOT_PENDING', describeStored(stored), stored);
   return resultOf(r, d.approve ? 'applied' : 'rejected', '', d.approve ? `approved: credited ${stored.amount} ${stored.currency} on invoice line ${stored.invoice_id}/${stored.line_no}` : `rejected: nothing credited`, stored);
 }

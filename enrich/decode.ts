@@ -326,6 +326,10 @@ function validate(c: Cdr, k: Checks): [DeadLetterCode, string] | undefined {
   if (c.durationMs < 0 || c.billableMs < 0 || c.durationMs > k.maxDurationMs || c.billableMs > c.durationMs) {
     return [DeadLetterCode.INVALID_DURATION, `durationMs ${c.durationMs} / billableMs ${c.billableMs} out of range`];
   }
+  // The release too: a call released hours from now (its seizure plausible, its duration consistent) was
+  // stored, then its fraud event, stamped with the release time, was refused by the broker (timestamp out of
+  // range) and stopped the pipeline.
+  if (c.releaseTime > k.limitFuture) return [DeadLetterCode.FUTURE_TIMESTAMP, `releaseTime ${isoOf(c.releaseTime)} is in the future`];
   // Times and durations must tell the same story (TS 32.298: duration = release - seizure, callDuration =
   // release - answer); with seizure <= answer <= release and durationMs <= maxDurationMs this also bounds
   // the release time (a year-3000 release with a plausible duration is refused here).
@@ -403,6 +407,15 @@ function outOfDomain(c: Cdr): [DeadLetterCode, string] | undefined {
   if (c.localRecordSequenceNumber !== null && (c.localRecordSequenceNumber < D.localRecordSequenceNumber[0] || c.localRecordSequenceNumber > D.localRecordSequenceNumber[1])) return outside('localRecordSequenceNumber', c.localRecordSequenceNumber);
   if (c.smsSegments < D.smsSegments[0] || c.smsSegments > D.smsSegments[1]) return outside('smsSegments', c.smsSegments);
   if (c.recordId.length > MAX_TEXT_CHARS) return tooLong('recordId', c.recordId, MAX_TEXT_CHARS);
+  // Ids and names: no control characters (NUL included) and no U+FFFD, which is what invalid UTF-8 decodes
+  // to: two different byte strings would otherwise become the same recordId and collapse in ClickHouse.
+  if (badText(c.recordId)) return notText('recordId');
+  if (badText(c.recordingEntity)) return notText('recordingEntity');
+  if (c.inTrunkGroup !== null && badText(c.inTrunkGroup)) return notText('inTrunkGroup');
+  if (c.outTrunkGroup !== null && badText(c.outTrunkGroup)) return notText('outTrunkGroup');
+  if (c.apn !== null && badText(c.apn)) return notText('apn');
+  // Extensions are free text (control characters allowed), but not invalid UTF-8.
+  for (const k in c.extensions) if (k.indexOf('\ufffd') >= 0 || c.extensions[k]!.indexOf('\ufffd') >= 0) return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, 'extensions hold invalid UTF-8 (U+FFFD)'];
   if (c.recordingEntity.length > MAX_TEXT_CHARS) return tooLong('recordingEntity', c.recordingEntity, MAX_TEXT_CHARS);
   if (c.inTrunkGroup !== null && c.inTrunkGroup.length > MAX_TEXT_CHARS) return tooLong('inTrunkGroup', c.inTrunkGroup, MAX_TEXT_CHARS);
   if (c.outTrunkGroup !== null && c.outTrunkGroup.length > MAX_TEXT_CHARS) return tooLong('outTrunkGroup', c.outTrunkGroup, MAX_TEXT_CHARS);
@@ -424,6 +437,19 @@ export function isPartyNumber(s: string): boolean {
     if (ch > 127 || PARTY_CHAR[ch] === 0) return false;
   }
   return true;
+}
+
+/** A control character (C0, DEL) or U+FFFD (invalid UTF-8 decodes to it) anywhere in the string. */
+function badText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch < 0x20 || ch === 0x7f || ch === 0xfffd) return true;
+  }
+  return false;
+}
+
+function notText(field: string): [DeadLetterCode, string] {
+  return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, `${field} holds a control character or invalid UTF-8`];
 }
 
 /** Only the digits 0-9, between min and max of them. */

@@ -4,7 +4,7 @@
  * start the pipeline through here, so they run the same code.
  */
 import { cdrCodec, cdrReaderFor, schemaPath, SchemaIncompatibleError, type DeadLetter, type Log, type Source, type SourcedCdr } from '../schemas/index.js';
-import { encodeDeadLetter } from '../schemas/dead-letter.js';
+import { publishDeadLetters } from './dead-letter-topic.js';
 import { watchRatingStage, type RatingBatchStage, type WatchedRatingStage } from '../enrich/rate/stage.js';
 import { watchClickHouseRatingStage } from './reference-store.js';
 import { KafkaSink } from '../sinks/kafka.js';
@@ -21,6 +21,7 @@ import { AggregateRefresher } from '../reports/aggregates/aggregates.js';
 import { ConfigError, kafkaConnection, kafkaSecurity, type Config } from './config.js';
 import { redactUrl } from '../schemas/security.js';
 import { Runner } from './runner.js';
+import { NotificationService } from './notifications.js';
 import { createMetrics, serveTelemetry, type Metrics } from './telemetry.js';
 
 export interface Pipeline {
@@ -183,10 +184,8 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     ...(fraudEvents ? { fraudEvents: { prepare: (cdrs: SourcedCdr[]) => fraudEvents.prepare(cdrs), send: (p: unknown[]) => fraudEvents.send(p as PreparedFraudEvents[]) } } : {}),
     ...(dlq
       ? {
-          publishDeadLetters: (dls: DeadLetter[]) => {
-            const now = Date.now();
-            return dlq.send(dlqTopic, dls.map((d) => ({ key: `${d.topic}/${d.partition}/${d.offset}`, value: encodeDeadLetter(d, now), timestamp: now })));
-          },
+          // Bounded per message, per-record refusals isolated (pipeline/dead-letter-topic.ts): never fatal.
+          publishDeadLetters: (dls: DeadLetter[]) => publishDeadLetters(dlq, dlqTopic, dls, log.child({ component: 'dead-letter-topic' })),
         }
       : {}),
   });
@@ -215,12 +214,25 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
       },
     });
   }
-  const done = runner.run();
+  // A fraud detector that stops for good (its consumer crashed, a fatal store error) stops the process too
+  // (exit 1, like any fatal error: nothing more is committed): running on without detection while /readyz said ready
+  // hid it behind one log line. Its position is committed, so the restart resumes it.
+  let fraudFailed: ((err: Error) => void) | undefined;
+  const done = fraud ? Promise.race([runner.run(), new Promise<never>((_, reject) => (fraudFailed = reject))]) : runner.run();
   aggregates?.start();
-  if (fraud) await fraud.start((err) => log.error({ err: err.message }, 'fraud detector stopped'));
+  if (fraud) {
+    await fraud.start((err) => {
+      log.error({ err: err.message }, 'fraud detector stopped: stopping the pipeline');
+      fraudFailed?.(new Error(`fraud detector stopped: ${err.message}`));
+    });
+  }
+  // Usage notifications (issue #16): a timer of their own over the stored rated CDRs, never in the batch path.
+  const notifier = cfg.notifications.enabled ? new NotificationService({ cfg, conn, log }) : undefined;
+  await notifier?.start();
   let stopping: Promise<void> | undefined;
   const closeAll = async () => {
     watcher?.stop();
+    await notifier?.stop();
     await aggregates?.stop();
     await fraud?.stop().catch(() => undefined);
     await fraudEvents?.disconnect().catch(() => undefined);

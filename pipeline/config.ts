@@ -6,7 +6,8 @@
  * Environment variables: CDR_<SECTION>_<KEY> in SCREAMING_SNAKE_CASE, e.g. CDR_SINK_MAX_BATCH_ROWS=20000,
  * CDR_CLICKHOUSE_MODE=server. KAFKA_BROKERS (comma-separated) is accepted as an alias of CDR_KAFKA_BROKERS.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { redactUrlsIn, type KafkaConnection, type KafkaSecurity } from '../schemas/security.js';
 import { DEFAULT_RETENTION, retentionProblems, type Retention } from '../sinks/clickhouse/migrate.js';
 
@@ -386,6 +387,37 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
   },
 };
 
+/**
+ * Node's timers hold at most 2^31 - 1 ms (~24.8 days): setTimeout(fn, 3e9) warns and fires after 1 ms, so a
+ * shutdown grace of 3e9 ms gave none at all. Every `...Ms` setting that is a duration is capped here
+ * (decode.minTimestampMs is a point in time, not a duration).
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+for (const keys of Object.values(RULES) as Record<string, Rule>[]) {
+  for (const [key, rule] of Object.entries(keys)) if (rule.kind === 'int' && key.endsWith('Ms') && key !== 'minTimestampMs') rule.max = Math.min(rule.max ?? MAX_TIMER_MS, MAX_TIMER_MS);
+}
+
+/** Why `file` cannot serve as a certificate or key file (missing, not a regular file, unreadable), or undefined. */
+function unreadableFile(file: string): string | undefined {
+  try {
+    if (!statSync(file).isFile()) return `${file} is not a regular file`;
+    accessSync(file, fsConstants.R_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `no file ${file}` : `cannot read ${file} (${code ?? 'error'})`;
+  }
+}
+
+/** An IP literal, or a host name of RFC 1123 labels whose last label is not all digits (256.1.1.1 is neither). */
+export function isListenHost(host: string): boolean {
+  if (isIP(host) !== 0) return true;
+  if (host.length === 0 || host.length > 253) return false;
+  const labels = host.split('.');
+  if (!labels.every((l) => /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/.test(l))) return false;
+  return !/^\d+$/.test(labels[labels.length - 1]!);
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -505,6 +537,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (cfg.sink.maxBufferedRows < cfg.sink.maxBatchRows) problems.push(`sink.maxBufferedRows (${cfg.sink.maxBufferedRows}) must be >= sink.maxBatchRows (${cfg.sink.maxBatchRows})`);
     if (cfg.kafka.heartbeatIntervalMs * 3 > cfg.kafka.sessionTimeoutMs) problems.push('kafka.heartbeatIntervalMs must be at most a third of kafka.sessionTimeoutMs (Kafka consumer rule)');
     checkTls(cfg, problems);
+    // Checked here (exit 2 with the other problems) rather than when the endpoint listens after migrations.
+    if (!isListenHost(cfg.telemetry.metricsHost)) problems.push(`telemetry.metricsHost: ${shown(cfg.telemetry.metricsHost)} is neither an IP address nor a host name`);
     problems.push(...retentionProblems(cfg.retention));
   }
   if (problems.length) throw new ConfigError(problems);
@@ -550,7 +584,10 @@ function checkTls(cfg: Config, problems: string[]): void {
   for (const [key, file] of kafkaFiles) {
     if (file === '') continue;
     if (!k.ssl) problems.push(`kafka.${key} is set but kafka.ssl is false (CDR_KAFKA_SSL=true turns TLS on)`);
-    else if (!existsSync(file)) problems.push(`kafka.${key}: no file ${file}`);
+    else {
+      const why = unreadableFile(file);
+      if (why) problems.push(`kafka.${key}: ${why}`);
+    }
   }
   if ((k.sslCertFile === '') !== (k.sslKeyFile === '')) problems.push('kafka.sslCertFile and kafka.sslKeyFile go together (a client certificate needs its key)');
   if (k.saslMechanism !== 'none') {
@@ -563,7 +600,10 @@ function checkTls(cfg: Config, problems: string[]): void {
     ['certFile', c.certFile],
     ['keyFile', c.keyFile],
   ];
-  for (const [key, file] of chFiles) if (file !== '' && !existsSync(file)) problems.push(`clickhouse.${key}: no file ${file}`);
+  for (const [key, file] of chFiles) {
+    const why = file === '' ? undefined : unreadableFile(file);
+    if (why) problems.push(`clickhouse.${key}: ${why}`);
+  }
   if ((c.certFile === '') !== (c.keyFile === '')) problems.push('clickhouse.certFile and clickhouse.keyFile go together (a client certificate needs its key)');
   if (c.certFile !== '' && c.caFile === '') problems.push('clickhouse.certFile needs clickhouse.caFile (@clickhouse/client takes a client certificate only with the CA)');
   if (c.mode === 'server' && (c.caFile !== '' || c.certFile !== '') && !c.url.startsWith('https://')) problems.push(`clickhouse.caFile/certFile are for TLS: clickhouse.url must start with https:// (got ${redactUrlsIn(c.url)})`);

@@ -274,11 +274,16 @@ export class FraudEventPublisher {
     const out: OutRecord[] = [];
     const byGroup: Record<string, number> = {};
     const progress = new Map<number, number>();
+    // Kafka record timestamps never later than now: a broker refuses a timestamp beyond its
+    // log.message.timestamp.after.max.ms (1 h by default in Kafka 4) for the whole request, and a release
+    // stamped hours ahead stopped the pipeline. The decoder refuses releases beyond decode.maxFutureSkewMs;
+    // this holds whatever that is set to. The event itself keeps its true times.
+    const now = Date.now();
     for (const msgs of prepared) {
       const { bytes, at, group, groups } = msgs.block;
       for (let j = msgs.first; j < msgs.first + msgs.count; j++) {
         // The record's timestamp is its CDR's release time: the detector's SourceMerge orders by it.
-        out.push({ key: bytes.subarray(at[2 * j]!, at[2 * j + 1]!), value: bytes.subarray(at[2 * j + 1]!, at[2 * j + 2]!), timestamp: msgs.end });
+        out.push({ key: bytes.subarray(at[2 * j]!, at[2 * j + 1]!), value: bytes.subarray(at[2 * j + 1]!, at[2 * j + 2]!), timestamp: msgs.end < now ? msgs.end : now });
         const g = groups[group[j]!]!;
         byGroup[g] = (byGroup[g] ?? 0) + 1;
       }
@@ -288,8 +293,13 @@ export class FraudEventPublisher {
     // detector's SourceMerge moves on for a source that had nothing for a partition in this batch.
     for (const [source, end] of progress) for (let p = 0; p < this.partitions; p++) out.push({ key: PROGRESS_KEY, value: encodeProgress(source, end), partition: p });
     // A stored batch of 50,000 CDRs yields megabytes of events: the sink sends them in requests below the
-    // broker's message.max.bytes.
-    await this.producer.send(this.topic, out);
+    // broker's message.max.bytes. An event the broker refuses for itself (too large, a timestamp out of the
+    // topic's range, failed validation) is isolated, counted (cdr_fraud_refused_total{code=FRAUD_EVENT_INVALID})
+    // and logged with its partition, never retried for ever: its CDR is stored, the detector does not see it.
+    await this.producer.sendIsolating(this.topic, out, (r, err) => {
+      this.metrics.fraudRefused.inc({ code: DeadLetterCode.FRAUD_EVENT_INVALID });
+      this.log.error({ bytes: r.value.length, timestamp: r.timestamp, err: err.message }, 'the broker refused a fraud event; its CDR is stored but not seen by the detector');
+    });
     for (const [g, n] of Object.entries(byGroup)) this.metrics.fraudEventsPublished.inc({ group: g }, n);
   }
   async publish(cdrs: SourcedCdr[]): Promise<void> {

@@ -5,45 +5,83 @@
  * nested objects and arrays, and error stacks alike, whichever component wrote them.
  *
  * The rule (documented in docs/components/telemetry.md):
- * - Inside JSON strings (values, keys, the message, stacks): masked are digit runs of 10 or more digits,
- *   with or without a leading `+` (E.164 MSISDNs are up to 15 digits, national forms 10-11, IMSIs 14-15,
- *   IMEIs 15, IMEISVs 16; longer runs may be several identities glued together), `+`-prefixed numbers
- *   written in groups (`+44 7700 900123`, `+44-20-7946-0018`) of 10 or more digits, and national numbers
- *   written in groups of 3 or more digits after the first (`07700 900123`), 10 or more digits in all. Digits
- *   glued to letters are masked too (`tel:447700900123`, `imsi234150000000001`). Shorter runs stay, so ISO
- *   times, dates, ports and small counts read normally. Masking too much in a string is preferred to too little.
- * - Bare JSON numbers: integers of 10 or more digits are masked unless their field is a known counter or
- *   time (names ending in offset, watermark, lag, bytes, rows, records, count, total, size, ms, seconds,
- *   time, timestamp, at, start, end, pid, ...): Kafka offsets and epoch milliseconds stay readable. A
- *   string field with one of those names keeps its value only if it is nothing but digits (offsets travel as
- *   strings). A field named ...id, ...hash, ...digest or ...version keeps a value that is pure lowercase hex
- *   of 16 or more characters with at least one letter (alert ids, hashes), whatever digit runs it holds.
- * Cost: one regex test per line; lines with no candidate (nearly all) are returned as they are. Lines with a
- * candidate are scanned once, character by character (logs are per batch, never per record).
+ * - Inside JSON strings (values, keys, the message, stacks): masked is any run of 7 or more digits (national
+ *   MSISDNs are 7-11 digits, E.164 up to 15, IMSIs 14-15, IMEIs 15, IMEISVs 16), ASCII or full-width
+ *   (U+FF10-U+FF19), with an optional leading `+` or `(` and up to two separators between digit groups
+ *   among space, no-break space, `-`, `.`, `*`, `#`, `(`, `)`, `/`: `600123456`, `+44 7700 900123`,
+ *   `(0)7700 900123`, `34.600.123.456`, `+44#7700#900#777`, `tel:+44(20)79460018`, `３４６００１２３４５６`.
+ *   Digits glued to letters are masked too (`imsi234150000000001`). Kept: ISO dates and times
+ *   (`2026-12-04T23:53:06.089Z`, `2026-12-04 23:53:06`), valid IPv4 addresses, and plain decimals whose
+ *   integer part has fewer than 7 digits (`18.098400`, an exposure). Masking too much is preferred.
+ * - Bare JSON numbers: integers of 7 or more digits are masked unless their field is a known counter,
+ *   position or time. The field's LAST name segment decides (`lastOffset` -> Offset, `shutdown_timeout_ms`
+ *   -> ms): offset, watermark, lag, bytes, rows, records, count, total, size, ms, seconds, time, timestamp,
+ *   at, start, end, pid, ... (so `format` or `report` are not exempt by their ending), and a name that
+ *   mentions an identity (msisdn, imsi, imei, number, party, subscriber, phone, entity) is never exempt. Such
+ *   a field also keeps a string that is nothing but ASCII digits (offsets travel as strings); a number written
+ *   with `+`, separators or full-width digits is masked there too. A field named ...id, ...hash, ...digest
+ *   or ...version keeps a value that is pure lowercase hex of 16 or more characters with at least one letter
+ *   (alert ids, hashes).
+ * Cost: one regex test per line (ISO dates do not trigger it); lines with no candidate (nearly all) are
+ * returned as they are. Lines with a candidate are scanned once (logs are per batch, never per record).
+ * Measured in docs/components/telemetry.md.
  */
 
 export const REDACTED = '[redacted]';
 
-/** Cheap pre-test: could this line hold an identity at all? */
-const CANDIDATE = /\d{10}|\+\d|\d[ -]\d{3}/;
-/** Identity-shaped text inside a string; the callback checks the digit count. */
-const IN_STRING = /(?<!\\u[0-9a-fA-F]{0,3})(?:\+\d+(?:[ -]\d+)*|\d+(?:[ -]\d{3,})*)/g;
-/** Fields whose numbers (and all-digit strings) are counters, positions or times, never identities. */
-const NUMERIC_FIELD = /(?:offset|offsets|watermark|lag|bytes|rows|records|count|counts|total|size|ms|seconds|time|timestamp|at|since|until|start|end|first|last|pid|port|version|epoch|heap|rss|micros|millis|nanos)$/i;
+/** Fewest digits masked: national MSISDNs have 7 or more (a 9-digit Spanish `600123456` was logged in clear). */
+const MIN_DIGITS = 7;
+// Digits: ASCII and full-width. Separators between digit groups (at most two in a row).
+const D = '[0-9\\uFF10-\\uFF19]';
+const SEP = '[ \\u00A0\\-.*#()/]';
+/**
+ * Cheap pre-test: 7 digits with at most two separators between any two, not starting inside a digit run or
+ * at an ISO date (every pino line has one in `time`, which must not make every line a candidate).
+ */
+const CANDIDATE = new RegExp(`(?<!${D})(?!\\d{4}-\\d\\d-\\d\\d)[+(]?${D}(?:${SEP}{0,2}${D}){${MIN_DIGITS - 1}}`);
+/** Identity-shaped text inside a string (group 1: an ISO date-time, kept); the callback checks the rest. */
+const IN_STRING = new RegExp(`(?<!\\\\u[0-9a-fA-F]{0,3})(?<!${D})(?:(\\d{4}-\\d\\d-\\d\\d(?:[T ]\\d\\d:\\d\\d(?::\\d\\d(?:\\.\\d+)?)?)?)|[+(]?${D}+(?:${SEP}{1,2}${D}+)*)`, 'g');
+/** Last segments of field names whose numbers (and all-digit strings) are counters, positions or times. */
+const NUMERIC_SEGMENT = new Set(['offset', 'offsets', 'watermark', 'lag', 'bytes', 'rows', 'records', 'count', 'counts', 'total', 'size', 'ms', 'seconds', 'time', 'timestamp', 'at', 'since', 'until', 'start', 'end', 'first', 'last', 'pid', 'port', 'version', 'epoch', 'heap', 'rss', 'micros', 'millis', 'nanos', 'used', 'consumed', 'stored', 'flushes', 'commits', 'pauses', 'cdrs', 'lines', 'events', 'alerts', 'retries', 'attempt', 'attempts', 'letters', 'ns', 'us']);
+/** A field name that mentions an identity is never exempt, whatever it ends with (`msisdnCount`). */
+const IDENTITY_NAME = /msisdn|imsi|imei|number|party|subscriber|phone|entity|calling|called/i;
+const numericFields = new Map<string, boolean>();
+
+/** Is `key` a counter, position or time by its last name segment (camelCase, snake_case, kebab-case)? */
+function isNumericField(key: string): boolean {
+  let v = numericFields.get(key);
+  if (v === undefined) {
+    const seg = key.replace(/^.*[_\-.\s]/, '').replace(/^.*[a-z0-9](?=[A-Z])/, '').toLowerCase();
+    v = NUMERIC_SEGMENT.has(seg) && !IDENTITY_NAME.test(key);
+    if (numericFields.size < 10_000) numericFields.set(key, v); // field names are few; bounded anyway
+  }
+  return v;
+}
 
 function countDigits(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) n++;
+    if ((c >= 48 && c <= 57) || (c >= 0xff10 && c <= 0xff19)) n++;
   }
   return n;
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const DECIMAL = /^(\d{1,6})\.\d+$/;
+
+function maskMatch(m: string, date: string | undefined): string {
+  if (date !== undefined || countDigits(m) < MIN_DIGITS) return m;
+  if (DECIMAL.test(m)) return m;
+  const ip = IPV4.exec(m);
+  if (ip && Number(ip[1]) <= 255 && Number(ip[2]) <= 255 && Number(ip[3]) <= 255 && Number(ip[4]) <= 255) return m;
+  return REDACTED;
 }
 
 /** Masks identity-shaped digit runs in free text (a message, a stack, a non-JSON stderr line). */
 export function maskIdentities(text: string): string {
   if (!CANDIDATE.test(text)) return text;
-  return text.replace(IN_STRING, (m) => (countDigits(m) >= 10 ? REDACTED : m));
+  return text.replace(IN_STRING, maskMatch);
 }
 
 const ALL_DIGITS = /^-?\d+$/;
@@ -75,7 +113,7 @@ export function redactLogLine(line: string): string {
       let k = j + 1;
       while (k < n && line.charCodeAt(k) === 32) k++;
       const isKey = line.charCodeAt(k) === 58;
-      const keep = !isKey && key !== undefined && ((NUMERIC_FIELD.test(key) && ALL_DIGITS.test(lit)) || (ID_FIELD.test(key) && HEX_ID.test(lit)));
+      const keep = !isKey && key !== undefined && ((ALL_DIGITS.test(lit) && isNumericField(key)) || (ID_FIELD.test(key) && HEX_ID.test(lit)));
       if (!keep) {
         const masked = maskIdentities(lit);
         if (masked !== lit) {
@@ -106,7 +144,7 @@ export function redactLogLine(line: string): string {
           j++;
         } else break;
       }
-      if (integral && intDigits >= 10 && !(key !== undefined && NUMERIC_FIELD.test(key))) {
+      if (integral && intDigits >= MIN_DIGITS && !(key !== undefined && isNumericField(key))) {
         out += line.slice(last, start) + `"${REDACTED}"`;
         last = j;
       }

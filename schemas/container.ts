@@ -13,6 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import avro from 'avsc';
 import { DEFAULT_AVRO_LIMITS, guardFor } from './avro-guard.js';
+import { schemaTooDeep } from './index.js';
+
+/**
+ * Largest block accepted, compressed or inflated (default 64 MiB). A deflate block is inflated with this as
+ * zlib's maxOutputLength: a 1.5 MB "zip bomb" block that inflates to 1.5 GB is refused as CORRUPT_BLOCK at
+ * once instead of taking seconds and a gigabyte and a half of memory.
+ */
+export const DEFAULT_MAX_BLOCK_BYTES = 64 * 1024 * 1024;
 
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);
 const metaType = avro.Type.forSchema({ type: 'map', values: 'bytes' });
@@ -61,11 +69,15 @@ export class ContainerReader {
     readonly header: ContainerHeader,
     private readonly writer: avro.Type,
     readonly size: number,
+    private readonly maxBlockBytes: number,
   ) {}
 
-  /** `flags`: fs open flags (ingest/files.ts adds O_NOFOLLOW so a file swapped for a symlink is not followed). */
-  static async open(path: string, flags: string | number = 'r'): Promise<ContainerReader> {
-    const fh = await open(path, flags);
+  /**
+   * `flags`: fs open flags (ingest/files.ts adds O_NOFOLLOW so a file swapped for a symlink is not followed).
+   * `fh`: an already open handle (the file source opens and checks it itself); closed on failure.
+   */
+  static async open(path: string, flags: string | number = 'r', opts: { fh?: FileHandle; maxBlockBytes?: number } = {}): Promise<ContainerReader> {
+    const fh = opts.fh ?? (await open(path, flags));
     try {
       const size = (await fh.stat()).size;
       const head = Buffer.alloc(Math.min(size, 1 << 20));
@@ -83,14 +95,18 @@ export class ContainerReader {
       let writer: avro.Type;
       try {
         schema = JSON.parse(m['avro.schema']?.toString() ?? 'null') as object;
+        // Checked before avsc (recursive) sees it: a schema nested thousands of levels overflowed the stack.
+        const deep = schemaTooDeep(schema);
+        if (deep) throw new Error(deep);
         writer = avro.Type.forSchema(schema as avro.Schema);
+        guardFor(writer); // compiled now, so a schema the guard cannot compile is BAD_SCHEMA here
       } catch (err) {
         throw new ContainerError('BAD_SCHEMA', `${path}: header schema is invalid: ${(err as Error).message}`);
       }
       const sync = Buffer.from(head.subarray(meta.offset, meta.offset + 16));
-      return new ContainerReader(fh, { schema, codec, sync, dataStart: meta.offset + 16 }, writer, size);
+      return new ContainerReader(fh, { schema, codec, sync, dataStart: meta.offset + 16 }, writer, size, opts.maxBlockBytes ?? DEFAULT_MAX_BLOCK_BYTES);
     } catch (err) {
-      await fh.close();
+      if (!opts.fh) await fh.close(); // a handle the caller opened stays the caller's to close
       throw err;
     }
   }
@@ -113,19 +129,23 @@ export class ContainerReader {
       const byteSize = s.value as number;
       const dataPos = pos + s.offset;
       if (count < 0 || byteSize < 0 || dataPos + byteSize + 16 > this.size) throw new ContainerError('TRUNCATED_BLOCK', `block ${index} at byte ${pos}: ${byteSize} bytes announced, file ends first`);
+      if (byteSize > this.maxBlockBytes) throw new ContainerError('CORRUPT_BLOCK', `block ${index} at byte ${pos}: ${byteSize} bytes, larger than the largest block accepted (${this.maxBlockBytes})`);
       const body = Buffer.alloc(byteSize + 16);
       await this.fh.read(body, 0, body.length, dataPos);
       if (!body.subarray(byteSize).equals(this.header.sync)) throw new ContainerError('BAD_SYNC', `block ${index} at byte ${pos}: sync marker mismatch`);
       let data: Buffer;
       try {
-        data = this.header.codec === 'deflate' ? inflateRawSync(body.subarray(0, byteSize)) : body.subarray(0, byteSize);
+        data = this.header.codec === 'deflate' ? inflateRawSync(body.subarray(0, byteSize), { maxOutputLength: this.maxBlockBytes }) : body.subarray(0, byteSize);
       } catch (err) {
         throw new ContainerError('CORRUPT_BLOCK', `block ${index} at byte ${pos}: ${(err as Error).message}`);
       }
-      yield { index, position: pos, nextPosition: dataPos + byteSize + 16, firstRecord: record, ...this.split(data, count) };
+      const split = this.split(data, count);
+      yield { index, position: pos, nextPosition: dataPos + byteSize + 16, firstRecord: record, ...split };
       pos = dataPos + byteSize + 16;
       index++;
-      record += count;
+      // Record indexes the block used: its records plus those its unreadable piece stands for (count, or one
+      // more than announced when bytes were left over after the announced records).
+      record += split.records.length + (split.unsplittable?.count ?? 0);
     }
   }
 
@@ -145,6 +165,9 @@ export class ContainerReader {
       records.push(data.subarray(off, end));
       off = end;
     }
+    // Bytes after the announced records: more records than the count says (a writer bug or a tampered count).
+    // They were silently dropped before; now they are a CONTAINER_CORRUPT piece with their bytes.
+    if (off < data.length) return { records, unsplittable: { bytes: data.subarray(off), message: `${data.length - off} bytes left after the block's ${count} announced records`, count: 1 } };
     return { records };
   }
 

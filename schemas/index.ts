@@ -165,6 +165,41 @@ export function readerCodec<T>(readerFile: string, writerSchema: string | object
   } catch (err) {
     throw new SchemaIncompatibleError(`writer schema is not JSON: ${(err as Error).message}`);
   }
+  // Before anything recursive touches it (JSON.stringify, avsc, the guard's compiler): a schema nested
+  // thousands of levels deep overflowed the stack and stopped the file source (a RangeError, not bad data).
+  const deep = schemaTooDeep(parsed);
+  if (deep) throw new SchemaIncompatibleError(deep);
+  try {
+    return compileReaderCodec<T>(readerFile, parsed);
+  } catch (err) {
+    // Whatever the writer schema makes avsc, the resolver or the guard compiler throw, it is the schema's fault:
+    // its records become SCHEMA_INCOMPATIBLE dead letters instead of stopping the pipeline.
+    if (err instanceof SchemaIncompatibleError) throw err;
+    throw new SchemaIncompatibleError(`writer schema cannot be compiled: ${(err as Error).message ?? String(err)}`);
+  }
+}
+
+/** JSON nesting (objects and arrays) a writer schema may have; the bundled CDR schema has 6. */
+export const MAX_SCHEMA_NESTING = 100;
+
+/**
+ * Why a (parsed JSON) schema is too deep to compile, or undefined. Iterative, so it cannot overflow itself;
+ * also bounds the number of JSON nodes (a schema is a few kB, not millions of nodes).
+ */
+export function schemaTooDeep(schema: unknown, maxNesting = MAX_SCHEMA_NESTING, maxNodes = 100_000): string | undefined {
+  const stack: [unknown, number][] = [[schema, 1]];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > maxNesting) return `schema nested more than ${maxNesting} levels deep`;
+    if (++nodes > maxNodes) return `schema has more than ${maxNodes} objects and arrays`;
+    for (const c of Array.isArray(v) ? v : Object.values(v)) if (typeof c === 'object' && c !== null) stack.push([c, d + 1]);
+  }
+  return undefined;
+}
+
+function compileReaderCodec<T>(readerFile: string, parsed: unknown): AvroCodec<T> {
   const key = `${readerFile}\u0000${JSON.stringify(parsed)}`;
   const hit = resolvedCodecs.get(key);
   if (hit) return hit as AvroCodec<T>;

@@ -59,6 +59,24 @@ export class KafkaSink {
     }
   }
 
+  /**
+   * Like send, but a record the broker refuses for itself (PER_RECORD_REFUSALS: too large, a timestamp out of
+   * the topic's range, failed broker validation) does not fail the rest: a refused request is split in halves
+   * until the refused records are alone (O(refused × log n) requests), each is handed to `onRefused`, and the
+   * others are sent. Order is kept among the records sent. Any other error is thrown as send() throws it.
+   */
+  async sendIsolating(topic: string, records: OutRecord[], onRefused: (record: OutRecord, err: Error) => void): Promise<void> {
+    try {
+      await this.send(topic, records);
+    } catch (err) {
+      if (!isPerRecordRefusal(err)) throw err;
+      if (records.length === 1) return onRefused(records[0]!, err as Error);
+      const mid = records.length >>> 1;
+      await this.sendIsolating(topic, records.slice(0, mid), onRefused);
+      await this.sendIsolating(topic, records.slice(mid), onRefused);
+    }
+  }
+
   private async sendRequest(topic: string, records: OutRecord[]): Promise<void> {
     await this.producer.send({
       topic,
@@ -70,6 +88,22 @@ export class KafkaSink {
   disconnect(): Promise<void> {
     return this.producer.disconnect();
   }
+}
+
+/**
+ * Kafka errors that refuse a record for what it is, not for the state of the cluster: retrying never helps,
+ * and one such record must not stop the others (kafkajs error types, protocol/error.js).
+ */
+export const PER_RECORD_REFUSALS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_TIMESTAMP', 'INVALID_RECORD']);
+
+/** True when `err` (or a cause kafkajs wrapped it in) is one of PER_RECORD_REFUSALS. */
+export function isPerRecordRefusal(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = err as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined; e && typeof e === 'object' && !seen.has(e); e = (e.cause ?? e.originalError) as typeof e) {
+    seen.add(e);
+    if (typeof e.type === 'string' && PER_RECORD_REFUSALS.has(e.type)) return true;
+  }
+  return false;
 }
 
 /** Approximate bytes a record adds to a request (key, value, headers, and ~70 bytes of framing). */

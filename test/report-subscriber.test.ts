@@ -162,7 +162,7 @@ describe('report subscriber', () => {
     expect(table).toContain(`Subscriber ${msisdn} (as given: +${msisdn})`);
     expect(table).toContain('Totals per service');
     const csv = await run({ msisdn, period: '2026-05', format: 'csv' });
-    expect(csv.split('\n')[0]).toBe('time,type,other_party,other_party_class,disposition,duration_s,billed,price,currency,status,tariff,rate,band,explanation,switch,record_id,line_role');
+    expect(csv.split('\n')[0]).toBe('time,type,other_party,other_party_class,disposition,duration_s,billed,price,adjusted,currency,status,tariff,rate,band,explanation,switch,record_id,line_role');
     await expect(subscriberReport.run({ cfg, log: quietLog, values: { msisdn, period: 'last month' }, args: [], out: () => undefined })).rejects.toThrow(ReportUsageError);
   });
 });

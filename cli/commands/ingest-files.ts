@@ -30,7 +30,14 @@ One instance per folder.
     } catch (err) {
       throw new UsageError(`--pattern: ${(err as Error).message}`);
     }
-    const source = new FileSource({ dir, pattern, settleMs: intArg(values['settle-ms'], 2000, 'settle-ms'), pollIntervalMs: intArg(values['poll-ms'], 1000, 'poll-ms'), exitWhenIdle: values.once === true, log: log.child({ component: 'file-source' }) });
+    let source: InstanceType<typeof FileSource>;
+    try {
+      source = new FileSource({ dir, pattern, settleMs: intArg(values['settle-ms'], 2000, 'settle-ms'), pollIntervalMs: intArg(values['poll-ms'], 1000, 'poll-ms'), exitWhenIdle: values.once === true, log: log.child({ component: 'file-source' }) });
+    } catch (err) {
+      // A corrupt checkpoint or a done/failed link: the folder's fault, said plainly (exit 2), never a stack.
+      if ((err as Error).name === 'CheckpointError') throw new UsageError((err as Error).message);
+      throw err;
+    }
     const p = await startPipeline(cfg, log, undefined, source);
     const stop = () => void p.stop();
     process.once('SIGTERM', stop);

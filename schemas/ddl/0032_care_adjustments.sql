@@ -3,7 +3,8 @@
 -- adjustment within the agent's limits is stored decided at once. ReplacingMergeTree(state) keeps the decision
 -- (read with FINAL). Who (agent, role, decided_by), why (reason from the catalogue, note), when (requested_at,
 -- decided_at) and the original amount of the credited invoice line are on every row; money is Decimal(18, 6).
--- The adjustment id is the key: every insert carries the deduplication token `adjust:<id>:<state>`, so a second
+-- The adjustment id is the key: a submission carries the deduplication token `adjust:<id>:submit` (a decision on
+-- a queued one `adjust:<id>:decide`), so a second
 -- submission of the same id, even one racing the first, is dropped by ClickHouse at insert; the submitter reads
 -- the stored row back and learns from its `submission` nonce whether it was its own (care/adjustments.ts).
 CREATE TABLE IF NOT EXISTS care_adjustments

@@ -4,10 +4,14 @@
 -- one row whoever finds it, however often (replays, restarts). The row is written before the notification is
 -- published (state 1, the outbox) and again once the topic acknowledged it (state 2):
 -- ReplacingMergeTree(state) keeps the newest state; read with FINAL. Money and usage are exact Decimals.
+-- The outbox row carries the deduplication token `notify:<id>:1`: of two detectors that found the same crossing
+-- (two `run` instances, or a restart racing a late flush), ClickHouse keeps the first row; each reads it back and
+-- only the one whose `owner` nonce is stored publishes.
 CREATE TABLE IF NOT EXISTS usage_notifications
 (
     notification_id  String,
     state            UInt8,
+    owner            String,
     msisdn           String,
     account_id       String,
     period           LowCardinality(String),

@@ -161,6 +161,32 @@ export function cdrRowJson(sc: SourcedCdr): string {
   return base.slice(0, -1) + ',' + JSON.stringify(rated).slice(1) + '\n';
 }
 
+/** What DateTime64(3) stores: 1900-01-01T00:00:00.000Z .. 2299-12-31T23:59:59.999Z (ClickHouse docs, DateTime64). */
+export const DATETIME64_MIN_MS = -2_208_988_800_000;
+export const DATETIME64_MAX_MS = 10_413_791_999_999;
+
+/** A time clamped into DateTime64(3)'s range (NaN and ±Infinity too): for times that describe, never key, a row. */
+export function clampDateTime64Ms(ms: number): number {
+  if (!(ms >= DATETIME64_MIN_MS)) return Number.isNaN(ms) ? 0 : DATETIME64_MIN_MS;
+  return ms > DATETIME64_MAX_MS ? DATETIME64_MAX_MS : ms;
+}
+
+/**
+ * DateTime64(3) text for any time in its range. `seconds.millis` is read only for 0 <= seconds < 10^10
+ * (ClickHouse reads a negative or 11-digit number as another format and refuses it: a file mtime of 1960 or
+ * 2290 did); outside that, `YYYY-MM-DD hh:mm:ss.fff` (UTC), which ClickHouse reads for the whole range.
+ */
+export function dateTime64Text(ms: number): string {
+  if (ms >= 0 && ms < 1e13) return epochMsToCh(ms);
+  return new Date(Math.floor(ms)).toISOString().replace('T', ' ').slice(0, 23);
+}
+
+/**
+ * A dead letter's row. record_timestamp is the source's timestamp (a Kafka record time, a file's mtime),
+ * which may be anything a producer or a `touch -d 1960` says: it is clamped to DateTime64(3)'s range, since a
+ * dead-letter row ClickHouse refuses would stop the pipeline (the original value stays in the dead-letter
+ * topic message).
+ */
 export function deadLetterRowJson(d: DeadLetter): string {
   return (
     JSON.stringify({
@@ -169,9 +195,24 @@ export function deadLetterRowJson(d: DeadLetter): string {
       topic: d.topic,
       partition: d.partition,
       offset: d.offset,
-      record_timestamp: epochMsToCh(d.timestamp),
+      record_timestamp: dateTime64Text(clampDateTime64Ms(d.timestamp)),
       key_base64: d.key === null ? null : d.key.toString('base64'),
       value_base64: d.value === null ? null : d.value.toString('base64'),
     }) + '\n'
   );
+}
+
+/**
+ * The last-resort form of a dead-letter row ClickHouse refused (sinks/clickhouse/sink.ts): the coordinates,
+ * code and bytes as they are (base64 and numbers always parse), the message and topic reduced to printable
+ * ASCII, the time clamped. Whatever made the first form fail, the record is stored, not lost and not fatal.
+ */
+export function deadLetterRowSanitised(d: DeadLetter, refusal: string): string {
+  const ascii = (s: string, max: number) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+  return deadLetterRowJson({
+    ...d,
+    message: ascii(`${d.message} [row first refused by ClickHouse: ${refusal}]`, 1000),
+    topic: ascii(d.topic, 255),
+    timestamp: Number.isFinite(d.timestamp) ? d.timestamp : 0,
+  });
 }

@@ -23,7 +23,7 @@
 import type { DeadLetter, Log, SourcedCdr } from '../../schemas/index.js';
 import { DeadLetterCode } from '../../schemas/index.js';
 import { ClickHouseError, type ClickHouseConnection } from './connection.js';
-import { CDR_INSERT_COLUMNS, cdrRowCompact, deadLetterRowJson } from './rows.js';
+import { CDR_INSERT_COLUMNS, cdrRowCompact, deadLetterRowJson, deadLetterRowSanitised } from './rows.js';
 import type { InsertShape } from './connection.js';
 
 export interface SinkBatch {
@@ -132,8 +132,14 @@ export class ClickHouseSink {
     if (dead.length > 0) {
       const bad = await this.insertIsolating(DEAD_LETTER_TABLE, dead.map(deadLetterRowJson), token, result, signal);
       if (bad.size > 0) {
-        // A dead letter row is built by us from validated fields; ClickHouse refusing it is a bug.
-        throw new ClickHouseError(`dead_letters rejected ${bad.size} rows: ${[...bad.values()][0]}`, 'fatal', undefined);
+        // A dead-letter row is built from the source's coordinates and bytes, its time clamped; if ClickHouse
+        // still refuses one (a field no one foresaw), it is stored in a sanitised form (ASCII message and
+        // topic, bytes and coordinates as they are) rather than stopping the pipeline on one record.
+        const idx = [...bad.keys()].sort((a, b) => a - b);
+        this.opts.log.warn({ rows: idx.length, err: [...bad.values()][0] }, 'dead_letters refused rows; storing them in a sanitised form');
+        const again = await this.insertIsolating(DEAD_LETTER_TABLE, idx.map((i) => deadLetterRowSanitised(dead[i]!, bad.get(i)!)), `${token}:sanitised`, result, signal);
+        // Coordinates, a code, base64 and an ASCII message: refused even so means a schema or server problem.
+        if (again.size > 0) throw new ClickHouseError(`dead_letters rejected ${again.size} rows even in sanitised form: ${[...again.values()][0]}`, 'fatal', undefined);
       }
       result.deadLetterRows = dead.length;
       result.deadLetters = dead;

@@ -12,7 +12,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { avroCodec, avroSchemaText, cdrCodec, cdrReaderFor, packageRoot, uncachedReaderCodec, type AvroCodec, type Cdr, type SourceRecord } from '../../schemas/index.js';
+import { avroCodec, avroSchemaText, cdrCodec, cdrReaderFor, CDR_SCHEMA_FILE, packageRoot, uncachedReaderCodec, type AvroCodec, type Cdr, type SourceRecord } from '../../schemas/index.js';
 import { confluentFrame, type WriterSchemaSource } from '../../schemas/registry.js';
 import { createConfluentDecoder, createDecoder, type Decoder } from '../../enrich/decode.js';
 import { generateCdrs } from '../../simulators/synthetic.js';
@@ -93,7 +93,9 @@ export async function runMicrobench(o: MicrobenchOptions, print: (line: string) 
   const cdrs = [...generateCdrs({ seed: 42, subscribers: Math.max(100, o.records >> 4), startMs: Date.now() - 30 * 86_400_000, meanGapMs: 50, switches: 4 }, o.records)];
   const v1 = cdrCodec();
   const v2 = avroCodec<Record<string, unknown>>('cdr.v2.avsc');
-  const v1Text = avroSchemaText('cdr.v1.avsc');
+  // "v1" here is the pipeline's current CDR schema (the reader: contract v3 since issue #14), the bytes' writer in
+  // the writer = reader scenarios.
+  const v1Text = avroSchemaText(CDR_SCHEMA_FILE);
   const v2Text = avroSchemaText('cdr.v2.avsc');
   const bare = cdrs.map((c) => v1.encode(c));
   const framedV1 = bare.map((b) => confluentFrame(V1_ID, b));
@@ -129,7 +131,7 @@ export async function runMicrobench(o: MicrobenchOptions, print: (line: string) 
   run('Confluent, v2 resolved to v1: decode + validate', n, throughDecoder(confluent, v2Batches));
   run('anti-pattern: resolver rebuilt per record (v2 -> v1)', slow, () => {
     let sum = 0;
-    for (let i = 0; i < slow; i++) sum += uncachedReaderCodec<Cdr>('cdr.v1.avsc', v2Text).decode(framedV2[i]!, 5).durationMs;
+    for (let i = 0; i < slow; i++) sum += uncachedReaderCodec<Cdr>(CDR_SCHEMA_FILE, v2Text).decode(framedV2[i]!, 5).durationMs;
     return sum;
   });
   // The floor under any decoder that hands out JS strings: only turning each record's UTF-8 strings into
