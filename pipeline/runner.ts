@@ -263,17 +263,54 @@ export class Runner {
     if (st.highWatermark === undefined || hw > st.highWatermark) st.highWatermark = hw;
     this.exportLag(st);
 
+    let buf = this.buffers.get(k);
+    if (!buf) {
+      buf = { topic: b.topic, partition: b.partition, generation: this.generation, firstOffset: b.firstOffset, lastOffset: b.lastOffset, rows: [], prepared: [], deadLetters: [], records: 0, bytes: 0, createdAt: Date.now(), maxTimestamp: 0 };
+      this.buffers.set(k, buf);
+    }
+    // Records arrive in offset order per partition; the buffer covers [firstOffset, lastOffset] contiguously.
+    // A fetch holds up to maxBytesPerPartition (~20k CDRs at 4 MiB): the stages run on chunks of it, so the
+    // decoded and rated objects of one chunk are all that is alive at a time. Whole fetches kept ~20 MB of
+    // object graphs alive across the young generation's collections, which promoted them to the old
+    // generation and made V8's concurrent marking the largest cost after ClickHouse (issue #15).
+    const coords = b.writerSchema === undefined ? { topic: b.topic, partition: b.partition } : { topic: b.topic, partition: b.partition, writerSchema: b.writerSchema };
+    const times = { decode: 0, rate: 0, serialise: 0, fraud: 0 };
+    const outcomes: Record<string, number> = {};
+    for (let from = 0; from < n; from += STAGE_CHUNK) {
+      this.stageChunk(b, coords, n <= STAGE_CHUNK ? b.records : b.records.slice(from, from + STAGE_CHUNK), buf, times, outcomes);
+    }
+    for (const [stage, seconds] of Object.entries(times)) if (seconds > 0) this.metrics.stageDuration.observe({ stage }, seconds);
+    for (const [outcome, c] of Object.entries(outcomes)) this.metrics.stageRecords.inc({ stage: 'rate', outcome }, c);
+    buf.lastOffset = b.lastOffset;
+    buf.records += n;
+    buf.bytes += bytes;
+    if (maxTs > buf.maxTimestamp) buf.maxTimestamp = maxTs;
+    this.addPending(k, n, bytes);
+
+    if (buf.rows.length + buf.deadLetters.length >= this.opts.maxBatchRows || buf.bytes >= this.opts.maxBatchBytes) void this.flush(k);
+    if (this.overBudget()) await this.holdBack(b.topic, b.partition, ctx);
+  }
+
+  /**
+   * decode -> rate -> serialise -> fraud prepare for one chunk of a fetched batch, into the partition's buffer:
+   * the row text (what the sink inserts) and the encoded fraud events, so the decoded and rated objects die
+   * young instead of waiting in the buffer for the flush. A record a stage cannot process is a coded dead
+   * letter in the same buffer: rating throws (RATING_FAILED), its row cannot be built (SINK_REJECTED), its
+   * fraud events cannot be keyed or encoded (FRAUD_KEYING_FAILED, FRAUD_EVENT_INVALID).
+   */
+  private stageChunk(b: FetchedBatch, coords: Parameters<Decoder>[0], records: FetchedBatch['records'], buf: Buffer_, times: Record<'decode' | 'rate' | 'serialise' | 'fraud', number>, outcomes: Record<string, number>): void {
+    const n = records.length;
     const t0 = performance.now();
-    const { cdrs, deadLetters } = this.decode(b.writerSchema === undefined ? { topic: b.topic, partition: b.partition } : { topic: b.topic, partition: b.partition, writerSchema: b.writerSchema }, b.records);
-    this.metrics.stageDuration.observe({ stage: 'decode' }, (performance.now() - t0) / 1000);
+    const { cdrs, deadLetters } = this.decode(coords, records);
+    times.decode += (performance.now() - t0) / 1000;
     this.metrics.stageRecords.inc({ stage: 'decode', outcome: 'ok' }, cdrs.length);
     // Each CDR keeps a reference to its source record (no copy), so a later stage can dead-letter its bytes.
     // The decoder emits CDRs in record order: one forward walk.
     for (let i = 0, j = 0; i < cdrs.length; i++) {
       const sc = cdrs[i]!;
       if (sc.source) continue;
-      while (j < n && b.records[j]!.offset !== sc.offset) j++;
-      if (j < n) sc.source = b.records[j++];
+      while (j < n && records[j]!.offset !== sc.offset) j++;
+      if (j < n) sc.source = records[j++];
     }
     if (deadLetters.length > 0) {
       this.metrics.stageRecords.inc({ stage: 'decode', outcome: 'dead_letter' }, deadLetters.length);
@@ -288,8 +325,8 @@ export class Runner {
         for (const [o, c] of Object.entries(out)) acc[o] = (acc[o] ?? 0) + c;
         return acc;
       }, {} as Record<string, number>);
-      this.metrics.stageDuration.observe({ stage: 'rate' }, (performance.now() - t1) / 1000);
-      for (const [outcome, c] of Object.entries(r.result)) this.metrics.stageRecords.inc({ stage: 'rate', outcome }, c);
+      times.rate += (performance.now() - t1) / 1000;
+      for (const [outcome, c] of Object.entries(r.result)) outcomes[outcome] = (outcomes[outcome] ?? 0) + c;
       if (r.poison.length > 0) {
         kept = r.kept;
         for (const d of r.poison) deadLetters.push(d);
@@ -297,18 +334,11 @@ export class Runner {
         this.countDeadLetters(b.topic, b.partition, 'rate', r.poison);
       }
     }
-
-    // Into bytes right away: the row text (what the sink inserts) and the fraud events (encoded, per CDR), so
-    // the decoded and rated objects die young instead of waiting in the buffer for the flush (issue #15).
-    // A CDR whose row cannot be built (SINK_REJECTED) or whose fraud events cannot be keyed or encoded
-    // (FRAUD_KEYING_FAILED, FRAUD_EVENT_INVALID) is dead-lettered in the same write instead of stored.
-    let rows: EncodedCdr[] = [];
-    let prepared: unknown[] = [];
     if (kept.length > 0) {
       const t2 = performance.now();
       const enc = this.perRecord('serialise', DeadLetterCode.SINK_REJECTED, kept, (batch) => this.sink.encode(batch), pushAll, [] as EncodedCdr[]);
-      this.metrics.stageDuration.observe({ stage: 'serialise' }, (performance.now() - t2) / 1000);
-      rows = enc.result;
+      times.serialise += (performance.now() - t2) / 1000;
+      let rows = enc.result;
       if (enc.poison.length > 0) {
         kept = enc.kept;
         for (const d of enc.poison) deadLetters.push(d);
@@ -319,37 +349,20 @@ export class Runner {
         const fe = this.opts.fraudEvents;
         const t3 = performance.now();
         const fr = this.perRecord('fraud', DeadLetterCode.FRAUD_EVENT_INVALID, kept, (batch) => fe.prepare(batch), pushAll, [] as unknown[]);
-        this.metrics.stageDuration.observe({ stage: 'fraud' }, (performance.now() - t3) / 1000);
-        prepared = fr.result;
+        times.fraud += (performance.now() - t3) / 1000;
         if (fr.poison.length > 0) {
           const ok = new Set(fr.kept);
           const all = kept;
           rows = rows.filter((_, i) => ok.has(all[i]!));
-          kept = fr.kept;
           for (const d of fr.poison) deadLetters.push(d);
           this.metrics.stageRecords.inc({ stage: 'fraud', outcome: 'dead_letter' }, fr.poison.length);
           this.countDeadLetters(b.topic, b.partition, 'fraud', fr.poison);
         }
+        for (const p of fr.result) buf.prepared.push(p);
       }
+      for (const r of rows) buf.rows.push(r);
     }
-
-    let buf = this.buffers.get(k);
-    if (!buf) {
-      buf = { topic: b.topic, partition: b.partition, generation: this.generation, firstOffset: b.firstOffset, lastOffset: b.lastOffset, rows: [], prepared: [], deadLetters: [], records: 0, bytes: 0, createdAt: Date.now(), maxTimestamp: 0 };
-      this.buffers.set(k, buf);
-    }
-    // Records arrive in offset order per partition; the buffer covers [firstOffset, lastOffset] contiguously.
-    for (const r of rows) buf.rows.push(r);
-    for (const p of prepared) buf.prepared.push(p);
     for (const d of deadLetters) buf.deadLetters.push(d);
-    buf.lastOffset = b.lastOffset;
-    buf.records += n;
-    buf.bytes += bytes;
-    if (maxTs > buf.maxTimestamp) buf.maxTimestamp = maxTs;
-    this.addPending(k, n, bytes);
-
-    if (buf.rows.length + buf.deadLetters.length >= this.opts.maxBatchRows || buf.bytes >= this.opts.maxBatchBytes) void this.flush(k);
-    if (this.overBudget()) await this.holdBack(b.topic, b.partition, ctx);
   }
 
   /**
@@ -649,6 +662,9 @@ export class Runner {
     this.resolveRun?.();
   }
 }
+
+/** Records per chunk of a fetched batch that go through decode, rate, serialise and fraud prepare together. */
+const STAGE_CHUNK = 1000;
 
 function pushAll<T>(acc: T[], items: readonly T[]): T[] {
   for (const it of items) acc.push(it);

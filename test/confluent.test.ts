@@ -269,7 +269,7 @@ describe('pipeline end to end with decode.format=confluent (real Kafka, real reg
   it('stores every v1 and v2 record once and dead-letters the bad ones with their codes and original bytes', async () => {
     const name = uniqueName('confluent');
     await ensureTopic(brokers, name, 3, quietLog);
-    // v1 producers (with the demo's five corruption kinds, framed), registering under <topic>-value.
+    // Producers of the current contract (v3 since issue #14; with the demo's five corruption kinds, framed), registering under <topic>-value.
     const produced = await produceCdrs({
       brokers,
       topic: name,

@@ -4,8 +4,8 @@ import { common, configFrom, loggerFor, out, UsageError, isoArg, intArg, type Co
 
 export const evalCmd: Command = {
   summary: 'measure fraud detection on labelled generated traffic (precision, recall, time to detect)',
-  usage: 'cdr-pipeline eval fraud [--config NAME] [--variant plain|evasive|both] [--format table|json] [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--partial-interval D] [--in-process]',
-  options: { ...common, config: { type: 'string' }, variant: { type: 'string' }, format: { type: 'string' }, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'partial-interval': { type: 'string' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
+  usage: 'cdr-pipeline eval fraud [--setup NAME] [--variant plain|evasive|both] [--format table|json] [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--partial-interval D] [--in-process]',
+  options: { ...common, setup: { type: 'string' }, variant: { type: 'string' }, format: { type: 'string' }, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'partial-interval': { type: 'string' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
   help: `fraud: generates traffic with the labelled fraud scenarios (cdr-pipeline generate --help lists them and
 their parameters), runs it through the real pipeline (a local Kafka broker unless KAFKA_BROKERS is set;
 embedded ClickHouse; rating; the fraud-events topic; the detector with the rule book of fraud.rulesFile) and
@@ -15,7 +15,7 @@ and the rated cost of the attack's records released before the first alert; plus
 traffic (with its hard negatives) per 10,000 subscribers per day. Plain and evasive variants of every
 scenario are generated and scored separately. Method and results: docs/FRAUD.md.
 
-    --config NAME     development (default: seed 7, 5000 subscribers, 7 days from 2026-10-05), or a
+    --setup NAME      development (default: seed 7, 5000 subscribers, 7 days from 2026-10-05), or a
                       held-out configuration: held-out-a (seed 424242, 12000 subscribers, 4 days from
                       2027-03-15), held-out-b (seed 90001, 8000 subscribers, 6 days from 2026-12-21,
                       Christmas week). Held-out configurations are for reporting only: thresholds are
@@ -53,7 +53,7 @@ scenario are generated and scored separately. Method and results: docs/FRAUD.md.
     const { evalConfig } = await import('../../tools/eval/configs.js');
     let conf;
     try {
-      conf = evalConfig(typeof values.config === 'string' ? values.config : 'development');
+      conf = evalConfig(typeof values.setup === 'string' ? values.setup : 'development');
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
