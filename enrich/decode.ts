@@ -326,10 +326,6 @@ function validate(c: Cdr, k: Checks): [DeadLetterCode, string] | undefined {
   if (c.durationMs < 0 || c.billableMs < 0 || c.durationMs > k.maxDurationMs || c.billableMs > c.durationMs) {
     return [DeadLetterCode.INVALID_DURATION, `durationMs ${c.durationMs} / billableMs ${c.billableMs} out of range`];
   }
-  // The release too: a call released hours from now (its seizure plausible, its duration consistent) was
-  // stored, then its fraud event, stamped with the release time, was refused by the broker (timestamp out of
-  // range) and stopped the pipeline.
-  if (c.releaseTime > k.limitFuture) return [DeadLetterCode.FUTURE_TIMESTAMP, `releaseTime ${isoOf(c.releaseTime)} is in the future`];
   // Times and durations must tell the same story (TS 32.298: duration = release - seizure, callDuration =
   // release - answer); with seizure <= answer <= release and durationMs <= maxDurationMs this also bounds
   // the release time (a year-3000 release with a plausible duration is refused here).
@@ -352,6 +348,10 @@ function validate(c: Cdr, k: Checks): [DeadLetterCode, string] | undefined {
       return [DeadLetterCode.INCONSISTENT_TIMES, `part ${seq}: billableMs ${c.billableMs} is not the part's durationMs (${c.durationMs}) within releaseTime - answerTime (${c.answerTime === null ? 'not answered' : talk})`];
     }
   }
+  // The release too: a call released hours from now (its seizure plausible, its durations consistent with its times) was
+  // stored, then its fraud event, stamped with the release time, was refused by the broker (timestamp out of
+  // range) and stopped the pipeline.
+  if (c.releaseTime > k.limitFuture) return [DeadLetterCode.FUTURE_TIMESTAMP, `releaseTime ${isoOf(c.releaseTime)} is in the future`];
   if (seq !== null && sms) return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, `recordSequenceNumber ${seq} on an ${c.eventType} record (only calls and data sessions have partial records)`];
   if (c.smsSegments !== 1 && !sms) return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, `smsSegments ${c.smsSegments} on a ${c.eventType} record (1 unless the record is an SMS)`];
   if (voice || sms) {

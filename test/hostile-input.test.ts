@@ -107,6 +107,7 @@ describe('writer schemas (H3)', () => {
 
   it('a writer schema nested thousands of levels deep is SCHEMA_INCOMPATIBLE, never a stack overflow', () => {
     expect(() => cdrReaderFor(deepSchema(5000))).toThrow(SchemaIncompatibleError);
+    expect(() => cdrReaderFor(deepSchema(1000))).toThrow(SchemaIncompatibleError);
     // Records of a batch carrying that schema (a container file's) become dead letters.
     const r = decoder()({ topic: 'file:x', partition: 0, writerSchema: deepSchema(5000) }, [{ key: null, value: codec.encode(cdr(2)), offset: '0', timestamp: NOW }]);
     expect(r.deadLetters.map((d) => d.code)).toEqual([DeadLetterCode.SCHEMA_INCOMPATIBLE]);
@@ -118,8 +119,18 @@ describe('writer schemas (H3)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'deep-'));
     const path = join(dir, 'deep.avro');
     const meta = avro.Type.forSchema({ type: 'map', values: 'bytes' });
-    writeFileSync(path, Buffer.concat([Buffer.from('Obj\x01', 'latin1'), meta.toBuffer({ 'avro.schema': Buffer.from(deepSchema(5000)) }), randomBytes(16)]));
-    const err = await ContainerReader.open(path).catch((e: unknown) => e);
+    const long = avro.Type.forSchema('long');
+    const sync = randomBytes(16);
+    // 1000 levels: avsc compiles it, the guard's compiler then overflowed the stack while splitting the block.
+    writeFileSync(path, Buffer.concat([Buffer.from('Obj\x01', 'latin1'), meta.toBuffer({ 'avro.schema': Buffer.from(deepSchema(1000)) }), sync, long.toBuffer(1), long.toBuffer(1), Buffer.from([0]), sync]));
+    const err = await (async () => {
+      const reader = await ContainerReader.open(path);
+      try {
+        for await (const b of reader.blocks()) void b;
+      } finally {
+        await reader.close();
+      }
+    })().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ContainerError);
     expect((err as ContainerError).kind).toBe('BAD_SCHEMA');
   });
@@ -237,9 +248,26 @@ describe('file drops (H4-H7, Lows)', () => {
       } catch (e) {
         return e as Error;
       }
+      return undefined;
     })();
     expect(err).toBeInstanceOf(CheckpointError);
     expect(err!.message).not.toContain('SECRET');
+  });
+
+  it('ingest-files exits 2 with a plain message on a corrupt checkpoint file (not 1 with a stack)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'badstate-cli-'));
+    writeFileSync(join(dir, '.cdr-pipeline-checkpoints.json'), '{"a.avro": ');
+    const { main } = await import('../cli/index.js');
+    const write = process.stderr.write.bind(process.stderr);
+    let err = '';
+    process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(['ingest-files', dir, '--once', '--log-level', 'silent'])).toBe(2);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(err).toMatch(/checkpoint file .* is not valid JSON/);
+    expect(err).not.toMatch(/\n\s+at /);
   });
 
   it('a file replaced while it is read is not moved to done/ unread: the new file is read as a new file', async () => {
@@ -417,7 +445,7 @@ describe('Kafka publishing (H1, H2)', () => {
     await ensureTopic(brokers, topic, 1, quietLog);
     const eventType = avro.Type.forSchema(JSON.parse(avroSchemaText('fraud-event.avsc')) as avro.Schema);
     const sc: SourcedCdr = { cdr: cdr(0, { releaseTime: NOW + 3 * 3_600_000 }), topic: 'src', partition: 0, offset: '0' };
-    const event = { ...(eventType.random() as Record<string, unknown>), end: sc.cdr.releaseTime };
+    const event = { ...(eventType.random() as unknown as Record<string, unknown>), end: sc.cdr.releaseTime };
     const pub = new FraudEventPublisher(topic, brokers, topic, () => () => [event as never], createMetrics(), quietLog);
     await pub.connect();
     try {
@@ -430,9 +458,13 @@ describe('Kafka publishing (H1, H2)', () => {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     const stamps: number[] = [];
-    await consumer.run({ eachMessage: async ({ message }) => void stamps.push(Number(message.timestamp)) });
-    await waitFor('the event', async () => stamps.length >= 1, 30_000);
+    const eventKey = `${String(event.group)}:${String(event.key)}`;
+    let markers = 0;
+    // The event itself (not only the progress marker published after it) reaches the topic.
+    await consumer.run({ eachMessage: async ({ message }) => void (message.key?.toString() === eventKey ? stamps.push(Number(message.timestamp)) : markers++) });
+    await waitFor('the event and its progress marker', async () => stamps.length >= 1 && markers >= 1, 30_000);
     await consumer.disconnect();
+    expect(stamps).toHaveLength(1);
     expect(stamps[0]).toBeLessThanOrEqual(Date.now());
   }, 60_000);
 });
@@ -445,6 +477,7 @@ describe('configuration (M3, M4)', () => {
       } catch (e) {
         return e as ConfigError;
       }
+      return undefined;
     })();
     expect(err).toBeInstanceOf(ConfigError);
     expect(err!.problems.join('\n')).toMatch(/CDR_SINK_SHUTDOWN_TIMEOUT_MS: 3000000000 is outside 0\.\.2147483647/);

@@ -25,6 +25,8 @@ import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');
 const CLI = `${packageRoot}/bin/cdr-pipeline.js`;
+const t0 = Date.now();
+const step = (what: string) => process.env.TEST_PROGRESS && process.stdout.write(`[notifications +${((Date.now() - t0) / 1000).toFixed(1)}s] ${what}\n`);
 
 describe('notification core', () => {
   it('the bundled defaults: EU-style data roaming cap of 50 with notices at 80% and 100%', () => {
@@ -121,6 +123,7 @@ it('a subscriber crossing a roaming data cap mid-stream is notified once per thr
   for (const [msisdn, v] of intl) for (const x of reached({ ...zeroValues(), 'international-minutes': v }, t)) expected.set(notificationId(msisdn, '2026-10', x.measure, x.pct), `${x.measure} ${x.pct}`);
   expect([...expected.values()].filter((v) => v === 'data-roaming-spend 100').length).toBeGreaterThanOrEqual(3);
 
+  step(`expectation computed: ${cdrs.length} CDRs, ${expected.size} notifications expected`);
   // The traffic on Kafka, in time order.
   await ensureTopic(brokers, name, 3, quietLog);
   const sink = new KafkaSink({ brokers, clientId: 'test', log: quietLog });
@@ -161,6 +164,7 @@ it('a subscriber crossing a roaming data cap mid-stream is notified once per thr
     const before = await committed();
     const published = await onTopic();
     const { child, output } = startChild(env);
+    step(`run ${cycle} started`);
     if (cycle === 1) {
       // Right after a notification reached the topic: the kill lands inside the notifier's work.
       await waitFor(`run ${cycle} to publish a notification\n${output()}`, async () => (await onTopic()) > published || (await committed()) === total, 120_000, 20);
@@ -170,19 +174,25 @@ it('a subscriber crossing a roaming data cap mid-stream is notified once per thr
     }
     child.kill('SIGKILL');
     await exited(child);
+    step(`run ${cycle} killed`);
     kills.push(`committed ${await committed()} of ${total}, notifications on the topic ${await onTopic()}`);
   }
   // The crossings happen mid-stream: the second kill came after a notification and before the end of the traffic.
   expect(kills.length).toBe(3);
   // Final run to the end; then long enough for several more checks to find nothing new.
-  const { child, output } = startChild(env);
+  const { child, output } = startChild({ ...env, CDR_TELEMETRY_LOG_LEVEL: 'info' });
   await waitFor(`final run to commit everything\n${output()}`, async () => (await committed()) === total, 180_000, 200);
+  step('final run committed everything');
   await waitFor(`every expected notification on the topic\n${output()}`, async () => (await onTopic()) >= BigInt(expected.size), 60_000, 200);
   await new Promise((r) => setTimeout(r, 2000));
   child.kill('SIGTERM');
-  expect(await exited(child)).toBe(0);
+  const code = await Promise.race([exited(child), new Promise<string>((r) => setTimeout(() => r('no exit 30 s after SIGTERM'), 30_000))]);
+  if (code !== 0) child.kill('SIGKILL');
+  expect(code, output().slice(-6000)).toBe(0);
 
+  step('final run stopped');
   const records = await topicRecordsSince(brokers, notifyTopic, 0, quietLog);
+  step('topic read');
   const perKey = new Map<string, number>();
   for (const r of records) perKey.set(r.key!, (perKey.get(r.key!) ?? 0) + 1);
   const codecN = avroCodec<UsageNotification>('usage-notification.avsc');

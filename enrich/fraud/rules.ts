@@ -428,7 +428,14 @@ export const RULES: Rule[] = [
     evaluate(events, ev, p) {
       if (ev.kind !== 'MO' || ev.other === null) return null;
       const from = ev.start - num(p, 'windowMinutes') * MIN;
-      const rang = events.filter((e) => e.kind === 'MT' && !e.answered && e.other === ev.other && e.start >= from && e.start < ev.start);
+      // Bounded look-back (newest first): the work per callback stays small on a busy range.
+      const rang: FraudEvent[] = [];
+      for (let i = events.length - 1, scanned = 0; i >= 0 && scanned < 4096; i--, scanned++) {
+        const e = events[i]!;
+        if (e.start < from) break;
+        if (e.kind === 'MT' && !e.answered && e.other === ev.other && e.start < ev.start) rang.push(e);
+      }
+      rang.reverse();
       if (!rang.some((e) => e.msisdn === ev.msisdn)) return null;
       const targets = distinct(rang, (e) => e.msisdn);
       if (targets < num(p, 'minTargets')) return null;

@@ -163,6 +163,8 @@ export async function runStorageBench(records: number, study: boolean, print: (s
     const after = await footprint(conn, 'cdrs');
     const qAfter = await time(conn, panelAfter(from, to));
     const lAfter = await time(conn, lookup);
+    const plan = (await conn.query<{ explain: string }>(`EXPLAIN indexes = 1, projections = 1 ${panelAfter(from, to)}`)).map((r) => r.explain);
+    print(`  AFTER plan: ${plan.filter((l) => /ReadFromMergeTree|Granules:|Name: p_/.test(l)).map((l) => l.trim()).join('; ')}`);
     const sameAnswer = JSON.stringify(qBefore.rows) === JSON.stringify(qAfter.rows) && JSON.stringify(lBefore.rows) === JSON.stringify(lAfter.rows);
     print(`  AFTER: ${((after.bytes - after.projectionBytes) / n).toFixed(1)} bytes per CDR without the time projection, ${(after.bytes / n).toFixed(1)} with it (projection ${after.projectionBytes} bytes); 6-hour network panel ${qAfter.ms.toFixed(1)} ms, a subscriber's month ${lAfter.ms.toFixed(1)} ms (medians of 7), same answers: ${sameAnswer}`);
     print('  largest columns before -> after (compressed bytes per CDR):');
@@ -171,7 +173,8 @@ export async function runStorageBench(records: number, study: boolean, print: (s
     if (!same || !sameAnswer) process.exitCode = 1;
   } finally {
     await conn.close();
-    rmSync(work, { recursive: true, force: true });
+    if (process.env.BENCH_STORAGE_KEEP) print(`  data kept in ${work}`);
+    else rmSync(work, { recursive: true, force: true });
   }
 }
 
