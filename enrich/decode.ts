@@ -338,7 +338,10 @@ function validate(c: Cdr, k: Checks): [DeadLetterCode, string] | undefined {
   if (seq === null || seq === 1) {
     // A complete record, or the first part of one (TS 32.298: it opens at the seizure).
     if (Math.abs(c.durationMs - span) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `durationMs ${c.durationMs} differs from releaseTime - seizureTime (${span}) by more than decode.durationToleranceMs (${k.toleranceMs})`];
-    if (Math.abs(c.billableMs - talk) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `billableMs ${c.billableMs} differs from ${c.answerTime === null ? '0 (not answered)' : `releaseTime - answerTime (${talk})`} by more than decode.durationToleranceMs (${k.toleranceMs})`];
+    // Not answered: no billable time at all (TS 32.298 callDuration, Asterisk billsec); the tolerance is for
+    // clocks stamped to the second, and an unanswered call has no answer stamp to round (the fuzz run stored
+    // unanswered calls with 1-4 ms billable).
+    if (c.answerTime === null ? c.billableMs !== 0 : Math.abs(c.billableMs - talk) > k.toleranceMs) return [DeadLetterCode.INCONSISTENT_TIMES, `billableMs ${c.billableMs} differs from ${c.answerTime === null ? '0 (not answered)' : `releaseTime - answerTime (${talk})`}${c.answerTime === null ? '' : ` by more than decode.durationToleranceMs (${k.toleranceMs})`}`];
   } else {
     // A later part (TS 32.298 partial record): it covers the durationMs before its releaseTime (the close),
     // inside the call; after the answer it is all conversation, so billableMs is that same span. The rater

@@ -79,7 +79,10 @@ export async function topicRecordsSince(to: string[] | KafkaConnection, topic: s
     });
     await done;
   } finally {
-    await consumer.disconnect();
+    // Bounded: a scan that timed out must not hang its caller in disconnect.
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([consumer.disconnect().catch(() => undefined), new Promise<void>((r) => (t = setTimeout(r, 10_000)))]);
+    clearTimeout(t);
   }
   return records.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
 }

@@ -526,6 +526,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
   const cfg = out as unknown as Config;
+  // Checked here (exit 2, listed with every other problem) rather than when the endpoint listens after migrations.
+  if (typeof cfg.telemetry.metricsHost === 'string' && !isListenHost(cfg.telemetry.metricsHost)) problems.push(`telemetry.metricsHost: ${shown(cfg.telemetry.metricsHost)} is neither an IP address nor a host name`);
   if (problems.length === 0) resolveSecrets(cfg, problems);
   if (problems.length === 0) {
     if (cfg.decode.format === 'confluent' && cfg.decode.registryUrl === '') problems.push('decode.format is confluent: decode.registryUrl (CDR_DECODE_REGISTRY_URL) must name the schema registry');
@@ -537,8 +539,6 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (cfg.sink.maxBufferedRows < cfg.sink.maxBatchRows) problems.push(`sink.maxBufferedRows (${cfg.sink.maxBufferedRows}) must be >= sink.maxBatchRows (${cfg.sink.maxBatchRows})`);
     if (cfg.kafka.heartbeatIntervalMs * 3 > cfg.kafka.sessionTimeoutMs) problems.push('kafka.heartbeatIntervalMs must be at most a third of kafka.sessionTimeoutMs (Kafka consumer rule)');
     checkTls(cfg, problems);
-    // Checked here (exit 2 with the other problems) rather than when the endpoint listens after migrations.
-    if (!isListenHost(cfg.telemetry.metricsHost)) problems.push(`telemetry.metricsHost: ${shown(cfg.telemetry.metricsHost)} is neither an IP address nor a host name`);
     problems.push(...retentionProblems(cfg.retention));
   }
   if (problems.length) throw new ConfigError(problems);

@@ -85,6 +85,7 @@ export class NotificationService {
   private stopped = false;
   /** ClickHouse time (ms) the last successful check started; undefined = check every stored period. */
   private since: number | undefined;
+  private recovered = false;
   readonly stats = { checks: 0, published: 0, recovered: 0, errors: 0 };
 
   constructor(private readonly o: NotificationServiceOptions) {
@@ -101,7 +102,6 @@ export class NotificationService {
       await ensureTopic(kafkaConnection(c), c.notifications.topic, c.kafka.partitions, this.log);
       await this.producer.connect();
     }
-    await this.recover();
     this.log.info({ intervalMs: c.notifications.intervalMs, topic: c.notifications.topic, caps: this.thresholds.caps.map((x) => ({ measure: x.measure, pcts: x.pcts })) }, 'usage notifications on');
     this.schedule(0);
   }
@@ -109,8 +109,16 @@ export class NotificationService {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.check()
-        .then(() => undefined)
+      // The first run completes what a crash left in the outbox, then checks; until it succeeds, every run
+      // starts with it (no check publishes before the outbox is clean). Never on the start-up path.
+      const work = async () => {
+        if (!this.recovered) {
+          await this.recover();
+          this.recovered = true;
+        }
+        await this.check();
+      };
+      this.running = work()
         .catch((err: Error) => {
           this.stats.errors++;
           this.log.error({ err: err.message }, 'usage notification check failed; retried at the next interval');
@@ -267,11 +275,16 @@ export class NotificationService {
     }
   }
 
-  /** Stops checking; a check in flight finishes first. */
+  /**
+   * Stops checking; a check in flight gets up to sink.shutdownTimeoutMs to finish. One cut short is safe: what
+   * it stored but did not publish is completed by the next start (the outbox), what it did not store is found again.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running?.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, this.o.cfg.sink.shutdownTimeoutMs)))]);
+    clearTimeout(timer);
     await this.producer?.disconnect().catch(() => undefined);
   }
 }

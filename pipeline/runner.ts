@@ -6,6 +6,8 @@
  * Batching: each partition has a buffer that fills from fetched batches and is flushed when it reaches
  * maxBatchRows or maxBatchBytes, or when it is flushIntervalMs old (~1 insert per second,
  * 10k-100k rows per insert). Flushes of one partition run one after another, so commits only move forward.
+ * A fetched batch goes through decode, rate, serialise and fraud prepare in chunks of STAGE_CHUNK records, and
+ * the buffer holds only the results: row text and encoded fraud events, not decoded objects (issue #15).
  *
  * Backpressure: every row consumed counts against a budget (maxBufferedRows, maxBufferedBytes of source
  * bytes) until its flush has finished, whatever triggered the flush (size or age). When a batch takes the

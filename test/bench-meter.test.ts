@@ -54,7 +54,9 @@ describe.runIf(linux)('bench meters', () => {
     const t = r.threads!;
     // /proc counts in 10 ms ticks: the groups add up to the process's CPU within a few ticks per thread.
     expect(t.main + t.v8 + t.libuv + t.engine + t.exited).toBeCloseTo(r.cpuSeconds, 0);
-    expect(t.main).toBeGreaterThan(0.25);
+    // The allocation loop ran on the main thread; V8's threads did part of its garbage collection.
+    expect(t.main).toBeGreaterThan(0.1);
+    expect(t.main + t.v8).toBeGreaterThan(0.3);
     // The pbkdf2 calls ran on libuv's pool, not on the main thread or V8's.
     expect(after.libuv - before.libuv).toBeGreaterThan(0.1);
     // The watched process is this one: its CPU over the window is the process CPU (to the tick).

@@ -458,7 +458,7 @@ describe('docker-compose.yml: everything a service names exists or is created', 
     expect([imp.clickhouse.url, imp.clickhouse.username, imp.clickhouse.database]).toEqual([cfg.clickhouse.url, cfg.clickhouse.username, cfg.clickhouse.database]);
   });
 
-  it('Grafana reads ClickHouse as a read-only user that the ClickHouse server defines (users.d), with SELECT on the cdr database only', () => {
+  it('Grafana reads ClickHouse as a read-only user that the ClickHouse server defines (users.d), with the Grafana reader role\'s grants', () => {
     const ch = service('clickhouse');
     const mount = bindMounts(ch).find(([, dst]) => dst.startsWith('/etc/clickhouse-server/users.d/'));
     expect(mount, 'no users.d file mounted into clickhouse').toBeDefined();
@@ -472,7 +472,12 @@ describe('docker-compose.yml: everything a service names exists or is created', 
     expect(prof).toMatch(/<readonly>1<\/readonly>/);
     // The plugin sets max_execution_time on every query: allowed in read-only mode, nothing else is.
     expect(prof).toMatch(/<max_execution_time>\s*<changeable_in_readonly\/>/);
-    expect([...user![1]!.matchAll(/<query>([^<]+)<\/query>/g)].map((m) => m[1])).toEqual([`GRANT SELECT ON ${environment(ch).CLICKHOUSE_DB}.*`]);
+    // Exactly the grants of the cdr_grafana_reader role (schemas/ddl/roles/roles.sql): identity-free views and
+    // aggregates, never the database as a whole (users.d users cannot be given a role the server creates later).
+    const db = String(environment(ch).CLICKHOUSE_DB);
+    const roleGrants = [...readFileSync(join(root, 'schemas/ddl/roles/roles.sql'), 'utf8').matchAll(/^(GRANT SELECT(?:\([^)]*\))? ON )\{database\}(\.\w+) TO cdr_grafana_reader;$/gm)].map((m) => `${m[1]}${db}${m[2]}`);
+    expect(roleGrants.length).toBeGreaterThan(5);
+    expect([...user![1]!.matchAll(/<query>([^<]+)<\/query>/g)].map((m) => m[1])).toEqual(roleGrants);
     // Its password is the server's environment variable, the one Grafana's datasource is given.
     const passwordVar = /<password from_env="(\w+)"\/>/.exec(user![1]!)![1]!;
     expect(environment(ch)[passwordVar]).toBe(genv.CLICKHOUSE_PASSWORD);

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EntityKind, FraudAlert, FraudEvent, FraudEventGroup, FraudEventKind, FraudType } from '../schemas/index.js';
 import { alertIdOf, bandOf, createFraudKeyer, Detector, loadRuleBook, RuleBook, RuleBookError, RULES, type Params, type RuleBookFile } from '../enrich/fraud/index.js';
-import type { Cdr } from '../schemas/index.js';
+import type { Cdr, SourcedCdr } from '../schemas/index.js';
 import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
 
@@ -1682,17 +1682,18 @@ describe('issue #13: conventions and benign look-alikes', () => {
     writeReference(dir, t.reference());
     const stage = createRatingStage(dir, '');
     const keyer = createFraudKeyer(stage.reference, stage.rating.normaliser);
-    const line = [...t.reference().lines()].find((l) => l.imsi && l.msisdn.startsWith('44791'))!;
-    // Latvia 37190: priced 3.00 per minute in the default tariffs, in no hot list.
+    // A real answered call of one of our mobiles, redirected to Latvia 37190: priced 3.00 per minute in the
+    // default tariffs, in no hot list.
+    const real = [...t.records()].find((c) => c.eventType === 'VOICE_MO' && c.disposition === 'ANSWERED' && c.servedMsisdn.startsWith('44791') && c.recordSequenceNumber === null)!;
     const mk = (k: number, talkSec: number): Cdr => {
       const s = Date.UTC(2026, 9, 5, 12, 0, 0) + k * 20 * MIN;
-      return { ...base(line.msisdn, line.imsi!), recordId: `lv-${k}`, seizureTime: s, answerTime: s + 5000, releaseTime: s + 5000 + talkSec * 1000, durationMs: talkSec * 1000, calledNumber: `0037190${String(100000 + k)}` } as Cdr;
+      return { ...real, recordId: `lv-${k}`, seizureTime: s, answerTime: s + 5000, releaseTime: s + 5000 + talkSec * 1000, durationMs: 5000 + talkSec * 1000, billableMs: talkSec * 1000, calledNumber: `0037190${String(100000 + k)}` };
     };
     const det = new Detector(book);
     const alerts: FraudAlert[] = [];
     let off = 0;
     for (let k = 0; k < 4; k++) {
-      const sc = { cdr: mk(k, 1100), topic: 'cdrs', partition: 0, offset: String(k) };
+      const sc: SourcedCdr = { cdr: mk(k, 1100), topic: 'cdrs', partition: 0, offset: String(k) };
       stage.rateBatch([sc]);
       expect(sc.rated?.other_party_high_risk).toBe(0); // not hot-listed
       for (const ev of keyer(sc)) alerts.push(...det.process(0, off++, ev));
@@ -1701,10 +1702,3 @@ describe('issue #13: conventions and benign look-alikes', () => {
   });
 });
 
-function base(msisdn: string, imsi: string): Partial<Cdr> {
-  return {
-    eventType: 'VOICE_MO', servedMsisdn: msisdn, servedImsi: imsi, servedImei: '356938035643809', callingNumber: msisdn,
-    disposition: 'ANSWERED', causeForTerm: 0, q850Cause: 16, utcOffsetMinutes: 60, recordingEntity: 'MSC01', servingPlmn: '23499', homePlmn: '23499',
-    lac: null, cellId: null, redirectionCounter: 0, originalCalledNumber: null, redirectingNumber: null, recordSequenceNumber: null,
-  };
-}

@@ -97,6 +97,43 @@ describe('decoder (H2, M2)', () => {
   });
 });
 
+describe('claims of docs/ERRORS.md, proven', () => {
+  it('an unanswered call has no billable time at all: 1 ms is INCONSISTENT_TIMES (the fuzz run\'s open finding)', () => {
+    const c = { ...cdr(3), seizureTime: NOW - 100_000, answerTime: null, releaseTime: NOW - 40_000, durationMs: 60_000, billableMs: 1 };
+    expect(decodeOne(codec.encode(c)).deadLetters.map((d) => d.code)).toEqual([DeadLetterCode.INCONSISTENT_TIMES]);
+    expect(decodeOne(codec.encode({ ...c, billableMs: 0 })).cdrs).toHaveLength(1);
+  });
+
+  it('disposition and answer time (a decision, docs/ERRORS.md): ANSWERED without answerTime and 0 billable is stored, so is BUSY with one', () => {
+    const voice = { ...cdr(5), eventType: 'VOICE_MO' as const, calledNumber: '447700900111', seizureTime: NOW - 100_000, releaseTime: NOW - 40_000, durationMs: 60_000 };
+    const r = decoder()({ topic: 't', partition: 0 }, [
+      { key: null, value: codec.encode({ ...voice, disposition: 'ANSWERED', answerTime: null, billableMs: 0 }), offset: '0', timestamp: NOW },
+      { key: null, value: codec.encode({ ...voice, disposition: 'BUSY', answerTime: NOW - 70_000, billableMs: 30_000 }), offset: '1', timestamp: NOW },
+    ]);
+    expect(r.deadLetters.map((d) => d.message)).toEqual([]);
+    expect(r.cdrs.map((x) => x.cdr.disposition)).toEqual(['ANSWERED', 'BUSY']);
+  });
+
+  it('UNKNOWN_SCHEMA_ID: the registry is asked again once unknownIdRetryMs passed, and the id then decodes', async () => {
+    const { createConfluentDecoder } = await import('../enrich/decode.js');
+    const { confluentFrame } = await import('../schemas/registry.js');
+    let known = false;
+    let asked = 0;
+    const registry = { schemaById: async () => (asked++, known ? { schema: avroSchemaText(CDR_SCHEMA_FILE), schemaType: 'AVRO' as const } : undefined) };
+    const decode = createConfluentDecoder({ registry, unknownIdRetryMs: 100, maxFutureSkewMs: 3_600_000, maxDurationMs: 86_400_000 });
+    const records = [{ key: null, value: confluentFrame(42, codec.encode(cdr(4))), offset: '0', timestamp: NOW }];
+    expect(await decode.prepare!(records)).toBe(true);
+    expect(decode({ topic: 't', partition: 0 }, records).deadLetters.map((d) => d.code)).toEqual([DeadLetterCode.UNKNOWN_SCHEMA_ID]);
+    known = true;
+    await decode.prepare!(records); // within the minute: believed, not asked
+    expect(asked).toBe(1);
+    await new Promise((r) => setTimeout(r, 120));
+    await decode.prepare!(records);
+    expect(asked).toBe(2);
+    expect(decode({ topic: 't', partition: 0 }, records).cdrs).toHaveLength(1);
+  });
+});
+
 describe('writer schemas (H3)', () => {
   const deepSchema = (depth: number) => {
     const s = JSON.parse(avroSchemaText(CDR_SCHEMA_FILE)) as { fields: unknown[] };
@@ -445,7 +482,7 @@ describe('Kafka publishing (H1, H2)', () => {
     await ensureTopic(brokers, topic, 1, quietLog);
     const eventType = avro.Type.forSchema(JSON.parse(avroSchemaText('fraud-event.avsc')) as avro.Schema);
     const sc: SourcedCdr = { cdr: cdr(0, { releaseTime: NOW + 3 * 3_600_000 }), topic: 'src', partition: 0, offset: '0' };
-    const event = { ...(eventType.random() as unknown as Record<string, unknown>), end: sc.cdr.releaseTime };
+    const event: Record<string, unknown> = { ...(eventType.random() as unknown as Record<string, unknown>), end: sc.cdr.releaseTime };
     const pub = new FraudEventPublisher(topic, brokers, topic, () => () => [event as never], createMetrics(), quietLog);
     await pub.connect();
     try {

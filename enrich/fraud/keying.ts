@@ -289,8 +289,8 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     if (!highRisk && prefix !== null && (international || category === 'premium')) {
       if (costlyPrefixes.has(prefix)) highRisk = true;
       // (not roaming records: the visited network's price is the roaming tariff, not the destination's)
-      else if (answered && voice && c.durationMs > 0 && r.rating_status === 'RATED' && (c.servingPlmn === null || c.servingPlmn === (c.homePlmn ?? ref.operator.plmn))) {
-        const perMinute = microsOf(r.cost_total) / Math.ceil(c.durationMs / 60_000);
+      else if (answered && voice && c.billableMs > 0 && r.rating_status === 'RATED' && (c.servingPlmn === null || c.servingPlmn === (c.homePlmn ?? ref.operator.plmn))) {
+        const perMinute = microsOf(r.cost_total) / Math.ceil(c.billableMs / 60_000);
         if (perMinute >= highPerMinute) {
           highRisk = true;
           if (costlyPrefixes.size >= MAX_COSTLY_PREFIXES) costlyPrefixes.delete(costlyPrefixes.values().next().value as string);

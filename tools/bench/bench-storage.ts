@@ -95,6 +95,12 @@ FROM network_calls WHERE seizure_time >= toDateTime64('${from}', 3, 'UTC') AND s
   AND event_type IN ('VOICE_MO', 'VOICE_FWD') GROUP BY region ORDER BY region`;
 }
 
+/** Rows and marks (granules) ClickHouse plans to read for a query (EXPLAIN ESTIMATE): independent of load. */
+async function estimate(conn: ClickHouseConnection, sql: string): Promise<{ rows: number; marks: number }> {
+  const r = await conn.query<{ rows: string; marks: string }>(`EXPLAIN ESTIMATE ${sql}`);
+  return { rows: r.reduce((a, x) => a + Number(x.rows), 0), marks: r.reduce((a, x) => a + Number(x.marks), 0) };
+}
+
 async function time(conn: ClickHouseConnection, sql: string, runs = 7): Promise<{ ms: number; rows: Record<string, unknown>[] }> {
   const ms: number[] = [];
   let rows: Record<string, unknown>[] = [];
@@ -152,7 +158,8 @@ export async function runStorageBench(records: number, study: boolean, print: (s
     const [someone] = await conn.query<{ m: string }>(`SELECT served_msisdn AS m FROM cdrs GROUP BY m ORDER BY count() DESC LIMIT 1`);
     const lookup = `SELECT count() AS n, sum(cost_total) AS cost FROM cdrs FINAL WHERE served_msisdn = '${someone!.m}' AND seizure_time >= '2026-10-01' AND seizure_time < '2026-11-01'`;
     const lBefore = await time(conn, lookup);
-    print(`  BEFORE: ${(before.bytes / n).toFixed(1)} bytes per CDR (${before.bytes} bytes, ${before.rows} rows); 6-hour network panel ${qBefore.ms.toFixed(1)} ms, a subscriber's month ${lBefore.ms.toFixed(1)} ms (medians of 7)`);
+    const eBefore = await estimate(conn, panelBefore(from, to));
+    print(`  BEFORE: ${(before.bytes / n).toFixed(1)} bytes per CDR (${before.bytes} bytes, ${before.rows} rows); 6-hour network panel ${qBefore.ms.toFixed(1)} ms reading ${eBefore.rows} rows (${eBefore.marks} granules), a subscriber's month ${lBefore.ms.toFixed(1)} ms (medians of 7)`);
 
     const t0 = performance.now();
     const r = await migrate(conn, all);
@@ -163,10 +170,11 @@ export async function runStorageBench(records: number, study: boolean, print: (s
     const after = await footprint(conn, 'cdrs');
     const qAfter = await time(conn, panelAfter(from, to));
     const lAfter = await time(conn, lookup);
+    const eAfter = await estimate(conn, panelAfter(from, to));
     const plan = (await conn.query<{ explain: string }>(`EXPLAIN indexes = 1, projections = 1 ${panelAfter(from, to)}`)).map((r) => r.explain);
     print(`  AFTER plan: ${plan.filter((l) => /ReadFromMergeTree|Granules:|Name: p_/.test(l)).map((l) => l.trim()).join('; ')}`);
     const sameAnswer = JSON.stringify(qBefore.rows) === JSON.stringify(qAfter.rows) && JSON.stringify(lBefore.rows) === JSON.stringify(lAfter.rows);
-    print(`  AFTER: ${((after.bytes - after.projectionBytes) / n).toFixed(1)} bytes per CDR without the time projection, ${(after.bytes / n).toFixed(1)} with it (projection ${after.projectionBytes} bytes); 6-hour network panel ${qAfter.ms.toFixed(1)} ms, a subscriber's month ${lAfter.ms.toFixed(1)} ms (medians of 7), same answers: ${sameAnswer}`);
+    print(`  AFTER: ${((after.bytes - after.projectionBytes) / n).toFixed(1)} bytes per CDR without the time projection, ${(after.bytes / n).toFixed(1)} with it (projection ${after.projectionBytes} bytes); 6-hour network panel ${qAfter.ms.toFixed(1)} ms reading ${eAfter.rows} rows (${eAfter.marks} granules), a subscriber's month ${lAfter.ms.toFixed(1)} ms (medians of 7), same answers: ${sameAnswer}`);
     print('  largest columns before -> after (compressed bytes per CDR):');
     const names = [...before.columns.keys()].sort((a, b) => (before.columns.get(b) ?? 0) - (before.columns.get(a) ?? 0)).slice(0, 20);
     for (const c of names) print(`    ${c.padEnd(24)} ${((before.columns.get(c) ?? 0) / n).toFixed(2).padStart(7)} -> ${((after.columns.get(c) ?? 0) / n).toFixed(2)}`);
