@@ -227,9 +227,11 @@ export class NotificationService {
   /** Outbox rows a crash left unpublished: publish those the topic lacks, then mark them all. */
   private async recover(): Promise<void> {
     const pending = await this.o.conn.query<Record<string, string>>(
-      `SELECT notification_id, owner, msisdn, account_id, toString(period) AS period, toString(measure) AS measure, threshold_pct, toString(cap) AS cap, toString(threshold) AS threshold, toString(value) AS value, toString(unit) AS unit,
+      `SELECT notification_id, owner, msisdn, account_id, toString(period) AS period, toString(measure) AS measure, threshold_pct, cap, threshold, value, toString(unit) AS unit,
               toString(toUnixTimestamp64Milli(crossed_at)) AS crossed_at, record_id, toString(toUnixTimestamp64Milli(detected_at)) AS detected_at
        FROM usage_notifications FINAL WHERE state = 1 ORDER BY detected_at`,
+      // Decimals as published: quoted, with their 6 decimals ("50.000000").
+      { output_format_decimal_trailing_zeros: 1 },
     );
     if (pending.length === 0) return;
     const notes: UsageNotification[] = pending.map((r) => ({

@@ -137,7 +137,8 @@ export class ContainerReader {
       try {
         data = this.header.codec === 'deflate' ? inflateRawSync(body.subarray(0, byteSize), { maxOutputLength: this.maxBlockBytes }) : body.subarray(0, byteSize);
       } catch (err) {
-        throw new ContainerError('CORRUPT_BLOCK', `block ${index} at byte ${pos}: ${(err as Error).message}`);
+        const tooLarge = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+        throw new ContainerError('CORRUPT_BLOCK', `block ${index} at byte ${pos}: ${tooLarge ? `inflates to more than the largest block accepted (${(this.maxBlockBytes / 1048576).toFixed(1)} MiB)` : (err as Error).message}`);
       }
       const split = this.split(data, count);
       yield { index, position: pos, nextPosition: dataPos + byteSize + 16, firstRecord: record, ...split };

@@ -191,6 +191,7 @@ describe('container blocks (H8, M1)', () => {
     await reader.close();
     expect(err).toBeInstanceOf(ContainerError);
     expect((err as ContainerError).kind).toBe('CORRUPT_BLOCK');
+    expect((err as ContainerError).message).toContain('inflates to more than the largest block accepted (1.0 MiB)');
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 
