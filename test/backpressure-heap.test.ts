@@ -35,7 +35,7 @@ function metric(text: string, name: string): number {
 }
 
 it(`keeps the heap flat and consumption paused through a ${OUTAGE_SECONDS} s ClickHouse outage (160 MB heap); afterwards everything is stored once`, async () => {
-  expect(existsSync(`${packageRoot}/dist/pipeline/cli.js`), 'run `npm run build` first (npm test does)').toBe(true);
+  expect(existsSync(`${packageRoot}/dist/cli/index.js`), 'run `npm run build` first (npm test does)').toBe(true);
   const name = uniqueName('heap');
   const endpoint = await startClickHouseEndpoint({ path: chPath() });
   let child: ChildProcess | undefined;

@@ -6,7 +6,7 @@
  * both (billed - adjusted against rated; a credited charge is no longer reported), and `report subscriber`
  * shows the adjustment beside the record.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -32,6 +32,9 @@ const PERIOD = '2026-10';
 const dir = mkdtempSync(join(tmpdir(), 'care-'));
 const invoiceFile = join(dir, 'invoices.csv');
 let conn: ClickHouseConnection;
+let connClosed = false;
+const chDir = chPath();
+const database = uniqueName('care');
 let billing: BillingResult;
 let before: Reconciliation;
 const NOW = Date.UTC(2026, 10, 3, 10);
@@ -60,7 +63,7 @@ beforeAll(async () => {
   writer.close();
   writeReference(join(dir, 'reference'), { ...tables, lines: () => billing.csrLines, features: () => billing.csrFeatures });
   const stage = createRatingStage(join(dir, 'reference'), '');
-  conn = await openEmbedded({ path: chPath(), database: uniqueName('care') });
+  conn = await openEmbedded({ path: chDir, database });
   await migrate(conn, loadMigrations(schemaPath('ddl')));
   for (let i = 0; i < cdrs.length; i += 50_000) {
     const batch: SourcedCdr[] = cdrs.slice(i, i + 50_000).map((cdr, k) => ({ cdr, topic: 'cdr.raw', partition: 0, offset: String(i + k) }));
@@ -73,7 +76,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await conn?.close();
+  if (!connClosed) await conn?.close();
 });
 
 const linesOf = (where: string, limit = 1000) =>
@@ -271,5 +274,27 @@ describe('adjustments against reconciliation', () => {
     expect(r.adjustments.map((a) => a.adjustment_id)).toContain('ADJ-1');
     const other = r.records.find((x) => x.record_id !== dbl.label.record_id)!;
     expect(Number(other.adjusted)).toBe(0);
+  });
+
+  it('the CLI: exit 0 for an id applied before, 3 queued, 4 refused with the reason, list', async () => {
+    if (!existsSync(join(packageRoot, 'dist/cli/commands/adjust.js'))) return; // dist/ not built: the in-process tests cover the logic
+    // A usage line above the agent limit of a policy given with --policy: queued.
+    const [line] = await linesOf(`charge_type = 'usage' AND amount > 0.05 AND record_id != '${dbl.label.record_id}' AND invoice_id != '${padding.line.invoice_id}'`, 1);
+    const policyFile = join(dir, 'policy.json');
+    writeFileSync(policyFile, JSON.stringify({ reasons: { BILLING_ERROR: 'billing error' }, roles: { agent: { perAdjustment: '0.01', perDay: '1.00' } } }));
+    await conn.close(); // one process per chDB data directory: the CLI's turn
+    connClosed = true;
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(packageRoot, 'bin/cdr-pipeline.js'), 'adjust', ...args], { encoding: 'utf8', env: { ...process.env, CDR_CLICKHOUSE_PATH: chDir, CDR_CLICKHOUSE_DATABASE: database, CDR_TELEMETRY_LOG_LEVEL: 'warn' } });
+    const again = cli('--id', 'ADJ-1', '--invoice', dbl.extra.invoice_id, '--line', dbl.extra.line_no, '--reason', 'BILLING_ERROR', '--agent', 'ann', '--role', 'agent', '--format', 'json');
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)[0]).toMatchObject({ adjustment_id: 'ADJ-1', outcome: 'already-applied' });
+    const refused = cli('--id', 'CLI-R', '--record', dbl.label.record_id, '--reason', 'BECAUSE', '--agent', 'ann', '--role', 'agent');
+    expect(refused.status).toBe(4);
+    expect(refused.stdout).toContain('UNKNOWN_REASON');
+    const queued = cli('--id', 'CLI-Q', '--invoice', line!.invoice_id, '--line', line!.line_no, '--reason', 'BILLING_ERROR', '--agent', 'cat', '--role', 'agent', '--policy', policyFile, '--format', 'json');
+    expect(queued.status, queued.stderr).toBe(3);
+    expect(JSON.parse(queued.stdout)[0]).toMatchObject({ outcome: 'queued', code: 'OVER_ADJUSTMENT_LIMIT', amount: line!.amount });
+    const list = cli('list', '--status', 'pending-approval', '--format', 'json');
+    expect(JSON.parse(list.stdout).map((x: { adjustment_id: string }) => x.adjustment_id)).toEqual(['CLI-Q']);
   });
 });

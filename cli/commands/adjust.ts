@@ -139,6 +139,7 @@ async function requestsFrom(values: Values): Promise<import('../../care/adjustme
     role: str(values.role),
   };
   const r = requestOf((k) => fields[k], 0, problems);
-  if (!r) throw new UsageError(problems.map((p) => p.replace(/^(adjustment_id|record_id|invoice_id|line_no|charge_type)/, (m) => ({ adjustment_id: '--id', record_id: '--record', invoice_id: '--invoice', line_no: '--line', charge_type: '--charge-type' })[m] ?? m)).join('; '));
+  const option: Record<string, string> = { adjustment_id: '--id', record_id: '--record', invoice_id: '--invoice', line_no: '--line', charge_type: '--charge-type', amount: '--amount', reason: '--reason', agent: '--agent', role: '--role' };
+  if (!r) throw new UsageError(problems.map((p) => p.replace(/\b(adjustment_id|record_id|invoice_id|line_no|charge_type|reason|agent|role)\b(?= )/g, (m) => option[m] ?? m)).join('; '));
   return [r];
 }
