@@ -14,7 +14,9 @@
  * total over the budget, its partition is paused (kafkajs consumer.pause: no more fetches for it, the group
  * session and heartbeats go on, eachBatch returns at once) and every paused partition resumes once the total
  * is back under the budget. Batches kafkajs fetched before the pause are still delivered and buffered, so
- * memory stays under budget + one fetch (maxBytesPerPartition) per partition. A source without pause/resume
+ * memory stays under budget + one fetch per partition: maxBytesPerPartition, or the first record batch at the
+ * fetch position when that is larger (Kafka returns one whole record batch whatever the limit; KIP-74). A
+ * batch is counted whole, after its stage chunks, before the pause check. A source without pause/resume
  * (files) is held by its handler waiting instead.
  *
  * Poison: one rule in every stage. A record a stage cannot process (rating throws, fraud keying throws, its

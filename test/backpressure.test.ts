@@ -3,9 +3,14 @@
  * budget (sink.maxBufferedRows), whatever triggered the flushes; backpressure and readiness say so; when it
  * recovers, everything is stored exactly once and committed. Through the server connection and the
  * fault-injecting endpoint. (The reduced-heap, child-process version: backpressure-heap.test.ts.)
+ *
+ * "One fetch" is not maxBytesPerPartition worth of records: Kafka (KIP-74) returns at least the first whole
+ * record batch at the fetch position however large, and kafkajs's producer writes each send as one record batch
+ * per partition, so here a fetch is one producer batch (~1000 CDRs, ~170 KB) despite the 64 KiB limit.
  */
 import { expect, inject, it } from 'vitest';
-import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
+import { ensureTopic, groupOffsets, KafkaSource, topicEndOffsets } from '../ingest/kafka.js';
+import type { BatchHandler, Source, SourceEvents } from '../schemas/index.js';
 import { openServer } from '../sinks/clickhouse/connection.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { startPipeline } from '../pipeline/app.js';
@@ -14,6 +19,44 @@ import { startClickHouseEndpoint } from './clickhouse-endpoint.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');
+
+/**
+ * The pipeline's Kafka source, watched: the largest batch kafkajs handed over per partition, batches handed
+ * over for a partition the runner had paused, and the runner's pending rows right after each batch.
+ */
+class WatchedSource implements Source {
+  readonly largest = new Map<number, number>();
+  readonly paused = new Set<number>();
+  deliveredWhilePaused = 0;
+  maxPendingAfterBatch = 0;
+  pendingRows: () => number = () => 0;
+  constructor(private readonly inner: KafkaSource) {}
+  start(handler: BatchHandler, events: SourceEvents): Promise<void> {
+    return this.inner.start(async (b, ctx) => {
+      if (this.paused.has(b.partition)) this.deliveredWhilePaused++;
+      this.largest.set(b.partition, Math.max(this.largest.get(b.partition) ?? 0, b.records.length));
+      await handler(b, ctx);
+      this.maxPendingAfterBatch = Math.max(this.maxPendingAfterBatch, this.pendingRows());
+    }, events);
+  }
+  commit(topic: string, partition: number, nextOffset: string): Promise<void> {
+    return this.inner.commit(topic, partition, nextOffset);
+  }
+  stop(): Promise<void> {
+    return this.inner.stop();
+  }
+  pause(topic: string, partition: number): void {
+    this.paused.add(partition);
+    this.inner.pause(topic, partition);
+  }
+  resume(topic: string, partition: number): void {
+    this.paused.delete(partition);
+    this.inner.resume(topic, partition);
+  }
+  endOffsets(topic: string): Promise<Map<number, string>> {
+    return this.inner.endOffsets(topic);
+  }
+}
 
 it('a stalled ClickHouse pauses consumption within the budget; after recovery every CDR is stored once and committed', async () => {
   const name = uniqueName('bp');
@@ -32,7 +75,10 @@ it('a stalled ClickHouse pauses consumption within the budget; after recovery ev
   };
   await ensureTopic(brokers, name, partitions, quietLog);
   const produced = await produceCdrs({ brokers, topic: name, records: 40_000, corrupt: 0, generator: { seed: 31, subscribers: 500, startMs: Date.UTC(2026, 9, 1), meanGapMs: 300, switches: 2 }, log: quietLog });
-  const p = await startPipeline(cfg, quietLog);
+  const k = cfg.kafka;
+  const source = new WatchedSource(new KafkaSource({ brokers, clientId: k.clientId, groupId: k.groupId, topics: [k.topic], fromBeginning: k.fromBeginning, sessionTimeoutMs: k.sessionTimeoutMs, heartbeatIntervalMs: k.heartbeatIntervalMs, maxBytesPerPartition: k.maxBytesPerPartition, maxWaitTimeMs: k.maxWaitTimeMs, minBytes: k.minBytes, log: quietLog }));
+  const p = await startPipeline(cfg, quietLog, undefined, source);
+  source.pendingRows = () => p.runner.pending.rows;
   try {
     await waitFor('first rows stored', async () => p.runner.stats.stored > 0, 60_000, 20);
     expect(p.runner.ready).toBe(true);
@@ -61,9 +107,16 @@ it('a stalled ClickHouse pauses consumption within the budget; after recovery ev
     expect(p.runner.stats.pauses).toBeGreaterThan(0);
     expect(p.runner.stats.consumed).toBe(consumedAt3s);
     expect(p.runner.stats.consumed).toBeLessThan(produced.produced);
-    // Bounded: the budget, plus at most one fetch (64 KiB ≈ 380 CDRs) per partition delivered before a pause.
+    // Bounded: the budget, plus at most one fetch per partition: no batch reached a partition the runner had
+    // paused, and the most ever held is the budget plus each partition's largest fetch. A fetch is at most one
+    // producer send's record batch for the partition (<= 2000 CDRs here), not 64 KiB (see the header).
+    maxPending = Math.max(maxPending, source.maxPendingAfterBatch);
+    const oneFetchEach = [...source.largest.values()].reduce((a, b) => a + b, 0);
+    expect(source.largest.size).toBe(partitions);
+    expect(source.deliveredWhilePaused).toBe(0);
     expect(maxPending).toBeGreaterThan(maxBufferedRows);
-    expect(maxPending).toBeLessThanOrEqual(maxBufferedRows + partitions * 500);
+    expect(maxPending).toBeLessThanOrEqual(maxBufferedRows + oneFetchEach);
+    expect(Math.max(...source.largest.values())).toBeLessThanOrEqual(2000);
     // Recovery.
     const stalls = endpoint.stats.faultsInjected;
     expect(stalls).toBeGreaterThanOrEqual(3);
@@ -82,7 +135,7 @@ it('a stalled ClickHouse pauses consumption within the budget; after recovery ev
     expect(endpoint.stats.faultsInjected).toBe(stalls);
     const [r] = await p.conn.query<{ rows: string; final: string }>('SELECT count() AS rows, (SELECT count() FROM cdrs FINAL) AS final FROM cdrs');
     expect(Number(r!.final)).toBe(produced.produced);
-    process.stdout.write(`[backpressure] max ${maxPending} records buffered + in flight (budget ${maxBufferedRows}) during a 9 s outage (${stalls} stalled inserts, ${p.runner.stats.pauses} pauses); rows ${r!.rows}, after FINAL ${r!.final}\n`);
+    process.stdout.write(`[backpressure] max ${maxPending} records buffered + in flight (budget ${maxBufferedRows}; largest fetch per partition ${[...source.largest.values()].join(', ')}) during a 9 s outage (${stalls} stalled inserts, ${p.runner.stats.pauses} pauses); rows ${r!.rows}, after FINAL ${r!.final}\n`);
   } finally {
     await p.stop();
     await endpoint.close();
