@@ -83,7 +83,7 @@ describe.each(openers)('%s', (_label, opener) => {
     const first = await migrate(conn, migrations);
     expect(first).toEqual({ applied: names, skipped: [] });
     const before = await schema();
-    const refTables = ['accounts', 'cells', 'contracted_rates', 'countries', 'feature_catalogue', 'features', 'holidays', 'lines', 'networks', 'numbering_plan', 'operator', 'plans'].map((t) => [`ref_${t}`, 'MergeTree']);
+    const refTables = ['accounts', 'cells', 'contracted_rates', 'countries', 'directory_listings', 'feature_catalogue', 'features', 'holidays', 'lines', 'networks', 'numbering_plan', 'operator', 'plans'].map((t) => [`ref_${t}`, 'MergeTree']);
     expect(before.map((t) => [t.name, t.engine])).toEqual(
       [
         ['cdrs', 'ReplacingMergeTree'],
@@ -98,6 +98,19 @@ describe.each(openers)('%s', (_label, opener) => {
         ['agg_refreshes', 'ReplacingMergeTree'],
         // Traffic forecasts (0009).
         ['traffic_forecast', 'ReplacingMergeTree'],
+        // Identity-free views for Grafana and restricted roles (0023).
+        ['agg_usage_daily_masked', 'View'],
+        ['cdrs_billing', 'View'],
+        ['dead_letters_masked', 'View'],
+        ['fraud_alerts_masked', 'View'],
+        ['network_calls', 'View'],
+        // Port-out answers (0031), care adjustments (0032), usage notifications (0033).
+        ['port_responses', 'ReplacingMergeTree'],
+        ['care_adjustments', 'ReplacingMergeTree'],
+        ['usage_notifications', 'ReplacingMergeTree'],
+        // Lines in use in any role (0050).
+        ['agg_line_use_daily', 'ReplacingMergeTree'],
+        ['lines_in_use_daily', 'View'],
         ...refTables,
         ['ref_current_version', 'View'],
         ['reference_versions', 'MergeTree'],
