@@ -3,7 +3,7 @@
  * Validated whole before anything is applied: a malformed file is reported with the line number of every
  * problem and nothing from it is applied (care/README.md "File").
  */
-import { mapHeader, parseCsvBytes, rowOf } from '../schemas/csv.js';
+import { readRequestFile } from '../schemas/csv.js';
 import { parseAmount } from './policy.js';
 import type { AdjustmentRequest } from './adjustments.js';
 
@@ -73,50 +73,18 @@ export function requestOf(get: (k: string) => unknown, line: number, problems: s
 
 /** Parses a request file (JSON lines when the first non-blank character is `{`, else CSV). Throws AdjustmentFileError. */
 export function parseAdjustments(bytes: Buffer, file: string): AdjustmentRequest[] {
-  const problems: string[] = [];
   const out: AdjustmentRequest[] = [];
-  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
-  if (text.trimStart().startsWith('{')) {
-    text.split('\n').forEach((raw, i) => {
-      if (raw.trim() === '') return;
-      let o: unknown;
-      try {
-        o = JSON.parse(raw);
-      } catch (err) {
-        problems.push(`line ${i + 1}: not JSON (${(err as Error).message})`);
-        return;
-      }
-      if (typeof o !== 'object' || o === null || Array.isArray(o)) {
-        problems.push(`line ${i + 1}: not a JSON object`);
-        return;
-      }
-      const known = new Set<string>([...ADJUSTMENT_COLUMNS, ...OPTIONAL_COLUMNS]);
-      const unknown = Object.keys(o).filter((k) => !known.has(k));
-      if (unknown.length) problems.push(`line ${i + 1}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
-      const r = requestOf((k) => (o as Record<string, unknown>)[k], i + 1, problems);
+  const problems = readRequestFile(
+    bytes,
+    { required: ADJUSTMENT_COLUMNS, optional: OPTIONAL_COLUMNS, strict: true, strictJson: true },
+    (get, line, p) => {
+      const r = requestOf(get, line, p);
       if (r) out.push(r);
-    });
-  } else {
-    let records;
-    try {
-      records = parseCsvBytes(bytes);
-    } catch (err) {
-      throw new AdjustmentFileError(file, [`line ${(err as { line?: number }).line ?? '?'}: not valid UTF-8`]);
-    }
-    const head = records[0];
-    if (!head) throw new AdjustmentFileError(file, ['empty (a header row is required)']);
-    const { header, problems: hp } = mapHeader(head, { required: ADJUSTMENT_COLUMNS, optional: OPTIONAL_COLUMNS, strict: true });
-    if (hp.length) throw new AdjustmentFileError(file, hp.map((p) => `line ${head.line}: ${p}`));
-    for (const rec of records.slice(1)) {
-      const { row, problem } = rowOf(header, rec);
-      if (!row) {
-        problems.push(`line ${rec.line}: ${problem}`);
-        continue;
-      }
-      const r = requestOf((k) => row[k], rec.line, problems);
-      if (r) out.push(r);
-    }
-  }
+    },
+    (p) => {
+      throw new AdjustmentFileError(file, p);
+    },
+  );
   // The same id twice in one file: the second would only ever be "already applied"; almost surely a typo.
   const seen = new Map<string, number>();
   for (const r of out) {

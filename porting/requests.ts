@@ -6,7 +6,7 @@
  * Malformed means the file cannot be read as requests: a broken row, a missing request id, an unreadable time,
  * an unknown LOA or action value.
  */
-import { mapHeader, parseCsvBytes, rowOf } from '../schemas/csv.js';
+import { readRequestFile } from '../schemas/csv.js';
 
 export interface PortRequest {
   requestId: string;
@@ -89,47 +89,18 @@ function request(get: (k: string) => unknown, line: number, problems: string[]):
 
 /** Parses a request file (JSON lines when the first non-blank character is `{`, else CSV). Throws RequestFileError. */
 export function parseRequests(bytes: Buffer, file: string): PortRequest[] {
-  const problems: string[] = [];
   const out: PortRequest[] = [];
-  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
-  if (text.trimStart().startsWith('{')) {
-    text.split('\n').forEach((raw, i) => {
-      if (raw.trim() === '') return;
-      let o: unknown;
-      try {
-        o = JSON.parse(raw);
-      } catch (err) {
-        problems.push(`line ${i + 1}: not JSON (${(err as Error).message})`);
-        return;
-      }
-      if (typeof o !== 'object' || o === null || Array.isArray(o)) {
-        problems.push(`line ${i + 1}: not a JSON object`);
-        return;
-      }
-      const r = request((k) => (o as Record<string, unknown>)[k], i + 1, problems);
+  const problems = readRequestFile(
+    bytes,
+    { required: REQUEST_COLUMNS, optional: OPTIONAL, strict: true, strictJson: false },
+    (get, line, p) => {
+      const r = request(get, line, p);
       if (r) out.push(r);
-    });
-  } else {
-    let records;
-    try {
-      records = parseCsvBytes(bytes);
-    } catch (err) {
-      throw new RequestFileError(file, [`line ${(err as { line?: number }).line ?? '?'}: not valid UTF-8`]);
-    }
-    const head = records[0];
-    if (!head) throw new RequestFileError(file, ['empty (a header row is required)']);
-    const { header, problems: hp } = mapHeader(head, { required: REQUEST_COLUMNS, optional: OPTIONAL, strict: true });
-    if (hp.length) throw new RequestFileError(file, hp.map((p) => `line ${head.line}: ${p}`));
-    for (const rec of records.slice(1)) {
-      const { row, problem } = rowOf(header, rec);
-      if (!row) {
-        problems.push(`line ${rec.line}: ${problem}`);
-        continue;
-      }
-      const r = request((k) => row[k], rec.line, problems);
-      if (r) out.push(r);
-    }
-  }
+    },
+    (p) => {
+      throw new RequestFileError(file, p);
+    },
+  );
   if (problems.length) throw new RequestFileError(file, problems);
   if (out.length === 0) throw new RequestFileError(file, ['no requests']);
   return out;

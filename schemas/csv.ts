@@ -314,3 +314,57 @@ export function csvLine(values: readonly (string | number | boolean | null | und
   for (let i = 0; i < values.length; i++) line += (i ? ',' : '') + csvField(values[i]);
   return line;
 }
+
+/**
+ * A request file as operators hand them over: JSON lines when the first non-blank character is `{`, else
+ * CSV with a header row (`spec`). Calls `each` once per record with an accessor of its fields and the
+ * record's line number; `each` adds its own problems. Returns every problem with its line number; throws
+ * (through `fail`) only when the file as a whole cannot be read (encoding, no or bad header). Porting
+ * requests and care adjustments share it, so both report bad files the same way.
+ */
+export function readRequestFile(bytes: Buffer, spec: HeaderSpec & { strictJson?: boolean }, each: (get: (field: string) => unknown, line: number, problems: string[]) => void, fail: (problems: string[]) => never): string[] {
+  const problems: string[] = [];
+  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
+  if (text.trimStart().startsWith('{')) {
+    const known = new Set<string>([...spec.required, ...(spec.optional ?? [])]);
+    text.split('\n').forEach((raw, i) => {
+      if (raw.trim() === '') return;
+      let o: unknown;
+      try {
+        o = JSON.parse(raw);
+      } catch (err) {
+        problems.push(`line ${i + 1}: not JSON (${(err as Error).message})`);
+        return;
+      }
+      if (typeof o !== 'object' || o === null || Array.isArray(o)) {
+        problems.push(`line ${i + 1}: not a JSON object`);
+        return;
+      }
+      if (spec.strictJson) {
+        const unknown = Object.keys(o).filter((k) => !known.has(k));
+        if (unknown.length) problems.push(`line ${i + 1}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
+      }
+      each((k) => (o as Record<string, unknown>)[k], i + 1, problems);
+    });
+    return problems;
+  }
+  let records: CsvRecord[];
+  try {
+    records = parseCsvBytes(bytes);
+  } catch (err) {
+    return fail([`line ${(err as { line?: number }).line ?? '?'}: not valid UTF-8`]);
+  }
+  const head = records[0];
+  if (!head) return fail(['empty (a header row is required)']);
+  const { header, problems: hp } = mapHeader(head, spec);
+  if (hp.length) return fail(hp.map((p) => `line ${head.line}: ${p}`));
+  for (const rec of records.slice(1)) {
+    const { row, problem } = rowOf(header, rec);
+    if (!row) {
+      problems.push(`line ${rec.line}: ${problem}`);
+      continue;
+    }
+    each((k) => row[k], rec.line, problems);
+  }
+  return problems;
+}
