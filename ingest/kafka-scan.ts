@@ -74,7 +74,14 @@ export async function topicRecordsSince(to: string[] | KafkaConnection, topic: s
           },
         })
         .then(() => {
-          for (const [partition, t] of todo) consumer.seek({ topic, partition, offset: String(t.from) });
+          // The scan may already be complete (and the consumer disconnecting): seek() then throws, and a throw
+          // here would be an unhandled rejection, not the scan's result.
+          if (todo.size === 0) return;
+          try {
+            for (const [partition, t] of todo) consumer.seek({ topic, partition, offset: String(t.from) });
+          } catch (err) {
+            reject(err as Error);
+          }
         }, reject);
     });
     await done;
