@@ -43,23 +43,48 @@ export class KafkaSource implements Source {
       maxBytesPerPartition: opts.maxBytesPerPartition,
       maxWaitTimeInMs: opts.maxWaitTimeMs,
       minBytes: opts.minBytes,
-      // Retries of the consumer itself: kafkajs restarts the run loop on retriable errors.
-      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+      // Retries of the consumer itself: kafkajs restarts the run loop on retriable errors, but never once
+      // stop() was called. kafkajs 2.2.4 (src/consumer/index.js onCrash) disconnects and then, for a retriable
+      // crash, schedules start() again unless restartOnFailure says no, also when the crash was caused by our
+      // own disconnect (a stop during the group join fails the join with a closed connection): without this
+      // the consumer rejoined after a stop and the process never exited.
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => !this.stopping },
     });
   }
 
+  /** Set by stop(): no restart, no crash reported, start() settles. */
+  private stopping = false;
+  private stopRequested: (() => void) | undefined;
+  private readonly stopped = new Promise<void>((r) => (this.stopRequested = r));
+  /** True between a completed join and the next rebalance: a member the group knows and can leave. */
+  private inGroup = false;
+  /** The kafkajs disconnect, started once. */
+  private disconnecting: Promise<void> | undefined;
+
   async start(handler: BatchHandler, events: SourceEvents = {}): Promise<void> {
     const c = this.consumer;
-    c.on(c.events.REBALANCING, () => events.onRebalance?.());
-    c.on(c.events.GROUP_JOIN, (e) => events.onAssigned?.(e.payload.memberAssignment));
-    // kafkajs restarts the consumer itself after retriable crashes (payload.restart); only a crash it
-    // gives up on is ours to handle.
-    c.on(c.events.CRASH, (e) => {
-      if (!e.payload.restart) events.onCrash?.(e.payload.error);
+    c.on(c.events.REBALANCING, () => {
+      this.inGroup = false;
+      if (!this.stopping) events.onRebalance?.();
     });
+    c.on(c.events.GROUP_JOIN, (e) => {
+      if (this.stopping) return;
+      this.inGroup = true;
+      events.onAssigned?.(e.payload.memberAssignment);
+    });
+    // kafkajs restarts the consumer itself after retriable crashes (payload.restart); only a crash it
+    // gives up on is ours to handle. After stop() a crash is the end of our own disconnect.
+    c.on(c.events.CRASH, (e) => {
+      this.inGroup = false;
+      if (!e.payload.restart && !this.stopping) events.onCrash?.(e.payload.error);
+    });
+    if (this.stopping) return;
     await c.connect();
     for (const topic of this.opts.topics) await c.subscribe({ topic, fromBeginning: this.opts.fromBeginning });
-    await c.run({
+    if (this.stopping) return;
+    // kafkajs's run() settles only after the first join, which can take until a dead member's session
+    // expires; a stop meanwhile settles start() at once.
+    const running = c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
@@ -87,6 +112,7 @@ export class KafkaSource implements Source {
         p.resolveOffset(batch.lastOffset());
       },
     });
+    await Promise.race([running, this.stopped]);
   }
 
   /**
@@ -120,10 +146,22 @@ export class KafkaSource implements Source {
     await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
   }
 
+  /**
+   * Stops consuming and leaves the group. A member in the group is awaited until it left (partitions move on
+   * at once). A member still joining is not: kafkajs (2.2.4, network/connection.js disconnect) waits for
+   * in-flight requests before closing a connection, and a JoinGroup is answered only when the rebalance
+   * completes, which can be a dead member's whole session timeout away. Such a member holds no partitions
+   * and has nothing to commit, so the disconnect goes on in the background (restartOnFailure stops any
+   * restart) and stop() returns.
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
+    this.stopRequested?.();
     await this.admin?.disconnect().catch(() => undefined);
     this.admin = undefined;
-    await this.consumer.disconnect();
+    const wasInGroup = this.inGroup;
+    this.disconnecting ??= this.consumer.disconnect().catch((err: Error) => this.opts.log.warn({ err: err.message }, 'Kafka consumer disconnect failed'));
+    if (wasInGroup) await this.disconnecting;
   }
 }
 

@@ -227,7 +227,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
     });
   }
   // Usage notifications (issue #16): a timer of their own over the stored rated CDRs, never in the batch path.
-  const notifier = cfg.notifications.enabled ? new NotificationService({ cfg, conn, log }) : undefined;
+  const notifier = cfg.notifications.enabled ? new NotificationService({ cfg, conn, log, metrics }) : undefined;
   await notifier?.start();
   let stopping: Promise<void> | undefined;
   const closeAll = async () => {

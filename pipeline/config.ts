@@ -378,6 +378,9 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     deadLettersDays: { kind: 'int', min: 0, max: 36_500 },
     fraudAlertsDays: { kind: 'int', min: 0, max: 36_500 },
     aggregatesDays: { kind: 'int', min: 0, max: 36_500 },
+    portResponsesDays: { kind: 'int', min: 0, max: 36_500 },
+    careAdjustmentsDays: { kind: 'int', min: 0, max: 36_500 },
+    usageNotificationsDays: { kind: 'int', min: 0, max: 36_500 },
   },
   telemetry: {
     logLevel: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },

@@ -41,6 +41,7 @@ import {
 } from '../enrich/notify/index.js';
 import { parseMoney } from '../schemas/reference.js';
 import { kafkaConnection, kafkaSecurity, type Config } from './config.js';
+import type { Metrics } from './telemetry.js';
 
 /**
  * How far before the last check's start the next one looks for stored rows: an insert's `_ingested_at` is
@@ -73,7 +74,12 @@ export interface NotificationServiceOptions {
   log: Log;
   /** Called after each check (tests, metrics). */
   onCheck?: (r: { candidates: number; published: number; seconds: number }) => void;
+  /** cdr_usage_notification* (pipeline/telemetry.ts); absent = no metrics. */
+  metrics?: Pick<Metrics, 'notifyCrossings' | 'notifyPublished' | 'notifyRepublished' | 'notifyRecovered' | 'notifyErrors' | 'notifyCheckDuration'>;
 }
+
+/** The metric label of a notification's measure: the thresholds file's name of it (enrich/notify MEASURES). */
+const measureLabel = (symbol: UsageNotification['measure']): Measure => symbol.toLowerCase().replaceAll('_', '-') as Measure;
 
 export class NotificationService {
   private readonly thresholds: Thresholds;
@@ -86,7 +92,7 @@ export class NotificationService {
   /** ClickHouse time (ms) the last successful check started; undefined = check every stored period. */
   private since: number | undefined;
   private recovered = false;
-  readonly stats = { checks: 0, published: 0, recovered: 0, errors: 0 };
+  readonly stats = { checks: 0, published: 0, recovered: 0, republished: 0, errors: 0 };
 
   constructor(private readonly o: NotificationServiceOptions) {
     this.log = o.log.child({ component: 'notifications' });
@@ -111,17 +117,20 @@ export class NotificationService {
     this.timer = setTimeout(() => {
       // The first run completes what a crash left in the outbox, then checks; until it succeeds, every run
       // starts with it (no check publishes before the outbox is clean). Never on the start-up path.
+      let phase: 'recover' | 'check' = this.recovered ? 'check' : 'recover';
       const work = async () => {
         if (!this.recovered) {
           await this.recover();
           this.recovered = true;
         }
+        phase = 'check';
         await this.check();
       };
       this.running = work()
         .catch((err: Error) => {
           this.stats.errors++;
-          this.log.error({ err: err.message }, 'usage notification check failed; retried at the next interval');
+          this.o.metrics?.notifyErrors.inc({ phase });
+          this.log.error({ err: err.message, phase }, 'usage notification check failed; retried at the next interval');
         })
         .finally(() => {
           this.running = undefined;
@@ -165,6 +174,7 @@ export class NotificationService {
       const fresh = w.reached.filter((x) => !known.has(notificationId(w.r.msisdn, w.r.period, x.measure, x.pct)));
       if (fresh.length === 0 || this.stopped) continue;
       const list = crossings(await this.contributions(w.r.msisdn, w.r.period), this.thresholds, fresh);
+      for (const x of list) this.o.metrics?.notifyCrossings.inc({ measure: x.measure });
       const notes = notificationsOf(w.r.msisdn, w.r.account_id, w.r.period, list, this.thresholds, w.r.currency, startedAt);
       published += await this.notify(notes);
     }
@@ -172,6 +182,7 @@ export class NotificationService {
     this.stats.checks++;
     this.stats.published += published;
     const seconds = (performance.now() - t0) / 1000;
+    this.o.metrics?.notifyCheckDuration.observe(seconds);
     this.o.onCheck?.({ candidates: rows.length, published, seconds });
     if (published > 0) this.log.info({ published, candidates: rows.length, seconds }, 'usage notifications published');
     return published;
@@ -220,6 +231,7 @@ export class NotificationService {
     }
     const now = Date.now();
     await this.retrying('marking usage notifications published', () => this.o.conn.insert('usage_notifications', notes.map((n) => JSON.stringify(rowOf(n, 2, '', now))).join('\n') + '\n', { insert_deduplicate: 0 }));
+    for (const n of notes) this.o.metrics?.notifyPublished.inc({ measure: measureLabel(n.measure) });
     // Ids, measures and percentages only: never the subscriber's number in a log.
     for (const n of notes) this.log.info({ notificationId: n.notificationId, measure: n.measure, thresholdPct: n.thresholdPct, period: n.period }, 'usage threshold crossed: notification published');
   }
@@ -256,6 +268,9 @@ export class NotificationService {
     const now = Date.now();
     await this.o.conn.insert('usage_notifications', notes.map((n) => JSON.stringify(rowOf(n, 2, '', now))).join('\n') + '\n', { insert_deduplicate: 0 });
     this.stats.recovered += notes.length;
+    this.stats.republished += this.producer ? missing.length : 0;
+    this.o.metrics?.notifyRecovered.inc(notes.length);
+    if (this.producer) this.o.metrics?.notifyRepublished.inc(missing.length);
     this.log.warn({ pending: notes.length, alreadyOnTopic: notes.length - missing.length, published: missing.length }, 'usage notifications left unpublished by a crash: completed');
   }
 

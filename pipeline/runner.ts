@@ -208,9 +208,11 @@ export class Runner {
           onCrash: (err) => this.fatal?.(err),
         })
         .then(() => {
-          this.log.info({}, 'consuming');
-          this.resolveRun = resolve;
+          if (!this.stopping) this.log.info({}, 'consuming');
         }, (err: Error) => this.fatal?.(err));
+      // Set now, not once the source started: a stop during the first group join (source.start still
+      // pending) must settle run() too, or the process waits for ever.
+      this.resolveRun = resolve;
     });
   }
   private resolveRun: (() => void) | undefined;
@@ -655,13 +657,23 @@ export class Runner {
     for (const k of [...this.buffers.keys()]) void this.flush(k);
     // A sink that does not recover within the grace period (ClickHouse down at shutdown) is abandoned:
     // nothing more is committed, and the unacknowledged records are read again after the restart.
+    const graceMs = this.opts.shutdownTimeoutMs ?? 30_000;
+    const deadline = Date.now() + graceMs;
     const grace = setTimeout(() => {
       this.log.warn({ shutdownTimeoutMs: this.opts.shutdownTimeoutMs }, 'the sink did not acknowledge within the shutdown grace period; stopping without committing the rest');
       this.abort.abort();
-    }, this.opts.shutdownTimeoutMs ?? 30_000);
+    }, graceMs);
     await Promise.all([...this.chains.values()]);
     clearTimeout(grace);
-    await this.source.stop();
+    // Leaving the group is bounded by the same grace period: everything acknowledged is committed by now,
+    // and a member that does not get to leave is dropped by the group when its session expires.
+    let leaveTimer: NodeJS.Timeout | undefined;
+    const left = await Promise.race([
+      this.source.stop().then(() => true),
+      new Promise<false>((r) => (leaveTimer = setTimeout(() => r(false), Math.max(0, deadline - Date.now())))),
+    ]);
+    clearTimeout(leaveTimer);
+    if (!left) this.log.warn({ shutdownTimeoutMs: graceMs }, 'the source did not stop within the shutdown grace period; stopping without leaving the group');
     this.metrics.ready.set(0);
     this.resolveRun?.();
   }

@@ -68,6 +68,13 @@ export function createMetrics(registry = new client.Registry()) {
     fraudRefused: new client.Counter({ name: 'cdr_fraud_refused_total', help: 'Fraud events and alert versions the detector refused as poison (never retried), by code (docs/ERRORS.md).', labelNames: ['code'], registers: [registry] }),
     fraudOutOfOrder: new client.Counter({ name: 'cdr_fraud_events_out_of_order_total', help: 'Fraud events the detector could not put in release order (a source lagging beyond the hold, or the held-events bound): results may then depend on arrival order.', registers: [registry] }),
     fraudHeldEvents: new client.Gauge({ name: 'cdr_fraud_held_events', help: 'Fraud events held by the detector until every source has gone past them (release order).', registers: [registry] }),
+    // Usage notifications (pipeline/notifications.ts; `measure` is one of enrich/notify MEASURES).
+    notifyCrossings: new client.Counter({ name: 'cdr_usage_notification_crossings_total', help: 'Threshold crossings a check found with no stored notification yet, by measure (a crossing another detector stores first is counted here but not as published).', labelNames: ['measure'], registers: [registry] }),
+    notifyPublished: new client.Counter({ name: 'cdr_usage_notifications_published_total', help: 'Usage notifications this process published and marked published, by measure.', labelNames: ['measure'], registers: [registry] }),
+    notifyRepublished: new client.Counter({ name: 'cdr_usage_notifications_republished_total', help: 'Outbox notifications a crash left unpublished that recovery published at start, because the topic lacked them.', registers: [registry] }),
+    notifyRecovered: new client.Counter({ name: 'cdr_usage_notifications_recovered_total', help: 'Outbox notifications a crash left unpublished that recovery completed at start (republished or found on the topic), then marked published.', registers: [registry] }),
+    notifyErrors: new client.Counter({ name: 'cdr_usage_notification_errors_total', help: 'Failed usage notification runs, by phase (recover, check); retried at the next interval.', labelNames: ['phase'], registers: [registry] }),
+    notifyCheckDuration: new client.Histogram({ name: 'cdr_usage_notification_check_duration_seconds', help: 'Duration of one successful usage notification check (finding, storing and publishing the new crossings).', buckets: SECONDS_BUCKETS, registers: [registry] }),
   };
   return m;
 }

@@ -25,6 +25,7 @@ import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
 import { epochMsToCh } from '../sinks/clickhouse/rows.js';
 import { loadConfig } from '../pipeline/config.js';
 import { NotificationService } from '../pipeline/notifications.js';
+import { createMetrics } from '../pipeline/telemetry.js';
 import { schemaPath } from '../schemas/index.js';
 import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
@@ -92,10 +93,17 @@ it('after a crash between the outbox and the topic, a restart publishes only wha
     await sink.connect();
     await sink.send(topic, [{ key: published.notificationId, value: codec.encode(published), timestamp: detectedAt }]);
     await sink.disconnect();
-    const svc = new NotificationService({ cfg, conn, log: quietLog });
+    const metrics = createMetrics();
+    const svc = new NotificationService({ cfg, conn, log: quietLog, metrics });
     await svc.start();
     await waitFor('the outbox completed', async () => svc.stats.recovered === 2 && svc.stats.checks > 0, 60_000, 100);
     await svc.stop();
+    // Both completed, one of them republished (the other was on the topic already); checks ran and found nothing.
+    expect(await sumOf(metrics.notifyRecovered)).toBe(2);
+    expect(await sumOf(metrics.notifyRepublished)).toBe(1);
+    expect(await sumOf(metrics.notifyErrors)).toBe(0);
+    expect(await sumOf(metrics.notifyPublished)).toBe(0);
+    expect((await metrics.notifyCheckDuration.get()).values.find((v) => v.metricName === 'cdr_usage_notification_check_duration_seconds_count')!.value).toBeGreaterThan(0);
     const records = await topicRecordsSince(brokers, topic, 0, quietLog);
     expect(records.map((r) => r.key).sort()).toEqual([published.notificationId, unpublished.notificationId].sort());
     expect(codec.decode(records.find((r) => r.key === unpublished.notificationId)!.value!)).toEqual(unpublished);
@@ -105,6 +113,33 @@ it('after a crash between the outbox and the topic, a restart publishes only wha
     await conn.close();
   }
 }, 120_000);
+
+/** The sum of a metric's series (optionally those whose labels include `labels`). */
+async function sumOf(m: { get(): Promise<{ values: { labels: Partial<Record<string, string | number>>; value: number }[] }> }, labels: Record<string, string> = {}): Promise<number> {
+  return (await m.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
+}
+
+it('a notifier that cannot read its outbox counts the error (phase recover), checks nothing and retries', async () => {
+  const name = uniqueName('notifyerr');
+  const base = loadConfig({ env: {} });
+  const cfg = { ...base, notifications: { ...base.notifications, enabled: true, topic: '', intervalMs: 100 }, clickhouse: { ...base.clickhouse, path: chPath(), database: name } };
+  const conn = await openEmbedded({ path: cfg.clickhouse.path, database: name }); // not migrated: no usage_notifications
+  const metrics = createMetrics();
+  const svc = new NotificationService({ cfg, conn, log: quietLog, metrics });
+  try {
+    await svc.start();
+    await waitFor('two failed runs', async () => (await sumOf(metrics.notifyErrors, { phase: 'recover' })) >= 2, 30_000, 50);
+    expect(svc.stats.checks, 'no check before the outbox is clean').toBe(0);
+    expect(await sumOf(metrics.notifyErrors, { phase: 'check' })).toBe(0);
+    // Once the table exists the next run recovers (nothing pending) and checks.
+    await migrate(conn, loadMigrations(schemaPath('ddl')));
+    await waitFor('a check after the migration', async () => svc.stats.checks > 0, 30_000, 50);
+    expect(await sumOf(metrics.notifyErrors, { phase: 'check' })).toBe(0);
+  } finally {
+    await svc.stop();
+    await conn.close();
+  }
+}, 60_000);
 
 function startChild(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   let out = '';
@@ -260,6 +295,21 @@ it('a subscriber crossing a roaming data cap mid-stream is notified once per thr
     expect(rows.every((r) => Number(r.state) === 2)).toBe(true);
     for (const r of rows) expect(parseMoney(r.value, 6) >= parseMoney(r.threshold, 6), `${r.id}: ${r.value} >= ${r.threshold}`).toBe(true);
     for (const d of decoded) expect(expected.get(d.notificationId)).toBe(`${d.measure === 'DATA_ROAMING_SPEND' ? 'data-roaming-spend' : 'international-minutes'} ${d.thresholdPct}`);
+
+    // Metrics per measure, and why retention.usageNotificationsDays must outlive the CDRs: with the notifications
+    // gone (as if expired) and the CDRs still stored, a fresh notifier's first check finds every crossing again.
+    await conn.command('TRUNCATE TABLE usage_notifications');
+    const base = loadConfig({ env: {} });
+    const metrics = createMetrics();
+    const again = new NotificationService({ cfg: { ...base, notifications: { ...base.notifications, enabled: true, topic: '', thresholdsFile } }, conn, log: quietLog, metrics });
+    expect(await again.check()).toBe(expected.size);
+    for (const m of ['data-roaming-spend', 'international-minutes', 'total-spend']) {
+      const n = [...expected.values()].filter((v) => v.startsWith(`${m} `)).length;
+      expect(await sumOf(metrics.notifyCrossings, { measure: m }), m).toBe(n);
+      expect(await sumOf(metrics.notifyPublished, { measure: m }), m).toBe(n);
+    }
+    expect(await again.check(), 'found once').toBe(0);
+    expect(await sumOf(metrics.notifyPublished)).toBe(expected.size);
   } finally {
     await conn.close();
   }

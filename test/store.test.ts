@@ -136,10 +136,15 @@ describe('retention', () => {
 
   it('applies a TTL per table from the configuration, once; 0 removes it', async () => {
     const changed = await applyRetention(conn, DEFAULT_RETENTION);
-    expect(changed).toEqual(expect.arrayContaining(['cdrs', 'dead_letters', 'fraud_alerts', 'agg_usage_daily', 'agg_traffic_hourly', 'agg_refreshes']));
+    expect(changed).toEqual(expect.arrayContaining(['cdrs', 'dead_letters', 'fraud_alerts', 'agg_usage_daily', 'agg_traffic_hourly', 'agg_refreshes', 'agg_line_use_daily', 'port_responses', 'care_adjustments', 'usage_notifications']));
     expect(await ttlOf('cdrs')).toBe('toDateTime(seizure_time) + toIntervalDay(1095)');
     expect(await ttlOf('dead_letters')).toBe('toDateTime(dead_at) + toIntervalDay(90)');
     expect(await ttlOf('agg_usage_daily')).toBe('day + toIntervalDay(1095)');
+    expect(await ttlOf('agg_line_use_daily')).toBe('day + toIntervalDay(1095)');
+    // Audit records (port answers, credits): 7 years; notifications: from the end of their period, past the CDRs.
+    expect(await ttlOf('port_responses')).toBe('toDateTime(answered_at) + toIntervalDay(2555)');
+    expect(await ttlOf('care_adjustments')).toBe('toDateTime(requested_at) + toIntervalDay(2555)');
+    expect(await ttlOf('usage_notifications')).toBe('addMonths(toStartOfMonth(crossed_at), 1) + toIntervalDay(1125)');
     expect(await applyRetention(conn, DEFAULT_RETENTION), 'already in force: nothing to change').toEqual([]);
     expect(await applyRetention(conn, { ...DEFAULT_RETENTION, deadLettersDays: 0 })).toEqual(['dead_letters', 'dead_letter_replays']);
     expect(await ttlOf('dead_letters')).toBe('');
@@ -158,13 +163,48 @@ describe('retention', () => {
     expect(Number((await conn.query<{ n: string }>(`SELECT count() AS n FROM cdrs WHERE seizure_time >= '2026-10-01'`))[0]!.n)).toBeGreaterThan(4000);
   });
 
+  it('expires old port answers, adjustments and notifications (a notification by its period) and keeps the rest', async () => {
+    const t = (iso: string) => iso.replace('T', ' ').replace('Z', '');
+    const port = (id: string, at: string) => JSON.stringify({ request_id: id, answered_at: t(at), received_at: t(at), due_at: t(at), outcome: 'accepted', codes: [], reason: '', account_id: 'A1', telephone_numbers: ['447700900001'], requesting_company: 'X', contact_name: 'Y', loa: true, pin_supplied: true, pin_matched: true, source: 'f' }) + '\n';
+    const adj = (id: string, at: string) => JSON.stringify({ adjustment_id: id, state: 2, status: 'applied', submission: 's', period: at.slice(0, 7), account_id: 'A1', msisdn: '447700900001', invoice_id: 'I', line_no: 1, charge_type: 'usage', service: 'voice', record_id: 'r', original_amount: '1', amount: '1', currency: 'GBP', reason: 'r', note: '', agent: 'a', role: 'agent', requested_at: t(at), queued_because: '', decided_by: 'a', decided_role: 'agent', decided_at: t(at), source: '' }) + '\n';
+    const note = (id: string, period: string, crossed: string, detected: string) => JSON.stringify({ notification_id: id, state: 2, owner: '', msisdn: '447700900001', account_id: 'A1', period, measure: 'total-spend', threshold_pct: 100, cap: '10', threshold: '10', value: '11', unit: 'GBP', crossed_at: t(crossed), record_id: 'r', detected_at: t(detected), published_at: t(detected) }) + '\n';
+    const now = new Date();
+    const recent = new Date(now.getTime() - 20 * DAY).toISOString();
+    // 2020-02-01 + 1125 days = 2023-03-02: expired today; with 3000 days it is kept.
+    await applyRetention(conn, { ...DEFAULT_RETENTION, cdrsDays: 1000, aggregatesDays: 1000, usageNotificationsDays: 3000 });
+    await conn.insert('port_responses', port('old', '2019-03-01T10:00:00.000Z') + port('new', recent));
+    await conn.insert('care_adjustments', adj('old', '2019-03-01T10:00:00.000Z') + adj('new', recent));
+    // Crossed 2020-01-30, detected in February: expires 2020-02-01 + N days, whatever the detection time.
+    await conn.insert('usage_notifications', note('old', '2020-01', '2020-01-30T10:00:00.000Z', '2020-02-03T10:00:00.000Z') + note('new', recent.slice(0, 7), recent, recent));
+    await conn.command('OPTIMIZE TABLE usage_notifications FINAL');
+    const ids = async (table: string, key: string) => (await conn.query<{ id: string }>(`SELECT ${key} AS id FROM ${table} ORDER BY id`)).map((r) => r.id);
+    expect(await ids('usage_notifications', 'notification_id')).toEqual(['new', 'old']);
+    await applyRetention(conn, { ...DEFAULT_RETENTION, cdrsDays: 1000, aggregatesDays: 1000 });
+    // A part merged under the longer TTL keeps its TTL information until rewritten: MATERIALIZE TTL recomputes it
+    // (docs/components/clickhouse-sink.md "Retention": an immediate purge after shortening a retention).
+    for (const table of ['port_responses', 'care_adjustments', 'usage_notifications']) await conn.command(`ALTER TABLE ${table} MATERIALIZE TTL`, { mutations_sync: 2 });
+    expect(await ids('port_responses', 'request_id')).toEqual(['new']);
+    expect(await ids('care_adjustments', 'adjustment_id')).toEqual(['new']);
+    expect(await ids('usage_notifications', 'notification_id')).toEqual(['new']);
+  });
+
+  it('refuses notifications that expire before the CDRs of their period', () => {
+    expect(retentionProblems({ ...DEFAULT_RETENTION, usageNotificationsDays: 1095 }).join()).toMatch(/usageNotificationsDays \(1095\) must be longer than retention.cdrsDays \(1095\)/);
+    expect(retentionProblems({ ...DEFAULT_RETENTION, cdrsDays: 0, aggregatesDays: 0, usageNotificationsDays: 5000 }).join()).toMatch(/cdrsDays \(forever\)/);
+    expect(retentionProblems({ ...DEFAULT_RETENTION, cdrsDays: 0, aggregatesDays: 0, usageNotificationsDays: 0 })).toEqual([]);
+    // Keeping CDRs longer than the default notification retention needs both raised.
+    expect(() => loadConfig({ env: { CDR_RETENTION_CDRS_DAYS: '1500' } })).toThrow(/usageNotificationsDays/);
+    const cfg = loadConfig({ env: { CDR_RETENTION_CDRS_DAYS: '1500', CDR_RETENTION_USAGE_NOTIFICATIONS_DAYS: '1600', CDR_RETENTION_PORT_RESPONSES_DAYS: '3650', CDR_RETENTION_CARE_ADJUSTMENTS_DAYS: '0' } });
+    expect(cfg.retention).toEqual({ ...DEFAULT_RETENTION, cdrsDays: 1500, usageNotificationsDays: 1600, portResponsesDays: 3650, careAdjustmentsDays: 0 });
+  });
+
   it('refuses aggregates that outlive their CDRs, in code and in the configuration', () => {
     const r: Retention = { ...DEFAULT_RETENTION, cdrsDays: 400, aggregatesDays: 800 };
     expect(retentionProblems(r).join()).toMatch(/aggregatesDays .* must not exceed retention.cdrsDays/);
     expect(retentionProblems(DEFAULT_RETENTION)).toEqual([]);
     expect(() => loadConfig({ env: { CDR_RETENTION_CDRS_DAYS: '400' } })).toThrow(ConfigError);
     const cfg = loadConfig({ env: { CDR_RETENTION_CDRS_DAYS: '400', CDR_RETENTION_AGGREGATES_DAYS: '400', CDR_RETENTION_DEAD_LETTERS_DAYS: '30' } });
-    expect(cfg.retention).toEqual({ cdrsDays: 400, deadLettersDays: 30, fraudAlertsDays: 1095, aggregatesDays: 400 });
+    expect(cfg.retention).toEqual({ cdrsDays: 400, deadLettersDays: 30, fraudAlertsDays: 1095, aggregatesDays: 400, portResponsesDays: 2555, careAdjustmentsDays: 2555, usageNotificationsDays: 1125 });
   });
 });
 
@@ -176,9 +216,9 @@ describe('roles', () => {
     await endpoint?.close();
   });
 
-  it('five roles, every statement valid ClickHouse SQL (formatQuery)', async () => {
+  it('six roles, every statement valid ClickHouse SQL (formatQuery)', async () => {
     const roles = statements.filter((s) => s.startsWith('CREATE ROLE')).map((s) => s.split(' ').pop());
-    expect(roles).toEqual(['cdr_pipeline_writer', 'cdr_grafana_reader', 'cdr_billing_analyst', 'cdr_fraud_analyst', 'cdr_care_agent']);
+    expect(roles).toEqual(['cdr_pipeline_writer', 'cdr_grafana_reader', 'cdr_billing_analyst', 'cdr_fraud_analyst', 'cdr_care_agent', 'cdr_porting_agent']);
     for (const s of statements) {
       const [r] = await conn.query<{ f: string }>(`SELECT formatQuery(${"'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'"}) AS f`);
       expect(r!.f.length, s).toBeGreaterThan(0);
@@ -214,6 +254,24 @@ describe('roles', () => {
     expect(writes('cdr_billing_analyst')).not.toContain('cdrs');
     expect(writes('cdr_pipeline_writer')).not.toContain('invoice_lines');
     expect(grants.filter((g) => / ON cdr\.cdrs TO cdr_(grafana_reader|care_agent)$/.test(g) && !g.startsWith('GRANT SELECT('))).toEqual([]);
+    // The tables with identities added after the access review (0031-0033, 0050): who may touch them at all.
+    const holders = (table: string) => grants.filter((g) => g.includes(` ON cdr.${table} TO `)).map((g) => `${/ TO (\w+)$/.exec(g)![1]}: ${g.slice(6, g.indexOf(' ON '))}`).sort();
+    expect(writes('cdr_porting_agent')).toEqual(['port_responses']);
+    expect(holders('port_responses')).toEqual(['cdr_grafana_reader: SELECT(answered_at, received_at, due_at, outcome, codes, loa, pin_supplied, pin_matched)', 'cdr_porting_agent: SELECT, INSERT']);
+    expect(holders('care_adjustments')).toEqual([
+      'cdr_billing_analyst: SELECT',
+      'cdr_care_agent: SELECT, INSERT',
+      'cdr_grafana_reader: SELECT(adjustment_id, state, status, period, account_id, charge_type, service, original_amount, amount, currency, reason, requested_at)',
+    ]);
+    expect(holders('usage_notifications')).toEqual(['cdr_care_agent: SELECT', 'cdr_grafana_reader: SELECT(state, period, measure, threshold_pct, unit, crossed_at, detected_at, published_at)', 'cdr_pipeline_writer: SELECT, INSERT']);
+    expect(holders('agg_line_use_daily').map((h) => h.split(':')[0])).toEqual(['cdr_billing_analyst', 'cdr_pipeline_writer']);
+    // Column grants to Grafana never name a subscriber's number, a contact, or an id derived from the number.
+    for (const g of grants.filter((x) => x.endsWith(' TO cdr_grafana_reader') && x.startsWith('GRANT SELECT('))) expect(g, g).not.toMatch(/\b(msisdn|imsi|imei|telephone_numbers|contact_name|notification_id|called_number|calling_number)\b/);
+    // The porting desk and the main job read the reference snapshot as reference-store.ts loads it (every table).
+    for (const t of ['ref_current_version', 'ref_operator', 'ref_accounts', 'ref_lines', 'ref_features', 'ref_directory_listings', 'ref_holidays']) {
+      expect(grants, t).toContain(`GRANT SELECT ON cdr.${t} TO cdr_porting_agent`);
+      expect(grants, t).toContain(`GRANT SELECT ON cdr.${t} TO cdr_pipeline_writer`);
+    }
   });
 
   it('CREATE ROLE needs access management: refused on embedded ClickHouse and on the tests\' server path', async () => {

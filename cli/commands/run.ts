@@ -21,16 +21,19 @@ Metrics: http://127.0.0.1:9464/metrics, /healthz, /readyz (CDR_TELEMETRY_METRICS
     const cfg = configFrom(values);
     const log = loggerFor(cfg);
     const { startPipeline } = await import('../../pipeline/app.js');
-    const p = await startPipeline(cfg, log);
+    // Handlers before start-up: a signal while the pipeline starts stops it as soon as it is up (exit 0).
+    let p: Awaited<ReturnType<typeof startPipeline>> | undefined;
     let signalled = false;
     const onSignal = (sig: string) => {
       if (signalled) return;
       signalled = true;
       log.info({ signal: sig }, 'stopping: flushing and committing');
-      void p.stop();
+      if (p) void p.stop();
     };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
+    p = await startPipeline(cfg, log);
+    if (signalled) void p.stop();
     try {
       await p.done;
       log.info({ stats: p.runner.stats }, 'stopped');

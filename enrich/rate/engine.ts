@@ -32,7 +32,7 @@ import { UnratedReason, type Rating, type RatedSegment, type Service } from '../
 import { blankNumber, type Normaliser, type NormalisedNumber } from '../normalise.js';
 import { SERVICE_INDEX, UNIT_BYTE, UNIT_MS, UNIT_MSG, UNIT_NAMES, versionAt, type CompiledTariffs, type CompiledVersion, type PriceEntry, type RateTable } from './compile.js';
 import { RationalSum, ROUND_HALF_UP } from './money.js';
-import { segmentAt, type DayPlan, type DayPlans, type Partition } from './time.js';
+import { DAY_MS, MAX_INSTANT_MS, segmentAt, type DayPlan, type DayPlans, type Partition } from './time.js';
 import type { DigitTrie } from './trie.js';
 
 /** Contracted rates of one account (contracted-rates.csv), longest prefix first, latest validFrom first. */
@@ -62,6 +62,25 @@ export interface RaterOptions {
 }
 
 const MAX_DEPTH = 32;
+
+/**
+ * Longest call the rater prices (ms): a call is laid across every local day it spans (a day plan each), so
+ * usage must be bounded for rating to be. A year is far beyond any switch's call length (the decoder's
+ * decode.maxDurationMs defaults to 24 h); a record beyond it is refused (thrown: RATING_FAILED), not priced.
+ */
+export const MAX_CALL_MS = 366 * DAY_MS;
+
+/**
+ * Refuses what no valid record carries (the decoder checks records first; this bounds the loops of rating
+ * for any other input): a rating instant that is not a whole ms inside the Date range; usage that is not a
+ * whole, non-negative number of units (at most MAX_CALL_MS for calls, 2^53 - 1 otherwise).
+ */
+function checkInput(at: number, usage: number, unit: number): void {
+  if (!(Number.isInteger(at) && at >= -MAX_INSTANT_MS && at <= MAX_INSTANT_MS)) throw new RangeError(`rating: instant ${at} is not a whole ms within ±${MAX_INSTANT_MS}`);
+  if (!(Number.isInteger(usage) && usage >= 0 && usage <= (unit === UNIT_MS ? MAX_CALL_MS : Number.MAX_SAFE_INTEGER))) {
+    throw new RangeError(`rating: usage ${usage} ${UNIT_NAMES[unit]} is not a whole number in [0, ${unit === UNIT_MS ? MAX_CALL_MS : Number.MAX_SAFE_INTEGER}]`);
+  }
+}
 
 export function serviceOf(cdr: Cdr): Service {
   switch (cdr.eventType) {
@@ -239,6 +258,8 @@ export class Rater {
     if (cdr.answerTime === null) return this.price(cdr, subject, smsSegments, -1, false);
     const end = cdr.releaseTime - cdr.answerTime;
     const start = end - cdr.billableMs;
+    // NaN here would price the whole call's billableMs as if unsplit (usageMs < 0): refuse it instead.
+    if (!(Number.isInteger(start) && Number.isInteger(end))) throw new RangeError(`rating: part offsets ${start}..${end} ms are not whole ms`);
     if (start <= 0) return this.price(cdr, subject, smsSegments, -1, false);
     const whole = this.price(cdr, subject, smsSegments, end, false);
     if (whole.status !== 'RATED') {
@@ -261,6 +282,7 @@ export class Rater {
     const answered = unit !== UNIT_MS || cdr.answerTime !== null;
     const at = cdr.answerTime ?? cdr.seizureTime;
     const usage = unit === UNIT_MS ? (usageMs >= 0 ? usageMs : cdr.billableMs) : unit === UNIT_MSG ? smsSegments : cdr.uplinkBytes + cdr.downlinkBytes;
+    //MUT checkInput(at, usage, unit);
     const r = blank(service, unit, this.book.currency, at, usage, subject === null ? null : subject.accountId);
     this.charged = false;
     this.later = later;
@@ -341,6 +363,7 @@ export class Rater {
   quote(q: { chain: Int32Array; number: string; shortCode?: boolean; service: Service; at: number; usage: number; answered?: boolean }): Rating {
     const si = SERVICE_INDEX[q.service];
     const unit = si === 4 ? UNIT_BYTE : si >= 2 ? UNIT_MSG : UNIT_MS;
+    checkInput(q.at, q.usage, unit);
     const r = blank(q.service, unit, this.book.currency, q.at, q.usage, null);
     this.charged = false;
     this.later = false;
@@ -496,6 +519,9 @@ export class Rater {
       segs.push({ band: names[band]!, rateId: rt.ids[rate]!, fromUsage: segFrom, billedUsage: pos - segFrom, costMicros: upTo - shown });
       shown = upTo;
       const t = at + pos;
+      // accumulate() stopped at or past `end` (limit = end - at); were that lost to rounding, this loop would
+      // find the same run again and never advance.
+      if (!(t >= end)) throw new RangeError(`rating: no progress at usage offset ${pos} (instant ${t} before the band change at ${end})`);
       plan = plans.planAt(p, t);
       k = segmentAt(plan, t);
       band = plan.bands[k]!;

@@ -56,7 +56,8 @@ export function parseMicros(value: unknown, where: string): number {
 export function gcd(a: number, b: number): number {
   a = Math.abs(a);
   b = Math.abs(b);
-  while (b !== 0) {
+  // `> 0`, not `!== 0`: a NaN or infinite operand ends the loop (NaN % x is NaN) instead of spinning.
+  while (b > 0) {
     const t = a % b;
     a = b;
     b = t;

@@ -17,6 +17,13 @@
 
 export const DAY_MS = 86_400_000;
 
+/**
+ * The largest instant (ms from the epoch, either sign) an ECMAScript Date represents (ECMA-262 §21.4.1.1,
+ * ±100,000,000 days). Rating refuses instants beyond it: the day walks below would never end at ±Infinity,
+ * and past 2^53 ms a day step (day + 1) no longer changes the day.
+ */
+export const MAX_INSTANT_MS = 8.64e15;
+
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 /** Throws RangeError for a name the runtime's tz database does not know. */
@@ -289,6 +296,8 @@ export class DayPlans {
 
   /** The plan of the local day containing instant t. */
   planAt(p: Partition, t: number): DayPlan {
+    // Bounds the day walks below: NaN, ±Infinity or an instant past the Date range would loop for ever.
+    if (!(t >= -MAX_INSTANT_MS && t <= MAX_INSTANT_MS)) throw new RangeError(`rating instant ${t} is outside the date range (±${MAX_INSTANT_MS} ms)`);
     let day = Math.floor((t + p.schedule.guessOffsetMs) / DAY_MS);
     let plan = this.plan(p, day);
     while (t < plan.start) plan = this.plan(p, --day);

@@ -86,9 +86,32 @@ export interface Retention {
   fraudAlertsDays: number;
   /** The pre-aggregates agg_usage_daily, agg_traffic_hourly, agg_line_use_daily (by day or hour); at most cdrsDays. */
   aggregatesDays: number;
+  /** port_responses (port-out answers, an audit record: who asked for which numbers, what we answered), by answered_at. */
+  portResponsesDays: number;
+  /** care_adjustments (credits given, an audit record of money: who, why, how much), by requested_at. */
+  careAdjustmentsDays: number;
+  /**
+   * usage_notifications, from the end of the notification's billing period; longer than cdrsDays: a notification
+   * that expired while CDRs of its period remain would be found again and sent twice (the notifier's first check
+   * after a start reads every stored period).
+   */
+  usageNotificationsDays: number;
 }
 
-export const DEFAULT_RETENTION: Readonly<Retention> = { cdrsDays: 1095, deadLettersDays: 90, fraudAlertsDays: 1095, aggregatesDays: 1095 };
+/**
+ * 3 years of CDRs, fraud alerts and aggregates; 90 days of dead letters; 7 years of the audit records (port
+ * answers, care adjustments: the retention of financial and regulatory records); usage notifications 30 days
+ * beyond their CDRs (see usageNotificationsDays).
+ */
+export const DEFAULT_RETENTION: Readonly<Retention> = {
+  cdrsDays: 1095,
+  deadLettersDays: 90,
+  fraudAlertsDays: 1095,
+  aggregatesDays: 1095,
+  portResponsesDays: 2555,
+  careAdjustmentsDays: 2555,
+  usageNotificationsDays: 1125,
+};
 
 /** The TTL of each table under a retention: the expression as ClickHouse prints it in engine_full, or '' for none. */
 export function retentionTtls(r: Retention): { table: string; ttl: string }[] {
@@ -104,6 +127,11 @@ export function retentionTtls(r: Retention): { table: string; ttl: string }[] {
     { table: 'agg_usage_daily', ttl: ttl('day', r.aggregatesDays) },
     { table: 'agg_traffic_hourly', ttl: ttl('hour', r.aggregatesDays) },
     { table: 'agg_line_use_daily', ttl: ttl('day', r.aggregatesDays) },
+    { table: 'port_responses', ttl: ttl('toDateTime(answered_at)', r.portResponsesDays) },
+    // Both rows of an adjustment (queued, decided) carry the same requested_at: they expire together.
+    { table: 'care_adjustments', ttl: ttl('toDateTime(requested_at)', r.careAdjustmentsDays) },
+    // From the first day after the period (crossed_at lies in it): the whole period expires at once, after its CDRs.
+    { table: 'usage_notifications', ttl: ttl('addMonths(toStartOfMonth(crossed_at), 1)', r.usageNotificationsDays) },
   ];
 }
 
@@ -114,6 +142,9 @@ export function retentionProblems(r: Retention): string[] {
   // An aggregate day whose CDRs expired is stale (its CDRs changed) and a refresh would drop it: aggregates
   // cannot outlive the CDRs they are recomputed from.
   if (r.cdrsDays > 0 && (r.aggregatesDays === 0 || r.aggregatesDays > r.cdrsDays)) problems.push(`retention.aggregatesDays (${r.aggregatesDays || 'forever'}) must not exceed retention.cdrsDays (${r.cdrsDays}): an aggregate day is recomputed from its CDRs`);
+  // A notification that expired while CDRs of its period remain is found again and sent a second time: it must
+  // outlive the period's CDRs (expired whole months, ttl_only_drop_parts, so strictly longer).
+  if (r.usageNotificationsDays > 0 && (r.cdrsDays === 0 || r.usageNotificationsDays <= r.cdrsDays)) problems.push(`retention.usageNotificationsDays (${r.usageNotificationsDays}) must be longer than retention.cdrsDays (${r.cdrsDays || 'forever'}), or 0: a notification whose period still has CDRs would be sent again`);
   return problems;
 }
 
