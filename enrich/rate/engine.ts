@@ -632,7 +632,8 @@ function runEnd(plans: DayPlans, p: Partition, plan: DayPlan, k: number, cls: nu
     for (let j = k + 1; j < classes.length; j++) {
       if (classes[j] !== cls) return plan.times[j]! >= horizon ? Infinity : plan.times[j]!;
     }
-    if (plan.end >= horizon) return Infinity;
+    // `!(<)`: a NaN horizon ends the walk here instead of stepping through days for ever.
+    if (!(plan.end < horizon)) return Infinity;
     const next = plans.plan(p, plan.day + 1);
     if (next.classes[0] !== cls) return next.start >= horizon ? Infinity : next.start;
     plan = next;
