@@ -60,7 +60,7 @@ const mutation = fc.record({
 
 /** Rates one CDR-shaped object through rateBatch; returns the elapsed ms and whether it threw. */
 function rateOne(cdr: unknown): { ms: number; threw: unknown } {
-  const sc = { cdr: cdr as Cdr, topic: 'cdr.raw', partition: 0, offset: '0' } satisfies SourcedCdr;
+  const sc: SourcedCdr = { cdr: cdr as Cdr, topic: 'cdr.raw', partition: 0, offset: '0' };
   const t0 = performance.now();
   let threw: unknown = null;
   try {

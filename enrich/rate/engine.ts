@@ -76,10 +76,13 @@ export const MAX_CALL_MS = 366 * DAY_MS;
  * whole, non-negative number of units (at most MAX_CALL_MS for calls, 2^53 - 1 otherwise).
  */
 function checkInput(at: number, usage: number, unit: number): void {
+  if (!(Number.isInteger(at) && at >= -MAX_INSTANT_MS && at <= MAX_INSTANT_MS && Number.isInteger(usage) && usage >= 0 && usage <= (unit === UNIT_MS ? MAX_CALL_MS : Number.MAX_SAFE_INTEGER))) badInput(at, usage, unit);
+}
+
+/** Out of line, so the check above stays small enough to inline on the per-record path. */
+function badInput(at: number, usage: number, unit: number): never {
   if (!(Number.isInteger(at) && at >= -MAX_INSTANT_MS && at <= MAX_INSTANT_MS)) throw new RangeError(`rating: instant ${at} is not a whole ms within ±${MAX_INSTANT_MS}`);
-  if (!(Number.isInteger(usage) && usage >= 0 && usage <= (unit === UNIT_MS ? MAX_CALL_MS : Number.MAX_SAFE_INTEGER))) {
-    throw new RangeError(`rating: usage ${usage} ${UNIT_NAMES[unit]} is not a whole number in [0, ${unit === UNIT_MS ? MAX_CALL_MS : Number.MAX_SAFE_INTEGER}]`);
-  }
+  throw new RangeError(`rating: usage ${usage} ${UNIT_NAMES[unit]} is not a whole number in [0, ${unit === UNIT_MS ? MAX_CALL_MS : Number.MAX_SAFE_INTEGER}]`);
 }
 
 export function serviceOf(cdr: Cdr): Service {
@@ -282,7 +285,7 @@ export class Rater {
     const answered = unit !== UNIT_MS || cdr.answerTime !== null;
     const at = cdr.answerTime ?? cdr.seizureTime;
     const usage = unit === UNIT_MS ? (usageMs >= 0 ? usageMs : cdr.billableMs) : unit === UNIT_MSG ? smsSegments : cdr.uplinkBytes + cdr.downlinkBytes;
-    //MUT checkInput(at, usage, unit);
+    checkInput(at, usage, unit);
     const r = blank(service, unit, this.book.currency, at, usage, subject === null ? null : subject.accountId);
     this.charged = false;
     this.later = later;

@@ -297,7 +297,7 @@ export class DayPlans {
   /** The plan of the local day containing instant t. */
   planAt(p: Partition, t: number): DayPlan {
     // Bounds the day walks below: NaN, ±Infinity or an instant past the Date range would loop for ever.
-    if (!(t >= -MAX_INSTANT_MS && t <= MAX_INSTANT_MS)) throw new RangeError(`rating instant ${t} is outside the date range (±${MAX_INSTANT_MS} ms)`);
+    if (!(t >= -MAX_INSTANT_MS && t <= MAX_INSTANT_MS)) outsideDates(t);
     let day = Math.floor((t + p.schedule.guessOffsetMs) / DAY_MS);
     let plan = this.plan(p, day);
     while (t < plan.start) plan = this.plan(p, --day);
@@ -309,6 +309,10 @@ export class DayPlans {
   get size(): number {
     return this.all.size;
   }
+}
+
+function outsideDates(t: number): never {
+  throw new RangeError(`rating instant ${t} is outside the date range (±${MAX_INSTANT_MS} ms)`);
 }
 
 /** Index of the segment of `plan` containing t (plan.start <= t < plan.end). */
