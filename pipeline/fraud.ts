@@ -13,7 +13,6 @@
  * are not published again. Everything is deterministic per entity (windows use record times), so a replay
  * produces the same alert ids and versions.
  */
-import { retryTransient } from './retry.js';
 import avro from 'avsc';
 import { readFileSync } from 'node:fs';
 import type { FetchedBatch, FraudAlert, FraudEvent, Log, SourcedCdr } from '../schemas/index.js';
@@ -508,10 +507,22 @@ export class FraudService {
     await this.retrying('storing refused fraud events', () => this.o.conn.insert('dead_letters', dead.map(deadLetterRowJson).join('')));
   }
 
-  /** Transient failures retried with backoff until they pass or the service stops (pipeline/retry.ts). */
-  private retrying(what: string, f: () => Promise<void>): Promise<void> {
-    const { sink } = this.o.cfg;
-    return retryTransient(what, f, { initialMs: sink.retryInitialMs, maxMs: sink.retryMaxMs, stopped: () => this.stopped, log: this.log });
+  /** Retries transient failures with backoff, for ever (they pass when the dependency is back); throws the rest. */
+  private async retrying(what: string, f: () => Promise<void>): Promise<void> {
+    const { cfg } = this.o;
+    let delay = cfg.sink.retryInitialMs;
+    for (;;) {
+      try {
+        await f();
+        return;
+      } catch (err) {
+        if (this.stopped) throw err;
+        if (err instanceof ClickHouseError && err.errorClass !== 'transient') throw err;
+        this.log.warn({ err: (err as Error).message, retryInMs: delay }, `${what} failed; retrying`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, cfg.sink.retryMaxMs);
+      }
+    }
   }
 
   /**

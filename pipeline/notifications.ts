@@ -17,14 +17,13 @@
  * them all published. State lives in ClickHouse alone; nothing is kept in memory across checks but the time
  * of the last one.
  */
-import { retryTransient } from './retry.js';
 import { randomUUID } from 'node:crypto';
 import type { Log } from '../schemas/index.js';
 import { avroCodec, type AvroCodec } from '../schemas/index.js';
 import { ensureTopic } from '../ingest/kafka.js';
 import { topicKeysSince } from '../ingest/kafka-scan.js';
 import { KafkaSink } from '../sinks/kafka.js';
-import { sqlString, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
+import { ClickHouseError, sqlString, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { epochMsToCh } from '../sinks/clickhouse/rows.js';
 import {
   crossings,
@@ -275,10 +274,22 @@ export class NotificationService {
     this.log.warn({ pending: notes.length, alreadyOnTopic: notes.length - missing.length, published: missing.length }, 'usage notifications left unpublished by a crash: completed');
   }
 
-  /** Transient failures retried with backoff until they pass or the service stops (pipeline/retry.ts). */
-  private retrying(what: string, f: () => Promise<void>): Promise<void> {
-    const { sink } = this.o.cfg;
-    return retryTransient(what, f, { initialMs: sink.retryInitialMs, maxMs: sink.retryMaxMs, stopped: () => this.stopped, log: this.log });
+  /** Transient failures are retried with backoff until they pass (or the service stops); the rest propagate. */
+  private async retrying(what: string, f: () => Promise<void>): Promise<void> {
+    const c = this.o.cfg;
+    let delay = c.sink.retryInitialMs;
+    for (;;) {
+      try {
+        await f();
+        return;
+      } catch (err) {
+        if (this.stopped) throw err;
+        if (err instanceof ClickHouseError && err.errorClass !== 'transient') throw err;
+        this.log.warn({ err: (err as Error).message, retryInMs: delay }, `${what} failed; retrying`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, c.sink.retryMaxMs);
+      }
+    }
   }
 
   /**

@@ -4,17 +4,27 @@
  * killed process can only cause re-reads, never gaps. (Real Kafka, the compiled `cdr-pipeline run` as a
  * child process, embedded ClickHouse in a data directory the test opens once the children are gone.)
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { expect, inject, it } from 'vitest';
 import { packageRoot } from '../schemas/index.js';
 import { ensureTopic, groupOffsets, topicEndOffsets } from '../ingest/kafka.js';
 import { openEmbedded } from '../sinks/clickhouse/connection.js';
 import { produceCdrs } from '../simulators/produce.js';
-import { chPath, quietLog, uniqueName, waitFor, exited, startRunChild } from './helpers.js';
+import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');
+const CLI = `${packageRoot}/bin/cdr-pipeline.js`;
 
-const startChild = startRunChild;
+function startChild(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  let out = '';
+  const child = spawn(process.execPath, [CLI, 'run'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out };
+}
+
+const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
 
 it('survives ten SIGKILLs mid-stream: after the restarts every record id is stored, each counted once', async () => {
   expect(existsSync(`${packageRoot}/dist/cli/index.js`), 'run `npm run build` first (npm test does)').toBe(true);

@@ -7,8 +7,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { packageRoot } from '../schemas/index.js';
 import { createLogger } from '../pipeline/telemetry.js';
 import type { Log } from '../schemas/index.js';
 
@@ -38,15 +36,3 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
-
-/** `cdr-pipeline run` from the built CLI in a child process, its stdout and stderr collected (crash, shutdown and notification tests). */
-export function startRunChild(env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  let out = '';
-  const child = spawn(process.execPath, [`${packageRoot}/bin/cdr-pipeline.js`, 'run'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, output: () => out };
-}
-
-/** Resolves with the child's exit code once it has exited (at once if it already has). */
-export const exited = (c: ChildProcess): Promise<number | null> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));

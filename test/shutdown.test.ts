@@ -6,6 +6,7 @@
  * Before the fix kafkajs restarted the consumer after the stop ("Restarting the consumer in 300ms") and the
  * process stayed up. (Real Kafka, the compiled CLI as child processes, each with its own chDB directory.)
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +15,20 @@ import { expect, inject, it } from 'vitest';
 import { packageRoot } from '../schemas/index.js';
 import { ensureTopic, groupOffsets } from '../ingest/kafka.js';
 import { produceCdrs } from '../simulators/produce.js';
-import { quietLog, uniqueName, waitFor, exited, startRunChild } from './helpers.js';
+import { quietLog, uniqueName, waitFor } from './helpers.js';
 
 const brokers = inject('kafkaBrokers');
+const CLI = `${packageRoot}/bin/cdr-pipeline.js`;
 
-const startChild = startRunChild;
+function startChild(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  let out = '';
+  const child = spawn(process.execPath, [CLI, 'run'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out };
+}
+
+const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
 
 it('SIGTERM during the first group join (a killed member still in the group) exits 0 within the shutdown timeout, committing nothing', async () => {
   expect(existsSync(`${packageRoot}/dist/cli/index.js`), 'run `npm run build` first (npm test does)').toBe(true);
