@@ -246,9 +246,9 @@ it('a subscriber crossing a roaming data cap mid-stream is notified once per thr
     step(`run ${cycle} started`);
     if (cycle === 1) {
       // Right after a notification reached the topic: the kill lands inside the notifier's work.
-      await waitFor(`run ${cycle} to publish a notification\n${output()}`, async () => (await onTopic()) > published || (await committed()) === total, 120_000, 20);
+      await waitFor(() => `run ${cycle} to publish a notification\n${output()}`, async () => (await onTopic()) > published || (await committed()) === total, 120_000, 20);
     } else {
-      await waitFor(`run ${cycle} to commit progress\n${output()}`, async () => (await committed()) > before, 120_000, 50);
+      await waitFor(() => `run ${cycle} to commit progress\n${output()}`, async () => (await committed()) > before, 120_000, 50);
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 400)));
     }
     child.kill('SIGKILL');
@@ -264,12 +264,12 @@ it('a subscriber crossing a roaming data cap mid-stream is notified once per thr
   // Final run to the end; then long enough for several more checks to find nothing new.
   const { child, output } = startChild({ ...env, CDR_TELEMETRY_LOG_LEVEL: 'info' });
   outputs.push(output);
-  await waitFor(`final run to commit everything\n${output()}`, async () => (await committed()) === total, 180_000, 200);
+  await waitFor(() => `final run to commit everything\n${output()}`, async () => (await committed()) === total, 180_000, 200);
   step('final run committed everything');
-  await waitFor(`every expected notification on the topic\n${output()}`, async () => (await onTopic()) >= BigInt(expected.size), 60_000, 200);
+  await waitFor(() => `every expected notification on the topic\n${output()}`, async () => (await onTopic()) >= BigInt(expected.size), 60_000, 200);
   // SIGTERM only once the group is joined: a SIGTERM during the first join (a killed member's session still
   // open) is not answered by `run` (found here; reported, outside the notifier), so the graceful stop is tested after it.
-  await waitFor(`final run to join the group\n${output()}`, async () => output().includes('"partitions assigned"'), 60_000, 100);
+  await waitFor(() => `final run to join the group\n${output()}`, async () => output().includes('"partitions assigned"'), 60_000, 100);
   await new Promise((r) => setTimeout(r, 2000));
   child.kill('SIGTERM');
   const code = await Promise.race([exited(child), new Promise<string>((r) => setTimeout(() => r('no exit 30 s after SIGTERM'), 30_000))]);
