@@ -8,8 +8,9 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cdrCodec, type Cdr, type Log } from '../schemas/index.js';
 import { createTraffic, scenarioHelp, writeReference, type Traffic } from './traffic/index.js';
+import { writeHomeTariffs } from './traffic/tariffs.js';
 import { DAY_MS, localToUtc } from './traffic/calendar.js';
-import { HOME_ZONE } from './traffic/population.js';
+import { homePlan } from './traffic/home.js';
 import type { BillingOutput } from './billing/generate-billing.js';
 import type { KafkaSecurity } from '../schemas/security.js';
 
@@ -20,7 +21,10 @@ export interface GenerateOptions {
   endMs: number;
   scenarios: string[] | 'all' | 'none';
   params: Record<string, string>;
-  holidays: string[];
+  /** Home country of the operator (GB or DE; default GB). */
+  homeCountry?: string;
+  /** Holiday spec; absent: the home country's public holidays. */
+  holidays?: string[];
   /** Stop after this many CDRs (corrupt records not counted). */
   maxRecords: number | null;
   corrupt: number;
@@ -58,26 +62,29 @@ export function parseInterval(s: string, what: string): number {
   return ms;
 }
 
-/** `YYYY-MM-DD` (local midnight in the home time zone) or an ISO instant with a zone. */
-export function parseInstant(s: string, what: string): number {
+/** `YYYY-MM-DD` (local midnight in the home country's time zone) or an ISO instant with a zone. */
+export function parseInstant(s: string, what: string, homeCountry = 'GB'): number {
+  const zone = homePlan(homeCountry).zone;
   if (/^\d{4}-\d{2}-\d{2}$/.test(s)) {
     const day = Date.parse(`${s}T00:00:00Z`) / DAY_MS;
-    if (Number.isFinite(day)) return localToUtc(HOME_ZONE, day, 0);
+    if (Number.isFinite(day)) return localToUtc(zone, day, 0);
   }
   const t = Date.parse(s);
-  if (!Number.isFinite(t) || !/(Z|[+-]\d\d:?\d\d)$/.test(s)) throw new RangeError(`${what} must be YYYY-MM-DD (local midnight, Europe/London) or an ISO instant with a zone, got "${s}"`);
+  if (!Number.isFinite(t) || !/(Z|[+-]\d\d:?\d\d)$/.test(s)) throw new RangeError(`${what} must be YYYY-MM-DD (local midnight, ${zone.name}) or an ISO instant with a zone, got "${s}"`);
   return t;
 }
 
 export async function runGenerate(o: GenerateOptions, print: (line: string) => void): Promise<GenerateResult> {
   const started = performance.now();
-  const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios, params: o.params, holidays: o.holidays, partialIntervalMs: o.partialIntervalMs ?? 0 });
+  const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, scenarios: o.scenarios, params: o.params, homeCountry: o.homeCountry ?? 'GB', ...(o.holidays ? { holidays: o.holidays } : {}), partialIntervalMs: o.partialIntervalMs ?? 0 });
   let reference: Record<string, number> | null = null;
   // With billing, the reference data is the inventory with the injected billing errors: written after the traffic.
   const billing = o.billing ? (await import('./billing/generate-billing.js')).startBilling(traffic, o, o.billing) : null;
   if (o.referenceOut && !billing) {
     reference = writeReference(o.referenceOut, traffic.reference());
     print(`reference data: ${Object.entries(reference).map(([f, n]) => `${f} ${n}`).join(', ')} -> ${o.referenceOut}`);
+    const tariffs = writeHomeTariffs(o.referenceOut, traffic.plan);
+    if (tariffs !== null) print(`tariff book for ${traffic.plan.countryName} (${traffic.plan.operator.currency}): ${tariffs} (rate with rating.tariffFile=${tariffs})`);
   }
   const counts = o.kafka ? await publish(traffic, o, billing?.addBatch) : consume(traffic, o.maxRecords, billing?.addBatch);
   if (billing && o.billing && o.referenceOut) {
@@ -168,11 +175,17 @@ docs/REFERENCE-DATA.md). Creates the topic with kafka.partitions partitions if m
       --seed N            seed (default 42)
       --subscribers N     home lines: mobile and PBX DDI lines (default 10000); visitors come on top
       --days N            length of the window in days (default 7)
-      --start DATE        window start: YYYY-MM-DD (midnight Europe/London) or ISO instant (default ${DEFAULT_START})
+      --home-country C    the operator's home country: GB (default; Ofcom numbering, Europe/London, England
+                          and Wales bank holidays) or DE (German numbering with variable-length numbers,
+                          015x/016x/017x mobiles, Europe/Berlin, German public holidays, 110/112/115/116117,
+                          mailbox 0157 33...). With --reference-out, DE also writes tariffs.json (EUR): rate
+                          with rating.tariffFile=DIR/tariffs.json
+      --start DATE        window start: YYYY-MM-DD (midnight in the home time zone) or ISO instant (default ${DEFAULT_START})
       --end DATE          window end instead of --days
       --scenarios LIST    fraud scenarios: comma list, all or none (default none)
       --param K=V         a parameter, repeatable: SCENARIO.PARAM=VALUE or clean.PARAM=VALUE
-      --holidays LIST     uk (England and Wales bank holidays), none, and/or YYYY-MM-DD[=name] (default uk)
+      --holidays LIST     uk (England and Wales bank holidays), de (German public holidays), none, and/or
+                          YYYY-MM-DD[=name] (default: the home country's)
       --topic T           topic (default kafka.topic, cdr.raw)
       --rate N            target CDRs per second (default: as fast as possible)
       --records N         stop after N CDRs (default: the whole window)

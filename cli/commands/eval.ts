@@ -4,8 +4,8 @@ import { common, configFrom, loggerFor, out, UsageError, isoArg, intArg, type Co
 
 export const evalCmd: Command = {
   summary: 'measure fraud detection on labelled generated traffic (precision, recall, time to detect)',
-  usage: 'cdr-pipeline eval fraud [--setup NAME] [--variant plain|evasive|both] [--format table|json] [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--partial-interval D] [--in-process]',
-  options: { ...common, setup: { type: 'string' }, variant: { type: 'string' }, format: { type: 'string' }, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'partial-interval': { type: 'string' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
+  usage: 'cdr-pipeline eval fraud [--setup NAME] [--home-country GB|DE] [--variant plain|evasive|both] [--format table|json] [--subscribers N] [--days N] [--start ISO] [--seed N] [--scenarios LIST] [--param K=V]... [--partitions N] [--partial-interval D] [--in-process]',
+  options: { ...common, setup: { type: 'string' }, variant: { type: 'string' }, format: { type: 'string' }, subscribers: { type: 'string' }, days: { type: 'string' }, start: { type: 'string' }, seed: { type: 'string' }, scenarios: { type: 'string' }, 'home-country': { type: 'string' }, param: { type: 'string', multiple: true }, partitions: { type: 'string' }, 'in-process': { type: 'boolean' }, 'partial-interval': { type: 'string' }, 'data-dir': { type: 'string' }, 'timeout-ms': { type: 'string' } },
   help: `fraud: generates traffic with the labelled fraud scenarios (cdr-pipeline generate --help lists them and
 their parameters), runs it through the real pipeline (a local Kafka broker unless KAFKA_BROKERS is set;
 embedded ClickHouse; rating; the fraud-events topic; the detector with the rule book of fraud.rulesFile) and
@@ -18,8 +18,11 @@ scenario are generated and scored separately. Method and results: docs/FRAUD.md.
     --setup NAME      development (default: seed 7, 5000 subscribers, 7 days from 2026-10-05), or a
                       held-out configuration: held-out-a (seed 424242, 12000 subscribers, 4 days from
                       2027-03-15), held-out-b (seed 90001, 8000 subscribers, 6 days from 2026-12-21,
-                      Christmas week). Held-out configurations are for reporting only: thresholds are
+                      Christmas week), held-out-c (seed 31337, 6000 subscribers, 4 days from 2027-07-05,
+                      home country DE). Held-out configurations are for reporting only: thresholds are
                       never tuned on them. The options below override the configuration's values
+    --home-country C  the operator's home country: GB or DE (German numbering, Europe/Berlin, German
+                      holidays; rated with a tariff book derived for it); default the configuration's
     --variant V       plain, evasive (every scenario's evasive variant) or both (default)
     --format F        table (default) or json (one object: configuration, and per variant the scores)
     --subscribers N   population
@@ -68,16 +71,19 @@ scenario are generated and scored separately. Method and results: docs/FRAUD.md.
       startMs: isoArg(values.start, 'start') ?? Date.parse(conf.start),
       scenarios: sc,
       partialIntervalMs: await partialInterval(values['partial-interval']),
+      homeCountry: typeof values['home-country'] === 'string' ? values['home-country'].toUpperCase() : conf.homeCountry,
     };
+    const { HOME_COUNTRIES } = await import('../../simulators/traffic/index.js');
+    if (!HOME_COUNTRIES.includes(opts.homeCountry)) throw new UsageError(`--home-country must be one of ${HOME_COUNTRIES.join(', ')}, got "${opts.homeCountry}"`);
     const variants = (variant === 'both' ? ['plain', 'evasive'] : [variant]) as ('plain' | 'evasive')[];
     const { ParamError, evasiveParams } = await import('../../simulators/traffic/index.js');
     // JSON goes to stdout alone: progress lines are dropped.
     const say = format === 'json' ? () => {} : out;
-    const report: Record<string, unknown> = { config: { ...conf, seed: opts.seed, subscribers: opts.subscribers, days: opts.days, start: new Date(opts.startMs).toISOString() }, rules: cfg.fraud.rulesFile || 'schemas/fraud/rules.json', variants: {} };
+    const report: Record<string, unknown> = { config: { ...conf, seed: opts.seed, subscribers: opts.subscribers, days: opts.days, start: new Date(opts.startMs).toISOString(), homeCountry: opts.homeCountry }, rules: cfg.fraud.rulesFile || 'schemas/fraud/rules.json', variants: {} };
     try {
       for (const v of variants) {
         const vp = { ...(v === 'evasive' ? evasiveParams(sc) : {}), ...params };
-        say(`\n## ${v} (${conf.name}${conf.heldOut ? ', held out: never tuned on' : ''})`);
+        say(`\n## ${v} (${conf.name}${conf.heldOut ? ', held out: never tuned on' : ''}${opts.homeCountry !== conf.homeCountry ? `, home country ${opts.homeCountry}` : ''})`);
         if (values['in-process']) {
           const { runOfflineEval } = await import('../../tools/eval/fraud-offline.js');
           const { formatScore } = await import('../../tools/eval/eval-fraud.js');

@@ -5,7 +5,7 @@ import { kafkaConnection, kafkaSecurity } from '../../pipeline/config.js';
 
 export const generate: Command = {
   summary: 'generate synthetic traffic with labelled fraud (Kafka, labels, reference data)',
-  usage: 'cdr-pipeline generate [--subscribers N] [--days N] [--scenarios LIST|all] [--param K=V ...] [--labels-out FILE] [--reference-out DIR] [--invoices-out FILE] [--rate N] [--no-kafka]',
+  usage: 'cdr-pipeline generate [--home-country GB|DE] [--subscribers N] [--days N] [--scenarios LIST|all] [--param K=V ...] [--labels-out FILE] [--reference-out DIR] [--invoices-out FILE] [--rate N] [--no-kafka]',
   options: {
     ...common,
     records: { type: 'string' },
@@ -19,6 +19,7 @@ export const generate: Command = {
     scenarios: { type: 'string' },
     param: { type: 'string', multiple: true },
     holidays: { type: 'string' },
+    'home-country': { type: 'string' },
     rate: { type: 'string' },
     'no-kafka': { type: 'boolean' },
     'labels-out': { type: 'string' },
@@ -48,9 +49,12 @@ export const generate: Command = {
     let startMs: number;
     let endMs: number;
     let partialIntervalMs: number;
+    const homeCountry = (str('home-country') ?? 'GB').toUpperCase();
+    const { HOME_COUNTRIES } = await import('../../simulators/traffic/index.js');
+    if (!HOME_COUNTRIES.includes(homeCountry)) throw new UsageError(`--home-country must be one of ${HOME_COUNTRIES.join(', ')}, got "${str('home-country') ?? ''}"`);
     try {
-      startMs = g.parseInstant(str('start') ?? g.DEFAULT_START, '--start');
-      endMs = str('end') !== undefined ? g.parseInstant(str('end') as string, '--end') : startMs + intArg(values.days, 7, 'days') * 86_400_000;
+      startMs = g.parseInstant(str('start') ?? g.DEFAULT_START, '--start', homeCountry);
+      endMs = str('end') !== undefined ? g.parseInstant(str('end') as string, '--end', homeCountry) : startMs + intArg(values.days, 7, 'days') * 86_400_000;
       partialIntervalMs = g.parseInterval(str('partial-interval') ?? 'off', '--partial-interval');
     } catch (err) {
       throw new UsageError((err as Error).message);
@@ -76,7 +80,8 @@ export const generate: Command = {
           endMs,
           scenarios: scen === 'all' || scen === 'none' ? scen : scen.split(',').map((x) => x.trim()).filter(Boolean),
           params,
-          holidays: (str('holidays') ?? 'uk').split(',').map((x) => x.trim()).filter(Boolean),
+          homeCountry,
+          ...(str('holidays') !== undefined ? { holidays: (str('holidays') as string).split(',').map((x) => x.trim()).filter(Boolean) } : {}),
           maxRecords: values.records === undefined ? null : intArg(values.records, 0, 'records'),
           corrupt: intArg(values.corrupt, 0, 'corrupt'),
           kafka: kafka ? { brokers: cfg.kafka.brokers, topic, security: kafkaSecurity(cfg) } : null,

@@ -13,7 +13,10 @@ import { cumulative, gamma, hash2, hash3, unit } from './random.js';
 import { COUNTRIES, REGIONS } from './geography.js';
 import { dialledForm, fixedNumber, foreignNumber, freephoneNumber, offnetMobile, premiumNumber, sharedCostNumber, digits } from './numbering.js';
 import { Behaviour, F, LineKind, LineStatus, type Population } from './population.js';
+import { PLAN, perHome } from './home.js';
 import { State, type Engine, type Where } from './engine.js';
+import { installLookalikes } from './lookalikes.js';
+import type { RiskRange } from './numbering.js';
 
 /** Destination classes of outgoing calls. */
 const D = { MOBILE: 0, LOCAL: 1, NATIONAL: 2, INTL: 3, FREE: 4, PREMIUM: 5, SHARED: 6, CARE: 7, VM: 8, EMERGENCY: 9, DIRECTORY: 10 } as const;
@@ -40,7 +43,6 @@ const MIX_NAMES = Object.keys(MIX) as MixName[];
 /** Duration multiplier and off-net answer probability per destination class [proposal]. */
 const DUR_FACTOR = [1, 1, 1, 1.5, 1.4, 0.9, 1.3, 2.5, 0.3, 1.5, 0.4];
 const ANSWER = [0.7, 0.65, 0.65, 0.65, 0.95, 0.97, 0.95, 0.98, 1, 1, 1];
-const DIRECTORY = ['118118', '118500', '118811', '118212'];
 const MAX_TALK_MS = 3 * 3_600_000;
 
 /** Cumulative mixes with international and/or premium barred: index = mix * 4 + (barIntl ? 1 : 0) + (barPremium ? 2 : 0). */
@@ -55,16 +57,17 @@ for (const name of MIX_NAMES) {
 }
 if (MIX_CUM.length !== MIX_NAMES.length * 4 || D_COUNT !== MIX.private.length) throw new Error('call mix tables are inconsistent');
 
-let callCum: Float64Array | undefined;
+/** Cumulative call weights of the foreign countries seen from the active home country. */
+const callCumOf = perHome(() => cumulative(COUNTRIES.map((c) => c.callWeight)));
 
 export function installCleanTraffic(eng: Engine): void {
-  callCum ??= cumulative(COUNTRIES.map((c) => c.callWeight));
   const pop = eng.pop;
   const g = gapParameters(pop);
   eng.lineStep = (e, i, now, rng) => stepLine(e, g, i, now, rng);
   const start = eng.o.startMs;
   for (let i = 0; i < pop.lineCount; i++) {
-    if (pop.status[i] !== LineStatus.ACTIVE || pop.behaviour[i] === Behaviour.SCENARIO) continue;
+    const b = pop.behaviour[i];
+    if (pop.status[i] !== LineStatus.ACTIVE || b === Behaviour.SCENARIO || b === Behaviour.M2M || b === Behaviour.A2P) continue;
     const r = eng.lineRngFor(i);
     let from = start;
     if (pop.kind[i] === LineKind.VISITOR) {
@@ -76,6 +79,12 @@ export function installCleanTraffic(eng: Engine): void {
     eng.saveLineRng(i, r);
     if (t < eng.o.endMs) eng.scheduleLine(i, t);
   }
+  installLookalikes(eng);
+}
+
+/** One of a few relatives' numbers in a hot-listed country (stable per line and relative). */
+function relativeIn(pop: Population, i: number, r: RiskRange, h: number): string {
+  return r.prefix + digits(hash3(pop.seed ^ 0xfa, i, h % 4), r.length - r.prefix.length, 2);
 }
 
 /**
@@ -208,6 +217,8 @@ function destination(eng: Engine, i: number, w: Where, rng: Rng, cls: number): D
       }
       const fav = pop.favCountry[i] as number;
       const favShare = pop.behaviour[i] === Behaviour.HEAVY_INTL ? 0.9 : 0.7;
+      const risk = pop.familyRisk.get(i);
+      if (risk !== undefined && unit(hash2(h, 5)) < favShare) return { cls, e164: relativeIn(pop, i, risk, h), line: -1 };
       const c = fav >= 0 && unit(hash2(h, 5)) < favShare ? fav : pickCountry(unit(hash2(h, 6)));
       return { cls, e164: foreignNumber(COUNTRIES[c] as (typeof COUNTRIES)[number], unit(hash2(h, 2)) < 0.6, h), line: -1 };
     }
@@ -218,20 +229,26 @@ function destination(eng: Engine, i: number, w: Where, rng: Rng, cls: number): D
     case D.SHARED:
       return { cls, e164: sharedCostNumber(hash2(pop.seed, 0x5000 + rng.int(800))), line: -1 };
     case D.CARE:
-      return { cls, e164: '150', line: -1 };
+      return { cls, e164: PLAN.care, line: -1 };
     case D.VM:
       // Some customers reach their voicemail by calling their own number (the switch diverts it there):
       // a benign "A calls A" (hard negative of forwarding.self_call).
-      return rng.chance(0.4) ? { cls, e164: pop.msisdn(i), line: i } : { cls, e164: '121', line: -1 };
+      // Where the operator has mailbox numbers (DE: 0157 33 + the subscriber number), half the others dial
+      // that: a call to a number that embeds their own, classed voicemail by the numbering plan.
+      if (rng.chance(0.4)) return { cls, e164: pop.msisdn(i), line: i };
+      {
+        const mailbox = PLAN.mailbox(pop.msisdn(i));
+        return mailbox !== null && unit(hash2(h, 13)) < 0.5 ? { cls, e164: mailbox, line: -1 } : { cls, e164: PLAN.voicemailCode, line: -1 };
+      }
     case D.EMERGENCY:
-      return { cls, e164: rng.chance(0.9) ? '999' : '112', line: -1 };
+      return { cls, e164: rng.chance(PLAN.emergency.share) ? PLAN.emergency.first : PLAN.emergency.second, line: -1 };
     default:
-      return { cls, e164: rng.pick(DIRECTORY), line: -1 };
+      return { cls, e164: rng.pick(PLAN.directory), line: -1 };
   }
 }
 
 function pickCountry(u: number): number {
-  const cum = callCum as Float64Array;
+  const cum = callCumOf();
   const x = u * (cum[cum.length - 1] as number);
   let k = 0;
   while ((cum[k] as number) <= x && k < cum.length - 1) k++;
@@ -276,6 +293,8 @@ function incomingCaller(pop: Population, i: number, rng: Rng): string {
   const u = unit(hash2(h, 9));
   const intl = pop.kind[i] === LineKind.VISITOR ? 0.6 : b === Behaviour.HEAVY_INTL ? 0.45 : pop.features[i]! & F.BAR_INTL ? 0.03 : 0.08;
   if (u < intl) {
+    const risk = pop.familyRisk.get(i);
+    if (risk !== undefined && unit(hash2(h, 10)) < 0.8) return relativeIn(pop, i, risk, h);
     const fav = pop.favCountry[i] as number;
     const c = fav >= 0 && unit(hash2(h, 10)) < 0.8 ? fav : pickCountry(unit(hash2(h, 11)));
     return foreignNumber(COUNTRIES[c] as (typeof COUNTRIES)[number], unit(hash2(h, 12)) < 0.6, h);

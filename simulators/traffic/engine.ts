@@ -15,6 +15,7 @@ import { Rng, hash2, hash3 } from './random.js';
 import { DAY_MS, HOUR_MS, Intensity, MINUTE_MS, localDay, localHour, utcOffsetMinutes } from './calendar.js';
 import { COUNTRIES, mscFor } from './geography.js';
 import { HOME } from './numbering.js';
+import { PLAN } from './home.js';
 import { F, HOME_ZONE, LineKind, LineStatus, type Population } from './population.js';
 
 /** Where a line is at an instant. */
@@ -505,11 +506,7 @@ export class Engine {
   trunkFor(e164: string): string | null {
     if (e164.startsWith(HOME.msisdnBlock) || e164.startsWith(HOME.serviceBlock)) return null;
     if (e164.length <= 6) return 'SVC-1';
-    if (e164.startsWith(HOME.countryCode)) {
-      if (e164.startsWith('447')) return 'ICX-MOB';
-      if (e164.startsWith('448') || e164.startsWith('449')) return 'ICX-SVC';
-      return 'ICX-FIX';
-    }
+    if (e164.startsWith(HOME.countryCode)) return PLAN.nationalTrunk(e164);
     return e164.charCodeAt(0) % 2 === 0 ? 'ICX-INTL1' : 'ICX-INTL2';
   }
 

@@ -15,7 +15,8 @@ import type { Cdr } from '../../schemas/index.js';
 import type { FraudLabel } from '../../schemas/labels.js';
 import { Rng, hash2, hashString } from './random.js';
 import { DAY_MS, Intensity, dayOfIso, ukBankHolidays, type Holiday } from './calendar.js';
-import { Population, HOME_ZONE } from './population.js';
+import { Population } from './population.js';
+import { HOME_COUNTRIES, activateHome, homePlan, type HomePlan } from './home.js';
 import { Engine } from './engine.js';
 import { installCleanTraffic } from './clean.js';
 import { SCENARIOS, EVASIVE, evasiveParams } from './scenarios/index.js';
@@ -27,6 +28,7 @@ export { SCENARIOS, EVASIVE, evasiveParams, CLEAN_PARAMS, ParamError };
 export type { ScenarioDef, ReferenceTables };
 export { writeReference } from './reference.js';
 export { toE164, HOME } from './numbering.js';
+export { HOME_COUNTRIES, germanHolidays } from './home.js';
 
 export interface TrafficOptions {
   seed: number;
@@ -39,7 +41,16 @@ export interface TrafficOptions {
   scenarios?: readonly string[] | 'all' | 'none';
   /** `scenario.param` (or `clean.param`) -> raw value, as given on the command line. */
   params?: Readonly<Record<string, string>>;
-  /** 'uk' (England and Wales bank holidays), 'none', and/or extra dates `YYYY-MM-DD[=name]`. Default ['uk']. */
+  /**
+   * Home country of the operator (issue #13): GB (default; Albion Telecom, Ofcom numbering, Europe/London,
+   * England and Wales bank holidays) or DE (Brocken Mobil, German numbering, Europe/Berlin, German public
+   * holidays). Numbering plan, time zone, holidays, regions, short codes and reference data follow it.
+   */
+  homeCountry?: string;
+  /**
+   * 'uk' (England and Wales bank holidays), 'de' (German public holidays), 'none', and/or extra dates
+   * `YYYY-MM-DD[=name]`. Default: the home country's (['uk'] for GB, ['de'] for DE).
+   */
   holidays?: readonly string[];
   /** Prefix of record ids; default derived from the seed. */
   idPrefix?: string;
@@ -91,6 +102,10 @@ export function holidaysFor(spec: readonly string[], startMs: number, endMs: num
       for (let y = y0; y <= y1; y++) out.push(...ukBankHolidays(y));
       continue;
     }
+    if (item === 'de') {
+      for (let y = y0; y <= y1; y++) out.push(...homePlan('DE').holidays(y));
+      continue;
+    }
     const [date = '', name] = item.split('=');
     out.push({ day: dayOfIso(date), name: name ?? 'Holiday' });
   }
@@ -105,15 +120,21 @@ export class Traffic {
   readonly engine: Engine;
   readonly params: ResolvedParams;
   readonly holidays: Holiday[];
+  /** The home country's numbering, time zone and regions (activated whenever this traffic runs). */
+  readonly plan: HomePlan;
   private started = false;
 
   constructor(readonly o: TrafficOptions) {
     if (!(o.endMs > o.startMs)) throw new ParamError('the window must end after it starts');
     if (!Number.isInteger(o.subscribers) || o.subscribers < 10) throw new ParamError('at least 10 subscribers');
+    const country = (o.homeCountry ?? 'GB').toUpperCase();
+    if (!HOME_COUNTRIES.includes(country)) throw new ParamError(`unknown home country "${o.homeCountry ?? ''}" (known: ${HOME_COUNTRIES.join(', ')})`);
+    this.plan = homePlan(country);
+    activateHome(this.plan);
     this.params = resolveParams(o.scenarios, o.params);
     const clean = cleanParams(this.params.clean);
-    this.holidays = holidaysFor(o.holidays ?? ['uk'], o.startMs, o.endMs);
-    this.intensity = new Intensity({ seed: o.seed, startMs: o.startMs, endMs: o.endMs, zone: HOME_ZONE, holidays: this.holidays, trendPerWeek: clean.trendPerWeek, dailyNoise: clean.dailyNoise, christmasFactor: clean.christmasFactor });
+    this.holidays = holidaysFor(o.holidays ?? [this.plan.holidaySpec], o.startMs, o.endMs);
+    this.intensity = new Intensity({ seed: o.seed, startMs: o.startMs, endMs: o.endMs, zone: this.plan.zone, holidays: this.holidays, trendPerWeek: clean.trendPerWeek, dailyNoise: clean.dailyNoise, christmasFactor: clean.christmasFactor });
     this.population = new Population({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.endMs, clean });
     // Scenarios choose victims and add their own lines before the engine sizes its per-line state.
     const used = new Set<number>();
@@ -133,7 +154,14 @@ export class Traffic {
   *records(): Generator<Cdr> {
     if (this.started) throw new Error('traffic already consumed: create a new Traffic to replay it (same options, same records)');
     this.started = true;
-    yield* this.engine.run();
+    // Re-activated before every step, so traffics of different home countries can be interleaved.
+    const it = this.engine.run();
+    for (;;) {
+      activateHome(this.plan);
+      const n = it.next();
+      if (n.done === true) return;
+      yield n.value;
+    }
   }
 
   /** Records in arrays of up to `size`. */
@@ -164,7 +192,19 @@ export class Traffic {
 
   /** The reference data the population implies (customer inventory, numbering plan, cells, networks ...). */
   reference(): ReferenceTables {
-    return buildReference(this.population, this.holidays, this.o.startMs, this.o.endMs);
+    activateHome(this.plan);
+    const t = buildReference(this.population, this.holidays, this.o.startMs, this.o.endMs);
+    // The large tables are read lazily: each activates this traffic's country while it is read.
+    const plan = this.plan;
+    const bound = <T>(rows: () => Iterable<T>) =>
+      function* (): Generator<T> {
+        activateHome(plan);
+        for (const r of rows()) {
+          yield r;
+          activateHome(plan);
+        }
+      };
+    return { ...t, accounts: bound(t.accounts), lines: bound(t.lines), features: bound(t.features), contractedRates: bound(t.contractedRates), directoryListings: bound(t.directoryListings) };
   }
 }
 

@@ -85,6 +85,11 @@ export const CLEAN_PARAMS: readonly ParamDef[] = [
   { name: 'christmasFactor', kind: 'number', default: 1.25, min: 0, help: 'private volume on Christmas Day relative to a holiday', source: '[proposal]' },
   { name: 'suspendedShare', kind: 'number', default: 0.005, min: 0, max: 1, help: 'lines suspended (no traffic; calls to them fail)', source: '[proposal]' },
   { name: 'ceasedShare', kind: 'number', default: 0.005, min: 0, max: 1, help: 'lines ceased (kept in the inventory, no traffic)', source: '[proposal]' },
+  { name: 'm2mShare', kind: 'number', default: 0.01, min: 0, max: 1, help: 'M2M/IoT SIMs on top of --subscribers, as a share of it: fleets of 3-30 at fixed cells, periodic short data sessions and small SMS to a platform number, little or no voice (hard negative)', source: '[proposal]' },
+  { name: 'a2pShare', kind: 'number', default: 0.0005, min: 0, max: 0.1, help: 'A2P/OTP gateway lines on top of --subscribers, as a share of it: steady high SMS volume to many numbers in many countries, no premium or hot-listed ranges (hard negative)', source: '[proposal]' },
+  { name: 'travellerForwardShare', kind: 'number', default: 0.2, min: 0, max: 1, help: 'share of travellers who forward their line to a local SIM in the visited country while abroad (hard negative)', source: '[proposal]' },
+  { name: 'familyHighRiskShare', kind: 'number', default: 0.1, min: 0, max: 1, help: 'share of family-abroad lines whose family lives in a hot-listed (Caribbean) country: calls there and from there (hard negative)', source: 'issue #13 false alerts [proposal: share]' },
+  { name: 'expatHighRiskShare', kind: 'number', default: 0.5, min: 0, max: 1, help: 'share of expatriates forwarding abroad whose own mobile is in a hot-listed (Caribbean) country (hard negative)', source: 'issue #13 false alerts [proposal: share]' },
   { name: 'pbxServedParty', kind: 'string', default: 'ddi', choices: ['ddi', 'pilot'], help: 'what the switch writes as served party of a PBX line\'s records: the DDI itself, or the trunk\'s pilot number with the DDI as calling (outgoing) or called (incoming) number', source: '[proposal]: both conventions exist (issue #18)' },
   { name: 'nrtrdeDelayMaxMinutes', kind: 'int', default: 0, min: 0, max: 1440, help: 'deliver outbound-roamer records up to this late (0 = in seizure order)', source: 'NRTRDE delivery within 4 h (240)' },
 ];
@@ -115,6 +120,11 @@ export interface CleanParams {
   ceasedShare: number;
   nrtrdeDelayMaxMinutes: number;
   pbxServedParty: 'ddi' | 'pilot';
+  m2mShare: number;
+  a2pShare: number;
+  travellerForwardShare: number;
+  familyHighRiskShare: number;
+  expatHighRiskShare: number;
 }
 
 export function cleanParams(overrides: ParamValues = {}): CleanParams {

@@ -8,15 +8,18 @@
  * trips or stays have an object each.
  */
 import { Permutation, Rng, cumulative, hash2, hash3, unit } from './random.js';
-import { BUSINESS_HOURS, DAY_MS, HOUR_MS, MINUTE_MS, Profile, localToUtc, type Zone } from './calendar.js';
+import { BUSINESS_HOURS, DAY_MS, HOUR_MS, MINUTE_MS, Profile, localToUtc } from './calendar.js';
 import { COUNTRIES, Cells, REGIONS, distanceKm } from './geography.js';
-import { HOME, ddiNumber, digits, fixedNumber, foreignNumber } from './numbering.js';
+import { HOME, RISK_RANGES, ddiNumber, digits, fixedNumber, foreignNumber, type RiskRange } from './numbering.js';
+import { HOME_ZONE, PLAN } from './home.js';
 import type { CleanParams } from './params.js';
 
-export const HOME_ZONE: Zone = { name: 'Europe/London', stdOffsetMinutes: 0, dst: 'eu' };
+/** The home country's time zone (live binding of home.ts: Europe/London for GB, Europe/Berlin for DE). */
+export { HOME_ZONE } from './home.js';
 
 export const LineKind = { MOBILE: 0, FIXED: 1, VISITOR: 2 } as const;
-export const Behaviour = { NORMAL: 0, HEAVY_INTL: 1, CALL_CENTRE: 2, TELESALES: 3, SCENARIO: 4 } as const;
+/** M2M and A2P are benign look-alikes (issue #13 point 5): lines with traffic of their own (lookalikes.ts), labelled clean. */
+export const Behaviour = { NORMAL: 0, HEAVY_INTL: 1, CALL_CENTRE: 2, TELESALES: 3, SCENARIO: 4, M2M: 5, A2P: 6 } as const;
 export const LineStatus = { ACTIVE: 0, SUSPENDED: 1, CEASED: 2 } as const;
 export const AccountClass = { PRIVATE: 0, BUSINESS: 1, PBX: 2 } as const;
 export const Segment = { CONSUMER: 0, SME: 1, ENTERPRISE: 2, CALL_CENTRE: 3, TELESALES: 4 } as const;
@@ -86,6 +89,10 @@ const BIZ_A = ['Northgate', 'Riverside', 'Ashworth', 'Kestrel', 'Pennine', 'Harb
 const BIZ_B = ['Logistics', 'Dental Care', 'Property', 'Engineering', 'Accountants', 'Foods', 'Print', 'Solicitors', 'Motors', 'Consulting', 'Builders', 'Media', 'Pharmacy', 'Lettings', 'Software', 'Haulage'];
 const CC_NAMES = ['Contact Centre', 'Customer Services', 'Helpline Services'];
 const TS_NAMES = ['Direct Sales', 'Outbound Marketing', 'Energy Switching'];
+/** German flavour of the same (addresses "Street 12, 10115 Berlin"; companies "GmbH") [proposal]. */
+const DE_FIRST = ['Anna', 'Lukas', 'Mia', 'Leon', 'Emma', 'Finn', 'Sophie', 'Jonas', 'Lena', 'Paul', 'Marie', 'Felix', 'Hannah', 'Elias', 'Lea', 'Noah', 'Aylin', 'Mehmet', 'Katarzyna', 'Dimitri', 'Sara', 'Luca', 'Ewa', 'Ahmet'];
+const DE_LAST = ['Müller', 'Schmidt', 'Schneider', 'Fischer', 'Weber', 'Meyer', 'Wagner', 'Becker', 'Schulz', 'Hoffmann', 'Koch', 'Richter', 'Klein', 'Wolf', 'Schröder', 'Neumann', 'Yılmaz', 'Kaya', 'Nowak', 'Kowalski', 'Braun', 'Zimmermann', 'Krüger', 'Hartmann'];
+const DE_STREETS = ['Hauptstraße', 'Bahnhofstraße', 'Schulstraße', 'Gartenstraße', 'Dorfstraße', 'Lindenstraße', 'Bergstraße', 'Kirchstraße', 'Waldstraße', 'Ringstraße', 'Mühlenweg', 'Am Markt'];
 const STREETS = ['High Street', 'Station Road', 'Church Lane', 'Mill Lane', 'Park Avenue', 'Victoria Road', 'Green Lane', 'Manor Road', 'Queens Road', 'New Street', 'Kings Road', 'The Crescent'];
 
 /** What the population needs to know about the window it lives in. */
@@ -138,6 +145,12 @@ export class Population {
   readonly fwdNumber = new Map<number, string>();
   readonly trips = new Map<number, Trip[]>();
   readonly stays = new Map<number, Stay>();
+  /** Family-abroad lines whose family lives in a hot-listed country (a Caribbean range of the FBI list). */
+  readonly familyRisk = new Map<number, RiskRange>();
+  /** M2M fleets: first line and count of each (a business account of IoT SIMs). */
+  readonly m2mFleets: { first: number; count: number }[] = [];
+  /** A2P/OTP gateway lines. */
+  readonly a2pLines: number[] = [];
 
   // Account columns.
   accClass!: Uint8Array;
@@ -155,6 +168,8 @@ export class Population {
   /** Offset of our numbers within the 10^7 numbers of the block (real allocations do not start at 0). */
   private readonly msisdnBase: number;
   private scenarioLines = 0;
+  /** Numbers of the look-alike lines are taken from the top of our block down. */
+  private lookalikeLines = 0;
   private readonly imsiPerm: Permutation;
   private readonly regionCum: Float64Array;
   private readonly travelCum: Float64Array;
@@ -180,6 +195,7 @@ export class Population {
     this.allocate(o.subscribers + visitors + 64, Math.ceil(o.subscribers * 0.8) + 64);
     this.buildHomeLines(o.subscribers);
     this.buildVisitors(visitors);
+    this.buildLookalikes(o.subscribers);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -192,12 +208,12 @@ export class Population {
 
   /** The MSISDN at a position of our allocated number range (sequential dialling walks these). */
   blockNumber(position: number): string {
-    return HOME.msisdnBlock + String(this.msisdnBase + (position % this.msisdnPerm.m)).padStart(7, '0');
+    return HOME.msisdnBlock + String(this.msisdnBase + (position % this.msisdnPerm.m)).padStart(PLAN.msisdnDigits, '0');
   }
 
   msisdn(i: number): string {
     const k = this.kind[i] as number;
-    if (k === LineKind.MOBILE) return HOME.msisdnBlock + String(this.msisdnBase + this.msisdnPerm.apply(this.numberIdx[i] as number)).padStart(7, '0');
+    if (k === LineKind.MOBILE) return HOME.msisdnBlock + String(this.msisdnBase + this.msisdnPerm.apply(this.numberIdx[i] as number)).padStart(PLAN.msisdnDigits, '0');
     if (k === LineKind.FIXED) {
       const n = this.numberIdx[i] as number;
       return ddiNumber(this.region[i] as number, n >>> 7, n & 127);
@@ -220,8 +236,8 @@ export class Population {
 
   /** The home mobile line holding an MSISDN, or -1 (for sequential-dialling campaigns). */
   lineOfMsisdn(msisdn: string): number {
-    if (!msisdn.startsWith(HOME.msisdnBlock) || msisdn.length !== 12) return -1;
-    const p = Number(msisdn.slice(5)) - this.msisdnBase;
+    if (!msisdn.startsWith(HOME.msisdnBlock) || msisdn.length !== HOME.msisdnBlock.length + PLAN.msisdnDigits) return -1;
+    const p = Number(msisdn.slice(HOME.msisdnBlock.length)) - this.msisdnBase;
     if (p < 0 || p >= this.msisdnPerm.m) return -1;
     const idx = this.msisdnPerm.invert(p);
     return idx < this.homeLines && this.kind[idx] === LineKind.MOBILE ? idx : -1;
@@ -596,6 +612,68 @@ export class Population {
   }
 
   /**
+   * Benign look-alikes on top of --subscribers (issue #13 point 5), each from its own random stream so that
+   * with every share at 0 the population and its traffic are exactly what they were without them:
+   * - M2M/IoT SIMs (clean.m2mShare): fleets of 3-30 SIMs of a business account, each at one fixed cell;
+   * - A2P/OTP gateway lines (clean.a2pShare): business lines sending codes to many numbers in many countries;
+   * - family in a hot-listed country (clean.familyHighRiskShare of the family-abroad lines) and expatriates
+   *   forwarding to their own mobile there (clean.expatHighRiskShare of the lines forwarding abroad).
+   * Travellers forwarding to a local SIM while abroad (clean.travellerForwardShare) need no line: lookalikes.ts.
+   */
+  private buildLookalikes(n: number): void {
+    const c = this.clean;
+    const r = new Rng(hash2(this.seed, 0x10a1));
+    const startDay = Math.floor(this.window.startMs / DAY_MS);
+    const m2m = Math.round(n * c.m2mShare);
+    for (let made = 0; made < m2m; ) {
+      const count = Math.min(m2m - made, 3 + r.int(28));
+      const region = r.weighted(this.regionCum);
+      const a = this.newAccount(AccountClass.BUSINESS, Segment.ENTERPRISE, region, Profile.BUSINESS_0900, startDay - 60 - r.int(1500), false);
+      const first = this.lineCount;
+      for (let k = 0; k < count; k++) this.addLookalikeLine(a, region, Behaviour.M2M, r);
+      this.m2mFleets.push({ first, count });
+      made += count;
+    }
+    const a2p = Math.round(n * c.a2pShare);
+    for (let k = 0; k < a2p; k++) {
+      const region = r.weighted(this.regionCum);
+      const a = this.newAccount(AccountClass.BUSINESS, Segment.SME, region, Profile.BUSINESS_0900, startDay - 90 - r.int(1500), false);
+      this.a2pLines.push(this.addLookalikeLine(a, region, Behaviour.A2P, r));
+    }
+    // Hot-listed family and expatriates: Caribbean ranges of the FBI list (real diasporas) [proposal].
+    const caribbean = RISK_RANGES.filter((x) => x.listed && x.cc === '1');
+    for (let i = 0; i < n; i++) {
+      if (this.behaviour[i] === Behaviour.HEAVY_INTL && r.chance(c.familyHighRiskShare)) this.familyRisk.set(i, r.pick(caribbean));
+      if ((this.features[i] as number) & F.FWD_INTL_CFU && r.chance(c.expatHighRiskShare)) {
+        const range = r.pick(caribbean);
+        this.familyRisk.set(i, range);
+        this.fwdNumber.set(i, range.prefix + digits(hash3(this.seed, 0xe7a, i), range.length - range.prefix.length, 2));
+      }
+    }
+  }
+
+  private addLookalikeLine(a: number, region: number, behaviour: number, r: Rng): number {
+    const i = this.lineCount++;
+    this.ensure(this.lineCount, this.accountCount);
+    this.accLines[a] = (this.accLines[a] as number) + 1;
+    this.account[i] = a;
+    this.kind[i] = LineKind.MOBILE;
+    this.profile[i] = Profile.BUSINESS_0900;
+    this.behaviour[i] = behaviour;
+    this.region[i] = region;
+    this.lookalikeLines++;
+    this.numberIdx[i] = this.msisdnPerm.m - this.lookalikeLines;
+    if (this.numberIdx[i]! < this.homeLines + this.scenarioLines) throw new RangeError('no numbers left in our block for the M2M and A2P lines');
+    this.homeCell[i] = this.randomCell(region, r);
+    this.installDay[i] = (this.accCreatedDay[a] as number) + r.int(30);
+    this.tac[i] = r.int(TACS.length);
+    this.status[i] = LineStatus.ACTIVE;
+    this.features[i] = behaviour === Behaviour.M2M ? F.BAR_PREMIUM : 0;
+    this.plan[i] = 4;
+    return i;
+  }
+
+  /**
    * A fresh line for a fraud scenario (SIM-box SIMs, a subscription-fraud SIM): a new private prepaid or
    * business account installed shortly before the attack. It carries no clean traffic of its own; the
    * reference data lists it like any other line.
@@ -613,7 +691,7 @@ export class Population {
     this.region[i] = opts.region;
     // Numbers after the home lines' (visitors have foreign numbers and use none).
     const numberIdx = this.homeLines + this.scenarioLines++;
-    if (numberIdx >= this.msisdnPerm.m) throw new RangeError(`too many scenario SIMs for ${this.homeLines} subscribers (at most ${this.msisdnPerm.m - this.homeLines})`);
+    if (numberIdx >= this.msisdnPerm.m - this.lookalikeLines) throw new RangeError(`too many scenario SIMs for ${this.homeLines} subscribers (at most ${this.msisdnPerm.m - this.homeLines - this.lookalikeLines})`);
     this.numberIdx[i] = numberIdx;
     this.homeCell[i] = (this.cells.regionStart[opts.region] as number) + (hash3(this.seed, 0x5ce, i) % (this.cells.regionCount[opts.region] as number));
     this.installDay[i] = day;
@@ -672,7 +750,7 @@ export function imeiOf(tacIdx: number, h: number): string {
 }
 
 function offnetMobileOf(h: number): string {
-  return '4477' + digits(h, 8);
+  return PLAN.ownMobileElsewhere(h);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -682,17 +760,20 @@ export function accountName(pop: Population, a: number): string {
   const h = hash3(pop.seed, 0xa11, a);
   const cls = pop.accClass[a] as number;
   const seg = pop.accSegment[a] as number;
-  if (cls === AccountClass.PRIVATE) return `${FIRST[h % FIRST.length] as string} ${LAST[(h >>> 8) % LAST.length] as string}`;
+  const de = PLAN.addressStyle === 'de';
+  if (cls === AccountClass.PRIVATE) return de ? `${DE_FIRST[h % DE_FIRST.length] as string} ${DE_LAST[(h >>> 8) % DE_LAST.length] as string}` : `${FIRST[h % FIRST.length] as string} ${LAST[(h >>> 8) % LAST.length] as string}`;
   const base = BIZ_A[h % BIZ_A.length] as string;
-  if (seg === Segment.CALL_CENTRE) return `${base} ${CC_NAMES[(h >>> 8) % CC_NAMES.length] as string} Ltd`;
-  if (seg === Segment.TELESALES) return `${base} ${TS_NAMES[(h >>> 8) % TS_NAMES.length] as string} Ltd`;
-  return `${base} ${BIZ_B[(h >>> 8) % BIZ_B.length] as string} ${(h >>> 16) % 3 === 0 ? 'LLP' : 'Ltd'}`;
+  const ltd = de ? 'GmbH' : 'Ltd';
+  if (seg === Segment.CALL_CENTRE) return `${base} ${CC_NAMES[(h >>> 8) % CC_NAMES.length] as string} ${ltd}`;
+  if (seg === Segment.TELESALES) return `${base} ${TS_NAMES[(h >>> 8) % TS_NAMES.length] as string} ${ltd}`;
+  return `${base} ${BIZ_B[(h >>> 8) % BIZ_B.length] as string} ${de ? ((h >>> 16) % 3 === 0 ? 'KG' : 'GmbH') : (h >>> 16) % 3 === 0 ? 'LLP' : 'Ltd'}`;
 }
 
 export function accountAddress(pop: Population, a: number): { addressLine: string; city: string; postcode: string } {
   const h = hash3(pop.seed, 0xadd, a);
   const r = REGIONS[pop.accRegion[a] as number] as (typeof REGIONS)[number];
   const pc = r.postcodes[h % r.postcodes.length] as string;
+  if (PLAN.addressStyle === 'de') return { addressLine: `${DE_STREETS[(h >>> 3) % DE_STREETS.length] as string} ${1 + ((h >>> 18) % 180)}`, city: r.name, postcode: pc };
   const inward = `${1 + ((h >>> 4) % 9)}${String.fromCharCode(65 + ((h >>> 8) % 26))}${String.fromCharCode(65 + ((h >>> 13) % 26))}`;
   return { addressLine: `${1 + ((h >>> 18) % 180)} ${STREETS[(h >>> 3) % STREETS.length] as string}`, city: r.name, postcode: `${pc} ${inward}` };
 }
@@ -708,6 +789,7 @@ export function serviceAddress(pop: Population, a: number): { addressLine: strin
   const h = hash3(pop.seed, 0x5e8, a);
   const r = REGIONS[pop.accRegion[a] as number] as (typeof REGIONS)[number];
   const pc = r.postcodes[h % r.postcodes.length] as string;
+  if (PLAN.addressStyle === 'de') return { addressLine: `${DE_STREETS[(h >>> 3) % DE_STREETS.length] as string} ${1 + ((h >>> 20) % 30)}, Gebäude ${1 + ((h >>> 25) % 4)}`, city: r.name, postcode: pc };
   const inward = `${1 + ((h >>> 4) % 9)}${String.fromCharCode(65 + ((h >>> 8) % 26))}${String.fromCharCode(65 + ((h >>> 13) % 26))}`;
   const unit = `Unit ${1 + ((h >>> 20) % 30)}, ${STREETS[(h >>> 3) % STREETS.length] as string}`;
   return { addressLine: unit, city: r.name, postcode: `${pc} ${inward}` };

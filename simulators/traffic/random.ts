@@ -30,6 +30,19 @@ export function hash3(a: number, b: number, c: number): number {
   return hash2(hash2(a, b), c);
 }
 
+/** n decimal digits from a hash, the first one in [first, 9]. */
+export function digits(h: number, n: number, first = 0): string {
+  let s = '';
+  let x = h >>> 0;
+  for (let i = 0; i < n; i++) {
+    if (i === 0 && first > 0) s += String(first + (x % (10 - first)));
+    else s += String(x % 10);
+    x = Math.floor(x / 10);
+    if (x < 10) x = hash3(h, i, n);
+  }
+  return s;
+}
+
 /** A 32-bit hash as a uniform number in [0, 1). */
 export function unit(h: number): number {
   return (h >>> 0) / 4294967296;

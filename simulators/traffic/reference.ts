@@ -28,6 +28,7 @@ import { hash2, hash3, unit } from './random.js';
 import { BUSINESS_HOURS, isoDate, type Holiday } from './calendar.js';
 import { COUNTRIES, REGIONS, mscFor } from './geography.js';
 import { HOME, RISK_RANGES, numberingPlan } from './numbering.js';
+import { PLAN } from './home.js';
 import { AccountClass, CLASS_NAMES, F, HOME_ZONE, LineKind, LineStatus, SEGMENT_NAMES, accountAddress, accountName, accountPin, directoryCategory, pinSalt, serviceAddress, type Population } from './population.js';
 import { hashPin, pinKeyFromEnv } from '../../schemas/pin.js';
 
@@ -76,7 +77,7 @@ export const FEATURE_CATALOGUE: readonly FeatureCatalogueRecord[] = [
 ];
 
 /** Base contracted per-minute rates by destination, in 1/10000 of the currency unit [proposal]. */
-const BASE_RATES: Record<string, number> = { IE: 300, FR: 350, DE: 350, ES: 350, IT: 400, PL: 450, RO: 600, PT: 400, GR: 500, TR: 900, US: 200, IN: 550, PK: 1200, NG: 1500, AU: 450, CN: 500, PH: 1400, AE: 1800, BD: 900 };
+const BASE_RATES: Record<string, number> = { GB: 350, IE: 300, FR: 350, DE: 350, ES: 350, IT: 400, PL: 450, RO: 600, PT: 400, GR: 500, TR: 900, US: 200, IN: 550, PK: 1200, NG: 1500, AU: 450, CN: 500, PH: 1400, AE: 1800, BD: 900 };
 
 /** Time zones of the countries only present as high-risk ranges. */
 const RISK_TZ: Record<string, string> = {
@@ -129,7 +130,7 @@ export function buildReference(pop: Population, holidays: Holiday[], startMs: nu
   }
   const networks: NetworkRecord[] = [{ plmn: HOME.plmn, mcc: HOME.mcc, mnc: HOME.mnc, country: HOME.country, operator: HOME.name, home: true, timezone: HOME_ZONE.name }];
   for (const c of COUNTRIES) for (const n of c.networks) networks.push({ plmn: n.plmn, mcc: n.plmn.slice(0, 3), mnc: n.plmn.slice(3), country: c.iso, operator: n.operator, home: false, timezone: c.zone.name });
-  const countries: CountryRecord[] = [{ country: HOME.country, name: 'United Kingdom', countryCode: HOME.countryCode, timezone: HOME_ZONE.name }];
+  const countries: CountryRecord[] = [{ country: HOME.country, name: PLAN.countryName, countryCode: HOME.countryCode, timezone: HOME_ZONE.name }];
   for (const c of COUNTRIES) countries.push({ country: c.iso, name: c.name, countryCode: c.cc, timezone: c.zone.name });
   for (const r of RISK_RANGES) if (!countries.some((c) => c.country === r.iso)) countries.push({ country: r.iso, name: r.name, countryCode: r.cc, timezone: RISK_TZ[r.iso] ?? '' });
   const switches = new Set<string>();
@@ -311,10 +312,7 @@ function* contractedRates(pop: Population): Generator<ContractedRateRecord> {
     // A discount of 0-30% off the base rates, per account.
     const factor = (p: number) => Math.round((p * (100 - (hash2(h, 2) % 31))) / 100);
     const row = (prefix: string, description: string, rate: number): ContractedRateRecord => ({ accountId, prefix, description, ratePerMinute: money(factor(rate), 4), setupFee, firstIncrementSeconds: first, incrementSeconds: inc, validFrom });
-    yield row('441', 'UK geographic (01)', 80);
-    yield row('442', 'UK geographic (02)', 80);
-    yield row('443', 'UK non-geographic (03)', 80);
-    yield row('447', 'UK mobile', 150);
+    for (const [prefix, description, rate] of PLAN.contractPrefixes) yield row(prefix, description, rate);
     const picked = new Set<string>();
     for (let k = 0; k < 3; k++) {
       const c = COUNTRIES[hash2(h, 10 + k) % COUNTRIES.length] as (typeof COUNTRIES)[number];

@@ -15,9 +15,9 @@ export interface EvalConfig {
   subscribers: number;
   days: number;
   /**
-   * Home country of the operator. The traffic generator models one UK-like operator (its numbering plan,
-   * time zone and holidays are fixed), so every configuration has GB; a held-out configuration with another
-   * home country is listed as a gap in docs/FRAUD.md.
+   * Home country of the operator (`createTraffic({ homeCountry })`: GB or DE): numbering plan, time zone,
+   * public holidays, short codes and the reference data follow it; DE traffic is rated with the derived
+   * tariff book (simulators/traffic/tariffs.ts).
    */
   homeCountry: string;
   note: string;
@@ -27,6 +27,8 @@ export const EVAL_CONFIGS: readonly EvalConfig[] = [
   { name: 'development', heldOut: false, seed: 7, start: '2026-10-04T23:00:00Z', subscribers: 5000, days: 7, homeCountry: 'GB', note: 'tuning: a week from Monday 5 October 2026' },
   { name: 'held-out-a', heldOut: true, seed: 424_242, start: '2027-03-15T00:00:00Z', subscribers: 12_000, days: 4, homeCountry: 'GB', note: 'held out: another season (Monday 15 March 2027, GMT before the clocks change), another population size' },
   { name: 'held-out-b', heldOut: true, seed: 90_001, start: '2026-12-21T00:00:00Z', subscribers: 8000, days: 6, homeCountry: 'GB', note: 'held out: Christmas week (bank holidays 25 and 28 December: out-of-hours everywhere)' },
+  // Fixed before any tuning (issue #13, round 3), never tuned on.
+  { name: 'held-out-c', heldOut: true, seed: 31_337, start: '2027-07-05T00:00:00Z', subscribers: 6000, days: 4, homeCountry: 'DE', note: 'held out: another home country (Germany: +49 numbering, CEST, German holidays), summer' },
 ];
 
 /** The size the CI test runs the held-out configuration at (the same seed and start, fewer subscribers and days). */

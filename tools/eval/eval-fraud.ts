@@ -35,6 +35,8 @@ export interface FraudEvalOptions {
   partitions?: number;
   /** Partial records (CDR contract v3) every this many ms of a long call or session; default EVAL_PARTIAL_INTERVAL_MS, 0 = off. */
   partialIntervalMs?: number;
+  /** Home country of the generated operator (GB default, DE); DE is rated with its derived tariff book. */
+  homeCountry?: string;
 }
 
 export interface FraudEvalResult {
@@ -66,9 +68,13 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
   };
   try {
     const { createTraffic, writeReference } = await import('../../simulators/traffic/index.js');
+    const { writeHomeTariffs } = await import('../../simulators/traffic/tariffs.js');
     const endMs = o.startMs + o.days * 86_400_000;
-    const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs, scenarios: o.scenarios, params: o.params, partialIntervalMs: o.partialIntervalMs ?? EVAL_PARTIAL_INTERVAL_MS });
+    const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs, scenarios: o.scenarios, params: o.params, homeCountry: o.homeCountry ?? 'GB', partialIntervalMs: o.partialIntervalMs ?? EVAL_PARTIAL_INTERVAL_MS });
     writeReference(referenceDir, traffic.reference());
+    // Another home country is rated with its own tariff book (national ranges, currency, time bands).
+    const tariffFile = writeHomeTariffs(referenceDir, traffic.plan);
+    if (tariffFile !== null) runCfg.rating = { ...runCfg.rating, tariffFile };
     await ensureTopic(brokers, runCfg.kafka.topic, runCfg.kafka.partitions, log);
     print(`Producing ${o.days} days of traffic of ${o.subscribers} subscribers with the scenarios ${o.scenarios === 'all' ? 'all' : o.scenarios.join(', ')} (seed ${o.seed}), in release order, to ${runCfg.kafka.partitions} partition(s)...`);
     const t0 = Date.now();

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cdr, FraudAlert, SourcedCdr } from '../../schemas/index.js';
 import { createTraffic, evasiveParams, writeReference } from '../../simulators/traffic/index.js';
+import { writeHomeTariffs } from '../../simulators/traffic/tariffs.js';
 import { createRatingStage } from '../../enrich/rate/stage.js';
 import { createFraudKeyer, Detector, loadRuleBook, microsOf } from '../../enrich/fraud/index.js';
 import { scoreFraud, type FraudScore } from './fraud-score.js';
@@ -25,6 +26,8 @@ export interface OfflineEvalOptions {
   partialIntervalMs?: number;
   /** plain: the scenarios' defaults; evasive: their evasive variants (simulators/traffic/scenarios EVASIVE). */
   variant?: 'plain' | 'evasive';
+  /** Home country of the generated operator (GB default, DE); DE is rated with its derived tariff book. */
+  homeCountry?: string;
 }
 
 /**
@@ -91,9 +94,9 @@ export function runOfflineEval(o: OfflineEvalOptions): OfflineEvalResult {
   const dir = mkdtempSync(join(tmpdir(), 'cdr-fraud-'));
   try {
     const params = { ...(o.variant === 'evasive' && o.scenarios !== 'none' ? evasiveParams(o.scenarios) : {}), ...(o.params ?? {}) };
-    const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.startMs + o.days * 86_400_000, scenarios: o.scenarios, params, partialIntervalMs: o.partialIntervalMs ?? EVAL_PARTIAL_INTERVAL_MS });
+    const traffic = createTraffic({ seed: o.seed, subscribers: o.subscribers, startMs: o.startMs, endMs: o.startMs + o.days * 86_400_000, scenarios: o.scenarios, params, homeCountry: o.homeCountry ?? 'GB', partialIntervalMs: o.partialIntervalMs ?? EVAL_PARTIAL_INTERVAL_MS });
     writeReference(dir, traffic.reference());
-    const stage = createRatingStage(dir, '');
+    const stage = createRatingStage(dir, writeHomeTariffs(dir, traffic.plan) ?? '');
     const keyer = createFraudKeyer(stage.reference, stage.rating.normaliser);
     const detector = new Detector(loadRuleBook(o.rulesFile ?? ''));
     const parts = o.partitions ?? 4;

@@ -10,13 +10,17 @@ import type { LineRecord } from '../../schemas/reference.js';
 
 /** Which scenarios each rule is meant to catch (an alert of the rule on an unlabelled entity is a false alert). */
 export const RULE_SCENARIOS: Record<string, string[]> = {
-  'forwarding.high_risk_spike': ['cf-hijack', 'cf-chain'],
-  'forwarding.chain': ['cf-chain'],
+  'forwarding.high_risk_spike': ['cf-hijack', 'cf-chain', 'cf-b2bua'],
+  'forwarding.chain': ['cf-chain', 'cf-b2bua'],
   'forwarding.self_call': ['a-calls-a'],
-  'forwarding.shared_destination': ['cf-hijack', 'a-calls-a', 'cf-chain'],
+  'forwarding.shared_destination': ['cf-hijack', 'a-calls-a', 'cf-chain', 'cf-b2bua'],
   'wangiri.burst': ['wangiri'],
   'irsf.high_risk': ['irsf', 'premium-rate', 'roaming-high-usage', 'pbx-hack'],
   'simbox.profile': ['simbox', 'a-calls-a'],
+  'simbox.behaviour': ['simbox'],
+  'simbox.device': ['simbox'],
+  'simbox.rotation': ['simbox'],
+  'forwarding.loop': ['cf-chain'],
   'pbx.out_of_hours': ['pbx-hack'],
   'cloning.overlap': ['sim-clone'],
   'roaming.high_usage': ['roaming-high-usage'],
@@ -104,7 +108,13 @@ export function scoreFraud(input: ScoreInput): FraudScore {
     } else if (l.entityKind === 'account') {
       names.add(`ACCOUNT:${l.entity}`);
       for (const line of linesOfAccount.get(l.entity) ?? []) addLine(line);
-    } else if (l.entityKind === 'number') names.add(`NUMBER:${l.entity}`);
+    } else if (l.entityKind === 'number') {
+      // A forwarded-to number (cf-b2bua targets): an alert on it, or on a range block that holds it.
+      names.add(`NUMBER:${l.entity}`);
+      names.add(`MSISDN:${l.entity}`);
+      const n = l.entity;
+      return (a) => names.has(`${a.entityKind}:${a.entity}`) || (a.entityKind === 'RANGE' && a.entity.length >= 6 && n.startsWith(a.entity));
+    }
     if (l.entityKind === 'range') return (a) => (a.entityKind === 'RANGE' || a.entityKind === 'NUMBER') && (a.entity.startsWith(l.entity) || l.entity.startsWith(a.entity));
     return (a) => names.has(`${a.entityKind}:${a.entity}`);
   };

@@ -9,8 +9,9 @@ import { Rng, hash2 } from '../random.js';
 import { DAY_MS, MINUTE_MS, dayOfWeek, localDay, localToUtc, type Intensity } from '../calendar.js';
 import { HOME_ZONE, LineStatus, Behaviour, type Population } from '../population.js';
 import { RISK_RANGES, LISTED_RANGES, UNLISTED_RANGES, foreignNumber, offnetMobile, riskBlock, riskNumber, type RiskRange } from '../numbering.js';
-import { COUNTRIES } from '../geography.js';
-import type { Engine, Where } from '../engine.js';
+import { COUNTRIES, type Country } from '../geography.js';
+import { perHome } from '../home.js';
+import type { Engine, LabelAcc, Where } from '../engine.js';
 import { State } from '../engine.js';
 
 export interface SetupContext {
@@ -125,7 +126,8 @@ export class Destination {
   }
   number(k: number): string {
     if (this.range) return riskNumber(this.range, this.block, hash2(this.seed, k));
-    const c = COUNTRIES_FOR_INTL[hash2(this.seed, 0xc0) % COUNTRIES_FOR_INTL.length] as (typeof COUNTRIES_FOR_INTL)[number];
+    const intl = countriesForIntl();
+    const c = intl[hash2(this.seed, 0xc0) % intl.length] as Country;
     return foreignNumber(c, true, hash2(this.seed, k));
   }
 }
@@ -133,7 +135,8 @@ export class Destination {
 /** A spoofed or attacker-controlled calling number: a UK mobile or a foreign number. */
 export function attackerNumber(seed: number, k: number, foreign: boolean): string {
   if (!foreign) return offnetMobile(hash2(seed, k));
-  const c = COUNTRIES_FOR_INTL[hash2(seed, k ^ 0x77) % COUNTRIES_FOR_INTL.length] as (typeof COUNTRIES_FOR_INTL)[number];
+  const intl = countriesForIntl();
+  const c = intl[hash2(seed, k ^ 0x77) % intl.length] as Country;
   return foreignNumber(c, true, hash2(seed, k));
 }
 
@@ -143,7 +146,7 @@ export function staticWhere(cell: number): Where {
 }
 
 /** Ordinary international destinations (for the non-high-risk variants). */
-const COUNTRIES_FOR_INTL = COUNTRIES.filter((c) => c.callWeight > 0);
+const countriesForIntl = perHome(() => COUNTRIES.filter((c) => c.callWeight > 0));
 
 /** A min-queue of timed items (campaign actors' own agendas). */
 export class TimedQueue<T> {
@@ -217,3 +220,36 @@ export function labelParams(p: ParamValues, facts: Record<string, string | numbe
   return { ...p, ...facts };
 }
 
+/**
+ * A label accumulator that records into two labels (the sender's and the prefix's): the engine calls
+ * `first/last` and pushes record ids through `label`, so the two are kept in step by a proxy object.
+ */
+export function mergeLabels(a: LabelAcc, b: LabelAcc): LabelAcc {
+  const ids = new Proxy(a.label.recordIds, {
+    get(target, prop, recv) {
+      if (prop === 'push') return (...xs: string[]) => (b.label.recordIds.push(...xs), target.push(...xs));
+      return Reflect.get(target, prop, recv);
+    },
+  });
+  const label = { ...a.label, recordIds: ids };
+  return {
+    get label() {
+      return label;
+    },
+    // The engine lowers `first` when a record starts before it: report the later of the two so both move.
+    get first() {
+      return Math.max(a.first, b.first);
+    },
+    set first(v: number) {
+      a.first = Math.min(a.first, v);
+      b.first = Math.min(b.first, v);
+    },
+    get last() {
+      return Math.min(a.last, b.last);
+    },
+    set last(v: number) {
+      a.last = Math.max(a.last, v);
+      b.last = Math.max(b.last, v);
+    },
+  } as LabelAcc;
+}

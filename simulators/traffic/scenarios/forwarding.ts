@@ -9,7 +9,8 @@ import { REGIONS } from '../geography.js';
 import { HOME_ZONE, LineKind } from '../population.js';
 import { offnet, type Actor, type Engine, type LabelAcc } from '../engine.js';
 
-const REGION_COUNT = REGIONS.length;
+/** Regions of the active home country (a live binding: the count depends on the country). */
+const regionCount = () => REGIONS.length;
 import { Destination, activeLine, attackerNumber, firstHoliday, labelParams, minutes, nextLocal, pickLines, pickRange, resolveStart, startParam, staticWhere, type ScenarioDef } from './common.js';
 
 const FRIDAY = 5;
@@ -151,7 +152,7 @@ class ChainCaller implements Actor {
   step(now: number, eng: Engine): number {
     if (this.made >= this.calls || now >= this.end) return Infinity;
     const rng = this.rng;
-    const caller = rng.chance(0.5) ? offnetMobile(hash2(this.seed, this.made)) : fixedNumber(hash2(this.seed, this.made) % REGION_COUNT, hash2(this.seed, this.made + 1));
+    const caller = rng.chance(0.5) ? offnetMobile(hash2(this.seed, this.made)) : fixedNumber(hash2(this.seed, this.made) % regionCount(), hash2(this.seed, this.made + 1));
     eng.deliver(this.head, caller, now, 60_000, { rng, counter: 0, original: null, redirecting: null, label: this.label, inTrunk: eng.trunkFor(caller) });
     this.made++;
     return now + Math.max(1000, Math.round(rng.exp((this.end - this.start) / this.calls)));
@@ -174,7 +175,7 @@ export const aCallsA: ScenarioDef = {
     const pop = ctx.pop;
     const start = resolveStart(p.start as string, ctx, [nextLocal(ctx.startMs + 6 * HOUR_MS, null, 8 * 60), nextLocal(ctx.startMs, null, 8 * 60)], HOUR_MS);
     const end = (p.durationHours as number) > 0 ? Math.min(ctx.endMs, start + (p.durationHours as number) * HOUR_MS) : ctx.endMs;
-    const region = ctx.rng.int(REGION_COUNT);
+    const region = ctx.rng.int(regionCount());
     const sims = Array.from({ length: p.sims as number }, () => pop.addScenarioLine({ installMs: start - (1 + ctx.rng.int(48)) * HOUR_MS, region }));
     // All SIMs of the box sit in one cell (static location, Murynets et al.).
     const cell = pop.homeCell[sims[0] as number] as number;
@@ -220,7 +221,7 @@ class SelfCaller implements Actor {
     const a = pop.msisdn(this.line);
     const w = staticWhere(this.cell);
     const h = hash2(this.seed, rng.int(0x7fffffff));
-    const bNumber = rng.chance(0.7) ? offnetMobile(h) : fixedNumber(h % REGION_COUNT, h);
+    const bNumber = rng.chance(0.7) ? offnetMobile(h) : fixedNumber(h % regionCount(), h);
     const talk = Math.round(Math.min(30 * MINUTE_MS, Math.max(20_000, rng.lognormal(180_000, 0.6))));
     const leg = offnet(bNumber, now + 500, talk, rng, 0.75);
     // The self-call record: A calls A, answered when the forwarded leg is.

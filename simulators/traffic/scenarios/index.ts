@@ -3,6 +3,7 @@
  * which victims each scenario draws).
  */
 import { aCallsA, cfChain, cfHijack } from './forwarding.js';
+import { cfB2bua } from './b2bua.js';
 import { wangiri } from './wangiri.js';
 import { irsf, premiumRate, roamingHighUsage } from './irsf.js';
 import { simClone, simbox } from './sim.js';
@@ -11,7 +12,8 @@ import { smsPumping } from './sms.js';
 import { subscriptionFraud } from './subscription.js';
 import type { ScenarioDef } from './common.js';
 
-export const SCENARIOS: readonly ScenarioDef[] = [cfHijack, cfChain, aCallsA, wangiri, irsf, premiumRate, simbox, pbxHack, simClone, roamingHighUsage, smsPumping, subscriptionFraud];
+// New scenarios go last: the order fixes which victims each scenario draws, so earlier ones keep theirs.
+export const SCENARIOS: readonly ScenarioDef[] = [cfHijack, cfChain, aCallsA, wangiri, irsf, premiumRate, simbox, pbxHack, simClone, roamingHighUsage, smsPumping, subscriptionFraud, cfB2bua];
 
 /**
  * The evasive variant of every scenario, as parameter settings (`--param scenario.name=value`): what a
@@ -41,6 +43,8 @@ export const EVASIVE: Readonly<Record<string, Readonly<Record<string, string>>>>
   'sms-pumping': { prefixes: '60', countries: '5', sequential: 'false', burstMinutes: '360', messages: '400', destination: 'unlisted' },
   // A dormant period of weeks before the bust-out.
   subscription: { dormantDays: '35' },
+  // A B2BUA between the hops of every chain too (counter 1 everywhere), to an unlisted range, fewer calls.
+  'cf-b2bua': { resetCounter: 'true', destination: 'unlisted', callsPerCampaign: '8', durationHours: '48' },
 };
 
 /** `--param` settings of the evasive variant of the named scenarios (`all`: every scenario). */

@@ -10,7 +10,7 @@ import { dialledForm, premiumNumber } from '../numbering.js';
 import { F, LineKind } from '../population.js';
 import { State, type Actor, type Engine, type LabelAcc, type Where } from '../engine.js';
 import { Destination, activeLine, labelParams, minutes, nextLocal, pickLines, pickRange, resolveStart, startParam, type ScenarioDef, type SetupContext } from './common.js';
-import type { ParamDef, ParamValues } from '../params.js';
+import { ParamError, type ParamDef, type ParamValues } from '../params.js';
 
 const SATURDAY = 6;
 const SUNDAY = 0;
@@ -129,7 +129,7 @@ export const roamingHighUsage: ScenarioDef = {
   entityKind: 'imsi',
   params: [
     { name: 'sims', kind: 'int', default: 1, min: 1, max: 1000, help: 'SIMs (one campaign each)', source: '[proposal]' },
-    { name: 'country', kind: 'string', default: 'auto', choices: ['auto', ...COUNTRIES.filter((c) => c.networks.length > 0).map((c) => c.iso)], help: 'visited country', source: '[proposal]' },
+    { name: 'country', kind: 'string', default: 'auto', choices: ['auto', ...COUNTRIES.filter((c) => c.networks.length > 0).map((c) => c.iso), 'GB'], help: 'visited country (not the home country)', source: '[proposal]' },
     { name: 'destination', kind: 'string', default: 'high-risk', choices: ['high-risk', 'unlisted'], help: 'revenue-share range called', source: 'hot-listing on roaming traffic (PRISM)' },
     startParam('Saturday 00:00 local'),
     ...burstParams({ calls: 25, min: 10, max: 60, src: 'long-duration calls, NRTRDE FMS' }),
@@ -139,8 +139,10 @@ export const roamingHighUsage: ScenarioDef = {
     const start = resolveStart(p.start as string, ctx, [nextLocal(ctx.startMs + 8 * HOUR_MS, [SATURDAY], 0), nextLocal(ctx.startMs + 8 * HOUR_MS, null, 0)], 4 * HOUR_MS);
     const roamable = COUNTRIES.map((c, i) => ({ c, i })).filter((x) => x.c.networks.length > 0 && x.c.cities.length > 0);
     const lines = pickLines(ctx, p.sims as number, (i) => activeLine(pop, i) && pop.kind[i] === LineKind.MOBILE && !((pop.features[i] as number) & (F.TRAVELLER | F.BAR_INTL)) && ((pop.features[i] as number) & F.ROAMING) !== 0);
+    const chosen = COUNTRIES.findIndex((c) => c.iso === p.country);
+    if (p.country !== 'auto' && chosen < 0) throw new ParamError(`roaming-high-usage.country: ${String(p.country)} is the home country`);
     const plans = lines.map((line, k) => {
-      const country = p.country === 'auto' ? (ctx.rng.pick(roamable) as { i: number }).i : COUNTRIES.findIndex((c) => c.iso === p.country);
+      const country = p.country === 'auto' ? (ctx.rng.pick(roamable) as { i: number }).i : chosen;
       const network = ctx.rng.int((COUNTRIES[country] as (typeof COUNTRIES)[number]).networks.length);
       const dest = new Destination(pickRange(ctx.rng, p.destination as string), ctx.rng, hash2(pop.seed, 0x40a + k));
       return { line, country, network, dest, t0: start + k * 11 * MINUTE_MS };

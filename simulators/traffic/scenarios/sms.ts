@@ -11,9 +11,10 @@
 import { Rng, hash2, hash3 } from '../random.js';
 import { HOUR_MS, MINUTE_MS } from '../calendar.js';
 import { REGIONS, COUNTRIES } from '../geography.js';
+import { perHome } from '../home.js';
 import { LISTED_RANGES, UNLISTED_RANGES, digits, foreignNumber, offnetMobile, type RiskRange } from '../numbering.js';
 import type { Actor, Engine, LabelAcc } from '../engine.js';
-import { labelParams, nextLocal, resolveStart, startParam, type ScenarioDef } from './common.js';
+import { labelParams, mergeLabels, nextLocal, resolveStart, startParam, type ScenarioDef } from './common.js';
 import type { ParamValues } from '../params.js';
 
 /** One OTP/A2P sender line's ordinary traffic: codes to domestic mobiles, a few abroad, by day more than by night. */
@@ -34,7 +35,8 @@ export class OtpSender implements Actor {
     const h = hash2(rng.int(0x7fffffff), 0x07b);
     let to: string;
     if (rng.chance(this.intlShare)) {
-      const c = INTL[h % INTL.length] as (typeof INTL)[number];
+      const intl = intlCountries();
+      const c = intl[h % intl.length] as (typeof COUNTRIES)[number];
       to = foreignNumber(c, true, h);
     } else to = offnetMobile(h);
     eng.sms(this.line, eng.where(this.line, now, rng), '+' + to, -1, now, rng, null);
@@ -44,7 +46,7 @@ export class OtpSender implements Actor {
   }
 }
 
-const INTL = COUNTRIES.filter((c) => c.callWeight > 0 && c.mobile.length > 0);
+const intlCountries = perHome(() => COUNTRIES.filter((c) => c.callWeight > 0 && c.mobile.length > 0));
 
 /** A number in prefix `head` (E.164 digits) with a 4-digit subscriber part. */
 const inPrefix = (head: string, k: number) => head + String(k % 10_000).padStart(4, '0');
@@ -129,37 +131,3 @@ export const smsPumping: ScenarioDef = {
     };
   },
 };
-
-/**
- * A label accumulator that records into two labels (the sender's and the prefix's): the engine calls
- * `first/last` and pushes record ids through `label`, so the two are kept in step by a proxy object.
- */
-function mergeLabels(a: LabelAcc, b: LabelAcc): LabelAcc {
-  const ids = new Proxy(a.label.recordIds, {
-    get(target, prop, recv) {
-      if (prop === 'push') return (...xs: string[]) => (b.label.recordIds.push(...xs), target.push(...xs));
-      return Reflect.get(target, prop, recv);
-    },
-  });
-  const label = { ...a.label, recordIds: ids };
-  return {
-    get label() {
-      return label;
-    },
-    // The engine lowers `first` when a record starts before it: report the later of the two so both move.
-    get first() {
-      return Math.max(a.first, b.first);
-    },
-    set first(v: number) {
-      a.first = Math.min(a.first, v);
-      b.first = Math.min(b.first, v);
-    },
-    get last() {
-      return Math.min(a.last, b.last);
-    },
-    set last(v: number) {
-      a.last = Math.max(a.last, v);
-      b.last = Math.max(b.last, v);
-    },
-  } as LabelAcc;
-}

@@ -8,12 +8,13 @@
 import { Rng, hash2 } from '../random.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../calendar.js';
 import { COUNTRIES, REGIONS } from '../geography.js';
-import { dialledForm, foreignNumber, offnetMobile, premiumNumber } from '../numbering.js';
+import { HOME, dialledForm, foreignNumber, offnetMobile, premiumNumber } from '../numbering.js';
+import { perHome } from '../home.js';
 import type { Actor, Engine, LabelAcc } from '../engine.js';
 import { labelParams, minutes, nextLocal, resolveStart, startParam, type ScenarioDef } from './common.js';
 import type { ParamValues } from '../params.js';
 
-const INTL = COUNTRIES.filter((c) => c.callWeight > 0);
+const intlCountries = perHome(() => COUNTRIES.filter((c) => c.callWeight > 0));
 
 class BustOut implements Actor {
   private made = 0;
@@ -28,7 +29,7 @@ class BustOut implements Actor {
   ) {
     this.rng = new Rng(seed);
     // A handful of destinations, called again and again (collaborators' numbers, a premium service).
-    this.numbers = Array.from({ length: 6 }, (_, k) => (k < (p.premiumShare as number) * 6 ? premiumNumber(hash2(seed, k)) : foreignNumber(INTL[hash2(seed, k + 9) % INTL.length]!, hash2(seed, k) % 2 === 0, hash2(seed, k + 17))));
+    this.numbers = Array.from({ length: 6 }, (_, k) => (k < (p.premiumShare as number) * 6 ? premiumNumber(hash2(seed, k)) : foreignNumber(intlCountries()[hash2(seed, k + 9) % intlCountries().length]!, hash2(seed, k) % 2 === 0, hash2(seed, k + 17))));
   }
 
   step(now: number, eng: Engine): number {
@@ -44,7 +45,7 @@ class BustOut implements Actor {
     const to = this.numbers[this.made % this.numbers.length] as string;
     const minMs = minutes(this.p.callMinutesMin as number);
     const talk = Math.round(rng.range(minMs, Math.max(minMs, minutes(this.p.callMinutesMax as number))));
-    const leg = eng.call(this.line, w, to.startsWith('44') ? '0' + to.slice(2) : dialledForm(to, false, rng.next()), to, -1, now, talk, rng, this.label, 0.97);
+    const leg = eng.call(this.line, w, to.startsWith(HOME.countryCode) ? HOME.nationalPrefix + to.slice(HOME.countryCode.length) : dialledForm(to, false, rng.next()), to, -1, now, talk, rng, this.label, 0.97);
     this.made++;
     return Math.max(leg.release, now + 1000) + 10_000 + rng.int(120_000);
   }
