@@ -7,7 +7,7 @@
  * with writer schemas from a schema registry (createConfluentDecoder); both read every writer schema as
  * the pipeline's CDR through a resolver compiled once (schemas/index.ts readerCodec).
  */
-import { AVRO_MAX_LONG, AvroDecodeError, cdrReaderFor, DeadLetterCode, DEFAULT_AVRO_LIMITS, SchemaIncompatibleError, type AvroCodec, type AvroDecodeFault, type AvroLimits, type BatchContext, type Cdr, type DeadLetter, type Log, type SourceCoordinates, type SourceRecord, type SourcedCdr } from '../schemas/index.js';
+import { AVRO_MAX_LONG, AvroDecodeError, cdrReaderFor, DeadLetterCode, DEFAULT_AVRO_LIMITS, MAX_FAST_STRING, SchemaIncompatibleError, STRING_CLASS, type AvroCodec, type AvroDecodeFault, type AvroLimits, type BatchContext, type Cdr, type DeadLetter, type Log, type SourceCoordinates, type SourceRecord, type SourcedCdr } from '../schemas/index.js';
 import { CONFLUENT_HEADER_BYTES, CONFLUENT_MAGIC_BYTE, type WriterSchemaSource } from '../schemas/registry.js';
 
 export interface DecodeOptions {
@@ -120,12 +120,13 @@ export function createDecoder(codec: AvroCodec<Cdr>, opts: DecodeOptions): Decod
         incompatible = `the records' writer schema cannot be read as the CDR schema: ${err.message}`;
       }
     }
+    const slots = slotsOf(batchCodec);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       if (r.poison) dead(out, coords, r, r.poison.code, r.poison.message);
       else if (r.value === null || r.value.length === 0) dead(out, coords, r, DeadLetterCode.EMPTY_VALUE, 'record has no value (tombstone or empty)');
       else if (incompatible !== undefined) dead(out, coords, r, DeadLetterCode.SCHEMA_INCOMPATIBLE, incompatible);
-      else decodeOne(out, coords, r, r.value, batchCodec, 0, check);
+      else decodeOne(out, coords, r, r.value, batchCodec, 0, check, slots);
     }
     return out;
   };
@@ -168,7 +169,7 @@ const AVRO_CODES: Record<AvroDecodeFault, DeadLetterCode> = {
   LIMIT_EXCEEDED: DeadLetterCode.AVRO_LIMIT_EXCEEDED,
 };
 
-function decodeOne(out: DecodeResult, coords: SourceCoordinates, r: SourceRecord, value: Buffer, codec: AvroCodec<Cdr>, offset: number, check: Checks): void {
+function decodeOne(out: DecodeResult, coords: SourceCoordinates, r: SourceRecord, value: Buffer, codec: AvroCodec<Cdr>, offset: number, check: Checks, slots: StringSlots): void {
   let cdr: Cdr;
   try {
     cdr = codec.decode(value, offset, check.avro);
@@ -177,7 +178,7 @@ function decodeOne(out: DecodeResult, coords: SourceCoordinates, r: SourceRecord
     else dead(out, coords, r, DeadLetterCode.AVRO_DECODE_FAILED, err instanceof Error ? err.message : String(err));
     return;
   }
-  const problem = validate(cdr, check);
+  const problem = validate(cdr, check, slots);
   if (problem) dead(out, coords, r, problem[0], problem[1]);
   else out.cdrs.push({ cdr, topic: coords.topic, partition: coords.partition, offset: r.offset });
 }
@@ -200,6 +201,8 @@ export interface ConfluentDecodeOptions extends DecodeOptions {
 interface WriterEntry {
   /** null: records with this id are dead letters (`code`). */
   codec: AvroCodec<Cdr> | null;
+  /** Where the codec's reader leaves its string classes (NO_SLOTS without one). */
+  slots: StringSlots;
   code: DeadLetterCode;
   message: string;
   /** For unknown ids: when to ask the registry again. */
@@ -226,15 +229,16 @@ export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
     const found = await o.registry.schemaById(id, signal);
     let entry: WriterEntry;
     if (found === undefined) {
-      entry = { codec: null, code: DeadLetterCode.UNKNOWN_SCHEMA_ID, message: `schema id ${id} is not in the schema registry`, expiresAt: Date.now() + unknownIdRetryMs };
+      entry = { codec: null, slots: NO_SLOTS, code: DeadLetterCode.UNKNOWN_SCHEMA_ID, message: `schema id ${id} is not in the schema registry`, expiresAt: Date.now() + unknownIdRetryMs };
     } else if (found.schemaType !== 'AVRO') {
-      entry = { codec: null, code: DeadLetterCode.SCHEMA_INCOMPATIBLE, message: `schema id ${id} is a ${found.schemaType} schema, not Avro`, expiresAt: Infinity };
+      entry = { codec: null, slots: NO_SLOTS, code: DeadLetterCode.SCHEMA_INCOMPATIBLE, message: `schema id ${id} is a ${found.schemaType} schema, not Avro`, expiresAt: Infinity };
     } else {
       try {
-        entry = { codec: readerFor(found.schema), code: DeadLetterCode.SCHEMA_INCOMPATIBLE, message: '', expiresAt: Infinity };
+        const codec = readerFor(found.schema);
+        entry = { codec, slots: slotsOf(codec), code: DeadLetterCode.SCHEMA_INCOMPATIBLE, message: '', expiresAt: Infinity };
       } catch (err) {
         if (!(err instanceof SchemaIncompatibleError)) throw err;
-        entry = { codec: null, code: DeadLetterCode.SCHEMA_INCOMPATIBLE, message: `schema id ${id}: ${err.message}`, expiresAt: Infinity };
+        entry = { codec: null, slots: NO_SLOTS, code: DeadLetterCode.SCHEMA_INCOMPATIBLE, message: `schema id ${id}: ${err.message}`, expiresAt: Infinity };
       }
     }
     writers.set(id, entry);
@@ -262,7 +266,7 @@ export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
           if (last === undefined) throw new Error(`schema id ${id} was never looked up: call prepare(records) before decoding the batch`);
         }
         if (last.codec === null) dead(out, coords, r, last.code, last.message);
-        else decodeOne(out, coords, r, v, last.codec, CONFLUENT_HEADER_BYTES, check);
+        else decodeOne(out, coords, r, v, last.codec, CONFLUENT_HEADER_BYTES, check, last.slots);
       }
     }
     return out;
@@ -313,10 +317,11 @@ export function createConfluentDecoder(o: ConfluentDecodeOptions): Decoder {
  * cited there). Messages name the field and, for numeric fields, the value; never a subscriber number or
  * identity (dead-letter messages reach logs).
  */
-function validate(c: Cdr, k: Checks): [DeadLetterCode, string] | undefined {
+function validate(c: Cdr, k: Checks, sl: StringSlots): [DeadLetterCode, string] | undefined {
+  const b = sl.bits;
   if (c.recordId.length === 0 || c.recordingEntity.length === 0) return [DeadLetterCode.MISSING_PARTY, 'recordId and recordingEntity are required'];
   if (c.servedMsisdn.length === 0) return [DeadLetterCode.MISSING_PARTY, 'servedMsisdn is empty'];
-  if (!isPartyNumber(c.servedMsisdn)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedMsisdn is malformed'];
+  if (!party(c.servedMsisdn, b[sl.servedMsisdn]!)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedMsisdn is malformed'];
   if (c.releaseTime < c.seizureTime) return [DeadLetterCode.RELEASE_BEFORE_SEIZURE, `releaseTime ${c.releaseTime} is before seizureTime ${c.seizureTime}`];
   if (c.answerTime !== null && (c.answerTime < c.seizureTime || c.answerTime > c.releaseTime)) {
     return [DeadLetterCode.RELEASE_BEFORE_SEIZURE, 'answerTime is outside seizure..release'];
@@ -362,18 +367,18 @@ function validate(c: Cdr, k: Checks): [DeadLetterCode, string] | undefined {
     const role = c.eventType.endsWith('MT') ? 'callingNumber' : 'calledNumber';
     if (other === null || other.length === 0) return [DeadLetterCode.MISSING_PARTY, `${c.eventType} without ${role}`];
   }
-  if (c.callingNumber !== null && !isPartyNumber(c.callingNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'callingNumber is malformed'];
-  if (c.calledNumber !== null && !isPartyNumber(c.calledNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'calledNumber is malformed'];
-  if (c.connectedNumber !== null && !isPartyNumber(c.connectedNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'connectedNumber is malformed'];
-  if (c.translatedNumber !== null && !isPartyNumber(c.translatedNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'translatedNumber is malformed'];
-  if (c.originalCalledNumber !== null && !isPartyNumber(c.originalCalledNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'originalCalledNumber is malformed'];
-  if (c.redirectingNumber !== null && !isPartyNumber(c.redirectingNumber)) return [DeadLetterCode.MALFORMED_NUMBER, 'redirectingNumber is malformed'];
-  if (c.smsCentre !== null && !isPartyNumber(c.smsCentre)) return [DeadLetterCode.MALFORMED_NUMBER, 'smsCentre is malformed'];
-  if (c.servedImsi !== null && !isDigits(c.servedImsi, 6, 15)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedImsi is not 6 to 15 digits'];
-  if (c.servedImei !== null && !isDigits(c.servedImei, 14, 16)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedImei is not 14 to 16 digits'];
-  if (c.servingPlmn !== null && !isDigits(c.servingPlmn, 5, 6)) return [DeadLetterCode.MALFORMED_NUMBER, 'servingPlmn is not MCC+MNC (5 or 6 digits)'];
-  if (c.homePlmn !== null && !isDigits(c.homePlmn, 5, 6)) return [DeadLetterCode.MALFORMED_NUMBER, 'homePlmn is not MCC+MNC (5 or 6 digits)'];
-  return outOfDomain(c);
+  if (c.callingNumber !== null && !party(c.callingNumber, b[sl.callingNumber]!)) return [DeadLetterCode.MALFORMED_NUMBER, 'callingNumber is malformed'];
+  if (c.calledNumber !== null && !party(c.calledNumber, b[sl.calledNumber]!)) return [DeadLetterCode.MALFORMED_NUMBER, 'calledNumber is malformed'];
+  if (c.connectedNumber !== null && !party(c.connectedNumber, b[sl.connectedNumber]!)) return [DeadLetterCode.MALFORMED_NUMBER, 'connectedNumber is malformed'];
+  if (c.translatedNumber !== null && !party(c.translatedNumber, b[sl.translatedNumber]!)) return [DeadLetterCode.MALFORMED_NUMBER, 'translatedNumber is malformed'];
+  if (c.originalCalledNumber !== null && !party(c.originalCalledNumber, b[sl.originalCalledNumber]!)) return [DeadLetterCode.MALFORMED_NUMBER, 'originalCalledNumber is malformed'];
+  if (c.redirectingNumber !== null && !party(c.redirectingNumber, b[sl.redirectingNumber]!)) return [DeadLetterCode.MALFORMED_NUMBER, 'redirectingNumber is malformed'];
+  if (c.smsCentre !== null && !party(c.smsCentre, b[sl.smsCentre]!)) return [DeadLetterCode.MALFORMED_NUMBER, 'smsCentre is malformed'];
+  if (c.servedImsi !== null && !digits(c.servedImsi, b[sl.servedImsi]!, 6, 15)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedImsi is not 6 to 15 digits'];
+  if (c.servedImei !== null && !digits(c.servedImei, b[sl.servedImei]!, 14, 16)) return [DeadLetterCode.MALFORMED_NUMBER, 'servedImei is not 14 to 16 digits'];
+  if (c.servingPlmn !== null && !digits(c.servingPlmn, b[sl.servingPlmn]!, 5, 6)) return [DeadLetterCode.MALFORMED_NUMBER, 'servingPlmn is not MCC+MNC (5 or 6 digits)'];
+  if (c.homePlmn !== null && !digits(c.homePlmn, b[sl.homePlmn]!, 5, 6)) return [DeadLetterCode.MALFORMED_NUMBER, 'homePlmn is not MCC+MNC (5 or 6 digits)'];
+  return outOfDomain(c, sl);
 }
 
 function isoOf(ms: number): string {
@@ -392,7 +397,7 @@ function tooLong(field: string, v: string, max: number): [DeadLetterCode, string
 
 // Straight-line comparisons against constants: this runs for every record (STYLE.md: the hot path is planned).
 const D = DOMAINS;
-function outOfDomain(c: Cdr): [DeadLetterCode, string] | undefined {
+function outOfDomain(c: Cdr, sl: StringSlots): [DeadLetterCode, string] | undefined {
   if (c.redirectionCounter < D.redirectionCounter[0] || c.redirectionCounter > D.redirectionCounter[1]) return outside('redirectionCounter', c.redirectionCounter);
   if (c.utcOffsetMinutes < D.utcOffsetMinutes[0] || c.utcOffsetMinutes > D.utcOffsetMinutes[1]) return outside('utcOffsetMinutes', c.utcOffsetMinutes);
   if (c.causeForTerm < D.causeForTerm[0] || c.causeForTerm > D.causeForTerm[1]) return outside('causeForTerm', c.causeForTerm);
@@ -412,11 +417,12 @@ function outOfDomain(c: Cdr): [DeadLetterCode, string] | undefined {
   if (c.recordId.length > MAX_TEXT_CHARS) return tooLong('recordId', c.recordId, MAX_TEXT_CHARS);
   // Ids and names: no control characters (NUL included) and no U+FFFD, which is what invalid UTF-8 decodes
   // to: two different byte strings would otherwise become the same recordId and collapse in ClickHouse.
-  if (badText(c.recordId)) return notText('recordId');
-  if (badText(c.recordingEntity)) return notText('recordingEntity');
-  if (c.inTrunkGroup !== null && badText(c.inTrunkGroup)) return notText('inTrunkGroup');
-  if (c.outTrunkGroup !== null && badText(c.outTrunkGroup)) return notText('outTrunkGroup');
-  if (c.apn !== null && badText(c.apn)) return notText('apn');
+  const b = sl.bits;
+  if (notPlain(c.recordId, b[sl.recordId]!)) return notText('recordId');
+  if (notPlain(c.recordingEntity, b[sl.recordingEntity]!)) return notText('recordingEntity');
+  if (c.inTrunkGroup !== null && notPlain(c.inTrunkGroup, b[sl.inTrunkGroup]!)) return notText('inTrunkGroup');
+  if (c.outTrunkGroup !== null && notPlain(c.outTrunkGroup, b[sl.outTrunkGroup]!)) return notText('outTrunkGroup');
+  if (c.apn !== null && notPlain(c.apn, b[sl.apn]!)) return notText('apn');
   // Extensions are free text (control characters allowed), but not invalid UTF-8.
   for (const k in c.extensions) if (k.indexOf('\ufffd') >= 0 || c.extensions[k]!.indexOf('\ufffd') >= 0) return [DeadLetterCode.VALUE_OUT_OF_DOMAIN, 'extensions hold invalid UTF-8 (U+FFFD)'];
   if (c.recordingEntity.length > MAX_TEXT_CHARS) return tooLong('recordingEntity', c.recordingEntity, MAX_TEXT_CHARS);
@@ -464,4 +470,75 @@ function isDigits(s: string, min: number, max: number): boolean {
     if (ch < 48 || ch > 57) return false;
   }
   return true;
+}
+
+/**
+ * Where the compiled reader (schemas/avro-reader.ts) left the STRING_CLASS bits of each checked string field:
+ * indices into `bits`, which it overwrites per record. A codec without the reader (a resolved writer schema)
+ * gets NO_SLOTS, all bits 0, and every check loops over the string as before.
+ */
+interface StringSlots {
+  bits: Uint8Array;
+  recordId: number;
+  recordingEntity: number;
+  servedMsisdn: number;
+  callingNumber: number;
+  calledNumber: number;
+  connectedNumber: number;
+  translatedNumber: number;
+  originalCalledNumber: number;
+  redirectingNumber: number;
+  smsCentre: number;
+  servedImsi: number;
+  servedImei: number;
+  servingPlmn: number;
+  homePlmn: number;
+  inTrunkGroup: number;
+  outTrunkGroup: number;
+  apn: number;
+}
+
+const SLOT_FIELDS = ['recordId', 'recordingEntity', 'servedMsisdn', 'callingNumber', 'calledNumber', 'connectedNumber', 'translatedNumber', 'originalCalledNumber', 'redirectingNumber', 'smsCentre', 'servedImsi', 'servedImei', 'servingPlmn', 'homePlmn', 'inTrunkGroup', 'outTrunkGroup', 'apn'] as const satisfies readonly (keyof StringSlots & keyof Cdr)[];
+
+function slotsWith(bits: Uint8Array, index: (f: (typeof SLOT_FIELDS)[number]) => number): StringSlots {
+  const sl = { bits } as StringSlots;
+  for (const f of SLOT_FIELDS) sl[f] = index(f);
+  return sl;
+}
+
+const NO_SLOTS: StringSlots = slotsWith(new Uint8Array(1), () => 0);
+const slotCache = new WeakMap<AvroCodec<Cdr>, StringSlots>();
+
+function slotsOf(codec: AvroCodec<Cdr>): StringSlots {
+  let sl = slotCache.get(codec);
+  if (sl === undefined) {
+    const sc = codec.stringClasses;
+    sl = sc && SLOT_FIELDS.every((f) => sc.fieldIndex.has(f)) ? slotsWith(sc.bits, (f) => sc.fieldIndex.get(f)!) : NO_SLOTS;
+    slotCache.set(codec, sl);
+  }
+  return sl;
+}
+
+const { KNOWN, DIGITS, PARTY, TEXT } = STRING_CLASS;
+// party() relies on it: a classified string is never longer than isPartyNumber's 32 characters.
+if (MAX_FAST_STRING > 32) throw new Error('MAX_FAST_STRING must stay at most 32 (isPartyNumber length bound)');
+
+// The checks below take the reader's bits first: KNOWN means the reader saw every byte (ASCII, short) and the
+// other bits are the answer; without KNOWN (a long or non-ASCII string, or no reader) the string is looped over.
+
+/** isPartyNumber: the reader's PARTY bit allows one leading '+', which must not be the whole number. */
+function party(s: string, bits: number): boolean {
+  if ((bits & PARTY) !== 0) return s.length > 1 || s.charCodeAt(0) !== 43;
+  return (bits & KNOWN) === 0 && isPartyNumber(s);
+}
+
+function digits(s: string, bits: number, min: number, max: number): boolean {
+  if ((bits & DIGITS) !== 0) return s.length >= min && s.length <= max;
+  return (bits & KNOWN) === 0 && isDigits(s, min, max);
+}
+
+/** badText: ASCII has no U+FFFD, so the TEXT bit settles it. */
+function notPlain(s: string, bits: number): boolean {
+  if ((bits & TEXT) !== 0) return false;
+  return (bits & KNOWN) !== 0 || badText(s);
 }

@@ -10,7 +10,7 @@ import { watchClickHouseRatingStage } from './reference-store.js';
 import { KafkaSink } from '../sinks/kafka.js';
 import { KafkaSource, ensureTopic, requireTopics } from '../ingest/kafka.js';
 import { createFraudKeyer, type FraudKeyer } from '../enrich/fraud/index.js';
-import { FraudEventPublisher, FraudService, type PreparedFraudEvents } from './fraud.js';
+import { BLOCK_MAX_BYTES, FraudEventPublisher, FraudService, type PreparedFraudEvents } from './fraud.js';
 import { readFileSync } from 'node:fs';
 import { createConfluentDecoder, createDecoder, type Decoder } from '../enrich/decode.js';
 import { SchemaRegistryClient } from '../schemas/registry.js';
@@ -122,6 +122,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
   const sink = new ClickHouseSink(conn, {
     retryInitialMs: cfg.sink.retryInitialMs,
     retryMaxMs: cfg.sink.retryMaxMs,
+    format: cfg.sink.format,
     log: log.child({ component: 'clickhouse-sink' }),
     onInsert: (table, rows, seconds) => {
       metrics.sinkRows.inc({ table }, rows);
@@ -164,7 +165,7 @@ export async function startPipeline(cfg: Config, log: Log, metrics: Metrics = cr
       if (keyed?.stage !== stage) keyed = { stage, keyer: createFraudKeyer(stage.reference, stage.rating.normaliser) };
       return keyed.keyer;
     };
-    fraudEvents = new FraudEventPublisher(cfg.fraud.eventsTopic, cfg.kafka.brokers, cfg.kafka.clientId, keyer, metrics, log, kafkaSecurity(cfg));
+    fraudEvents = new FraudEventPublisher(cfg.fraud.eventsTopic, cfg.kafka.brokers, cfg.kafka.clientId, keyer, metrics, log, kafkaSecurity(cfg), cfg.fraud.eventBlocks ? BLOCK_MAX_BYTES : 0);
     await ensureTopic(kafkaConnection(cfg), cfg.fraud.eventsTopic, cfg.kafka.partitions, log);
     await fraudEvents.connect();
     fraud = new FraudService({ cfg, conn, metrics, log });

@@ -95,6 +95,12 @@ export interface Config {
     groupId: string;
     /** How long a record may arrive after later ones (call length, NRTRDE delay) and still count, minutes. */
     maxLatenessMinutes: number;
+    /**
+     * Publish a stored batch's fraud events as one block record per fraud-events partition instead of one
+     * record per event (docs/FRAUD.md, "Event blocks"; ~10 µs less CPU per CDR). Detectors of every version
+     * since read both; turn it off only while detectors older than blocks still consume the topic.
+     */
+    eventBlocks: boolean;
   };
   clickhouse: {
     mode: 'embedded' | 'server';
@@ -131,6 +137,11 @@ export interface Config {
     maxBufferedBytes: number;
     /** Not ready when a partition's committed offset has not moved for this long while records wait on it. */
     commitStallMs: number;
+    /**
+     * How CDR rows travel to ClickHouse (sinks/clickhouse/rowbinary.ts; docs/BENCHMARKS.md "The insert format"):
+     * `rowbinary` (RowBinaryWithNamesAndTypes) or `json` (JSONCompactEachRow, the format before issue #15).
+     */
+    format: 'rowbinary' | 'json';
   };
   aggregates: {
     /**
@@ -228,6 +239,7 @@ export const DEFAULTS: Config = {
     rulesFile: '',
     groupId: '',
     maxLatenessMinutes: 240,
+    eventBlocks: true,
   },
   clickhouse: {
     mode: 'embedded',
@@ -246,6 +258,8 @@ export const DEFAULTS: Config = {
   sink: {
     maxBatchRows: 50_000,
     maxBatchBytes: 16 * 1024 * 1024,
+    // Not 500 (issue #15, docs/BENCHMARKS.md): twice the inserts cost ~27% more process CPU at 2k CDR/s, and on a
+    // busy machine the pipeline then fell behind more often than it gained the half second of latency.
     flushIntervalMs: 1_000,
     retryInitialMs: 200,
     retryMaxMs: 10_000,
@@ -253,6 +267,7 @@ export const DEFAULTS: Config = {
     maxBufferedRows: 100_000,
     maxBufferedBytes: 64 * 1024 * 1024,
     commitStallMs: 120_000,
+    format: 'rowbinary',
   },
   aggregates: {
     refreshIntervalMs: 5 * 60 * 1000,
@@ -334,6 +349,7 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     rulesFile: { kind: 'string', allowEmpty: true },
     groupId: { kind: 'string', allowEmpty: true },
     maxLatenessMinutes: { kind: 'int', min: 0, max: 7 * 24 * 60 },
+    eventBlocks: { kind: 'bool' },
   },
   clickhouse: {
     mode: { kind: 'enum', values: ['embedded', 'server'] },
@@ -359,6 +375,7 @@ const RULES: { [S in keyof Config]: { [K in keyof Config[S]]: Rule } } = {
     maxBufferedRows: { kind: 'int', min: 1 },
     maxBufferedBytes: { kind: 'int', min: 1024 },
     commitStallMs: { kind: 'int', min: 1000 },
+    format: { kind: 'enum', values: ['rowbinary', 'json'] },
   },
   aggregates: {
     // 0 = off; at most a day (a refresh interval longer than the day it refreshes defeats the point).

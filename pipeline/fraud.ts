@@ -171,10 +171,177 @@ export function encodeProgress(source: number, end: number): Buffer {
 export function decodeProgress(b: Buffer): { source: number; end: number } | null {
   try {
     const v = JSON.parse(b.toString('utf8')) as { source?: unknown; end?: unknown };
-    return Number.isSafeInteger(v.source) && (v.source as number) >= 0 && Number.isSafeInteger(v.end) ? { source: v.source as number, end: v.end as number } : null;
+    return Number.isSafeInteger(v.source) && (v.source as number) >= 0 && (v.source as number) < MAX_SOURCES && Number.isSafeInteger(v.end) ? { source: v.source as number, end: v.end as number } : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * Key of a block of fraud events on the fraud-events topic (`fraud.eventBlocks`; event keys are `GROUP:key`,
+ * never starting with '#'). The value, little-endian:
+ *
+ *   u8 version (1) | u32 source | f64 end | u32 count | count x (f64 at | u32 length | Avro fraud event)
+ *
+ * `source` is the CDR partition every event of the block came from; `at` each event's CDR release time (the
+ * SourceMerge's order); `end`, when not NaN, is the source's progress (a progress marker: every event of the
+ * source released up to `end` has been delivered to this partition), carried by the last block of a stored
+ * batch for each partition. Offsets of a block's events are the block's offset: the low watermark and a
+ * replay go by blocks (a restart may re-read the events of a block before the one it needs, as it re-reads
+ * other entities' events after it).
+ */
+export const BLOCK_KEY = '#events';
+const BLOCK_VERSION = 1;
+const BLOCK_HEADER_BYTES = 1 + 4 + 8 + 4;
+const ENTRY_HEADER_BYTES = 8 + 4;
+/** A block's bytes at most (more events: more blocks): well below the broker's message.max.bytes (1 MiB default). */
+export const BLOCK_MAX_BYTES = 256 * 1024;
+/**
+ * Sources (CDR partitions) a record may name: a marker or block naming source 4,000,000,000 would make the
+ * merge walk that many sources on every release.
+ */
+export const MAX_SOURCES = 1 << 16;
+
+/** A block's header once its whole framing has been checked, or why it cannot be read. */
+export function readBlockHeader(v: Buffer): { source: number; end: number; count: number } | string {
+  if (v.length < BLOCK_HEADER_BYTES) return `event block of ${v.length} bytes, shorter than its header`;
+  if (v.readUInt8(0) !== BLOCK_VERSION) return `event block version ${v.readUInt8(0)} unknown`;
+  const source = v.readUInt32LE(1);
+  if (source >= MAX_SOURCES) return `event block source ${source} beyond ${MAX_SOURCES}`;
+  const end = v.readDoubleLE(5);
+  if (!Number.isNaN(end) && !Number.isSafeInteger(end)) return 'event block end not a whole millisecond';
+  const count = v.readUInt32LE(13);
+  // The publisher sends a block without events only to carry a progress marker: one carrying neither is not its.
+  if (count === 0 && Number.isNaN(end)) return 'event block without events and without progress';
+  let pos = BLOCK_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (pos + ENTRY_HEADER_BYTES > v.length) return `event block truncated at event ${i} of ${count}`;
+    if (!Number.isSafeInteger(v.readDoubleLE(pos))) return `event block: event ${i} without a release time`;
+    pos += ENTRY_HEADER_BYTES + v.readUInt32LE(pos + 8);
+    if (pos > v.length) return `event block truncated at event ${i} of ${count}`;
+  }
+  if (pos !== v.length) return `event block: ${v.length - pos} bytes after its ${count} events`;
+  return { source, end, count };
+}
+
+/** Why a fraud-events record is refused: its dead-letter code and reason. */
+export interface Refusal {
+  code: DeadLetterCode;
+  message: string;
+}
+
+/**
+ * What a CDR the decoder accepted can carry (decode.minTimestampMs, decode.maxFutureSkewMs, decode.maxDurationMs),
+ * applied again to the times on the fraud-events topic: the SourceMerge and the detector take a partition's
+ * clock from them, so one release time years ahead (the DateTime64 range alone lets 2299 through) would stop
+ * the merge holding any source back and make every later event late, and the event itself would be held for
+ * ever, its offset pinning the partition's commit. `sources`: the CDR topic's partitions (a block naming
+ * another source would hold the release back like a silent partition).
+ */
+export interface EventLimits {
+  sources: number;
+  minMs: number;
+  maxMs: number;
+}
+
+/** Hosts' clocks differ: a time up to this far past the limits of the consuming host is still taken. */
+export const CLOCK_SLACK_MS = 3_600_000;
+
+/** The limits of a config at this moment (the upper one moves with the wall clock, as the decoder's does). */
+export function eventLimits(cfg: Pick<Config, 'decode'>, sources: number, now = Date.now()): EventLimits {
+  const d = cfg.decode;
+  return { sources, minMs: Math.max(STORABLE_MIN_MS, d.minTimestampMs), maxMs: Math.min(STORABLE_MAX_MS, now + d.maxFutureSkewMs + d.maxDurationMs + CLOCK_SLACK_MS) };
+}
+
+/** Why an event (with its CDR's release time `at`) cannot feed the detector under `lim`, or null. */
+export function implausible(e: FraudEvent, at: number, lim: EventLimits): string | null {
+  const bad = outOfRange(e) ?? badSource(e);
+  if (bad) return bad;
+  if ((e.source ?? 0) >= lim.sources) return `source ${e.source ?? 0} is not a partition of the CDR topic (${lim.sources})`;
+  // Written out (no array per event: this runs for every event the detector takes).
+  const { minMs, maxMs } = lim;
+  if (!(e.start >= minMs && e.start <= maxMs)) return `start ${e.start} outside ${minMs}..${maxMs} (decode limits)`;
+  if (!(e.end >= minMs && e.end <= maxMs)) return `end ${e.end} outside ${minMs}..${maxMs} (decode limits)`;
+  if (!(at >= minMs && at <= maxMs)) return `release time ${at} outside ${minMs}..${maxMs} (decode limits)`;
+  return null;
+}
+
+/** A block read: its header, the events that can feed the detector, and those refused (by index). */
+export interface ReadBlock {
+  source: number;
+  end: number;
+  count: number;
+  events: { at: number; event: FraudEvent }[];
+  refused: ({ index: number } & Refusal)[];
+}
+
+/**
+ * Reads a block (BLOCK_KEY) under `lim`. A block whose framing is broken, whose source is not a CDR partition or
+ * whose progress is outside the limits is refused whole (nothing of it is used); otherwise each event that
+ * cannot be read, is not of the block's source, or has a time outside the limits is refused alone. Never
+ * throws; the work is linear in the block's bytes (every entry takes at least ENTRY_HEADER_BYTES). With
+ * `take`, the events are handed to it in order instead of collected (no object per event on the hot path).
+ */
+export function readBlock(v: Buffer, lim: EventLimits, take?: (at: number, event: FraudEvent) => void): ReadBlock | Refusal {
+  const head = readBlockHeader(v);
+  if (typeof head === 'string') return { code: DeadLetterCode.FRAUD_EVENT_UNREADABLE, message: head };
+  if (head.source >= lim.sources) return { code: DeadLetterCode.FRAUD_EVENT_OUT_OF_RANGE, message: `event block source ${head.source} is not a partition of the CDR topic (${lim.sources})` };
+  if (!Number.isNaN(head.end) && !(head.end >= lim.minMs && head.end <= lim.maxMs)) return { code: DeadLetterCode.FRAUD_EVENT_OUT_OF_RANGE, message: `event block progress ${head.end} outside ${lim.minMs}..${lim.maxMs} (decode limits)` };
+  const type = types().eventType;
+  const out: ReadBlock = { ...head, events: [], refused: [] };
+  let pos = BLOCK_HEADER_BYTES;
+  for (let i = 0; i < head.count; i++) {
+    const at = v.readDoubleLE(pos);
+    const from = pos + ENTRY_HEADER_BYTES;
+    const to = from + v.readUInt32LE(pos + 8);
+    pos = to;
+    let ev: FraudEvent | undefined;
+    let problem: Refusal | undefined;
+    try {
+      // An entry shorter than its event reads on into the next entry's bytes (avsc stops at the buffer's end):
+      // it then ends elsewhere than `to` and is refused.
+      const d = type.decode(v, from);
+      if (d.offset === to) ev = d.value as FraudEvent;
+      else problem = { code: DeadLetterCode.FRAUD_EVENT_UNREADABLE, message: `event ${i} of the block: not a fraud event of ${to - from} bytes` };
+    } catch (err) {
+      problem = { code: DeadLetterCode.FRAUD_EVENT_UNREADABLE, message: `event ${i} of the block: not a fraud event: ${(err as Error).message.slice(0, 80)}` };
+    }
+    if (ev) {
+      const bad = (ev.source ?? 0) !== head.source ? `source ${ev.source ?? 0}, in a block of source ${head.source}` : implausible(ev, at, lim);
+      if (bad) problem = { code: DeadLetterCode.FRAUD_EVENT_OUT_OF_RANGE, message: `event ${i} of the block: ${bad}` };
+    }
+    if (problem || !ev) out.refused.push({ index: i, ...(problem ?? { code: DeadLetterCode.FRAUD_EVENT_UNREADABLE, message: `event ${i} of the block unreadable` }) });
+    else if (take) take(at, ev);
+    else out.events.push({ at, event: ev });
+  }
+  return out;
+}
+
+/** Kafka's default partitioner hash (murmur2 as the Java client and kafkajs's DefaultPartitioner compute it) of bytes [from, to). */
+export function murmur2(b: Buffer, from = 0, to = b.length): number {
+  const len = to - from;
+  const m = 0x5bd1e995;
+  let h = 0x9747b28c ^ len;
+  const n4 = from + (len & ~3);
+  for (let i = from; i < n4; i += 4) {
+    let k = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  // The last 1-3 bytes (Java's switch falling through cases 3, 2, 1).
+  const rest = len & 3;
+  if (rest > 0) {
+    if (rest === 3) h ^= b[n4 + 2]! << 16;
+    if (rest >= 2) h ^= b[n4 + 1]! << 8;
+    h ^= b[n4]!;
+    h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
 }
 
 function grow(min: number): void {
@@ -190,6 +357,8 @@ export class FraudEventPublisher {
   private readonly producer: KafkaSink;
   /** Partitions of the fraud-events topic (progress markers go to each). */
   private partitions = 0;
+  /** Bytes of a block at most: blockBytes, halved when the broker refuses a block as too large. */
+  private blockLimit: number;
   constructor(
     private readonly topic: string,
     private readonly brokers: string[],
@@ -198,7 +367,14 @@ export class FraudEventPublisher {
     private readonly metrics: Metrics,
     private readonly log: Log,
     private readonly security?: KafkaSecurity,
+    /**
+     * > 0: publish each partition's events of a stored batch as event blocks of at most this many bytes
+     * (BLOCK_KEY; `fraud.eventBlocks` gives BLOCK_MAX_BYTES) instead of one Kafka record per event. 0 here
+     * (the format every detector version reads); the pipeline turns blocks on from its config.
+     */
+    private readonly blockBytes = 0,
   ) {
+    this.blockLimit = blockBytes;
     this.producer = new KafkaSink({ brokers, security, clientId: `${clientId}-fraud-events`, log: log.child({ component: 'fraud-events' }) });
   }
   async connect(): Promise<void> {
@@ -271,6 +447,7 @@ export class FraudEventPublisher {
   }
   /** Publishes prepared events (the runner retries transient errors), in one send per stored batch. */
   async send(prepared: PreparedFraudEvents[]): Promise<void> {
+    if (this.blockBytes > 0) return this.sendBlocks(prepared);
     const out: OutRecord[] = [];
     const byGroup: Record<string, number> = {};
     const progress = new Map<number, number>();
@@ -302,12 +479,154 @@ export class FraudEventPublisher {
     });
     for (const [g, n] of Object.entries(byGroup)) this.metrics.fraudEventsPublished.inc({ group: g }, n);
   }
+  /**
+   * Block mode: per source (CDR partition) and fraud-events partition, the stored batch's events in one record
+   * (several when they exceed blockBytes), the last carrying the source's progress (the progress marker,
+   * folded in; a partition without events gets a block of none). The partition of each event is the one the
+   * per-event records have (Kafka's default partitioner on its key, murmur2), so an entity's events land where
+   * they always did. Measured (issue #15, --cpu-prof of `bench`): per-event records cost ~7 µs of main-thread
+   * CPU per CDR in kafkajs's producer (partitioner, record encoding, CRC, Long arithmetic) and ~1 µs more in
+   * its fetch decoder, plus their garbage (the detector itself: 5-6 µs); a block is one record.
+   */
+  private async sendBlocks(prepared: PreparedFraudEvents[]): Promise<void> {
+    const n = Math.max(1, this.partitions);
+    const byGroup: Record<string, number> = {};
+    const progress = new Map<number, number>();
+    // Lanes per (source, partition): the prepared items and event indexes, in prepared (CDR) order.
+    const lanes = new Map<number, { items: PreparedFraudEvents[]; js: number[] }>();
+    for (const msgs of prepared) {
+      const { bytes, at, group, groups } = msgs.block;
+      for (let j = msgs.first; j < msgs.first + msgs.count; j++) {
+        const p = (murmur2(bytes, at[2 * j]!, at[2 * j + 1]!) & 0x7fffffff) % n;
+        const id = msgs.source * n + p;
+        let lane = lanes.get(id);
+        if (!lane) lanes.set(id, (lane = { items: [], js: [] }));
+        lane.items.push(msgs);
+        lane.js.push(j);
+        const g = groups[group[j]!]!;
+        byGroup[g] = (byGroup[g] ?? 0) + 1;
+      }
+      if (msgs.end > (progress.get(msgs.source) ?? -Infinity)) progress.set(msgs.source, msgs.end);
+    }
+    const now = Date.now();
+    const out: OutRecord[] = [];
+    const eventsIn = new Map<Buffer, number>();
+    for (const [source, end] of [...progress].sort((a, b) => a[0] - b[0])) {
+      for (let p = 0; p < n; p++) {
+        const lane = lanes.get(source * n + p);
+        const items = lane?.items ?? [];
+        const js = lane?.js ?? [];
+        let i = 0;
+        do {
+          // As many events as fit in blockBytes (at least one), sized exactly, then copied once.
+          let size = BLOCK_HEADER_BYTES;
+          let k = i;
+          for (; k < items.length; k++) {
+            const a = items[k]!.block.at;
+            const j = js[k]!;
+            const add = ENTRY_HEADER_BYTES + a[2 * j + 2]! - a[2 * j + 1]!;
+            if (k > i && size + add > this.blockLimit) break;
+            size += add;
+          }
+          const last = k === items.length;
+          const v = Buffer.allocUnsafe(size);
+          v.writeUInt8(BLOCK_VERSION, 0);
+          v.writeUInt32LE(source, 1);
+          v.writeDoubleLE(last ? end : NaN, 5);
+          v.writeUInt32LE(k - i, 13);
+          let pos = BLOCK_HEADER_BYTES;
+          let maxAt = last ? end : -Infinity;
+          for (let e = i; e < k; e++) {
+            const it = items[e]!;
+            const a = it.block.at;
+            const j = js[e]!;
+            const from = a[2 * j + 1]!;
+            const to = a[2 * j + 2]!;
+            // The CDR's true release time: the detector's SourceMerge orders by it (the record's timestamp,
+            // which per-event records had to cap at now for the broker, is not used for a block's events).
+            v.writeDoubleLE(it.end, pos);
+            v.writeUInt32LE(to - from, pos + 8);
+            it.block.bytes.copy(v, pos + ENTRY_HEADER_BYTES, from, to);
+            pos += ENTRY_HEADER_BYTES + to - from;
+            if (it.end > maxAt) maxAt = it.end;
+          }
+          eventsIn.set(v, k - i);
+          // Never later than now: the broker refuses timestamps beyond log.message.timestamp.after.max.ms.
+          out.push({ key: BLOCK_KEY, value: v, partition: p, timestamp: maxAt < now ? maxAt : now });
+          i = k;
+        } while (i < items.length);
+      }
+    }
+    // A block the broker refuses as too large (a topic whose max.message.bytes is below blockBytes) is split in
+    // halves and sent again, down to single events, and later batches use blocks of at most half its size:
+    // its events are delayed, not lost. (Halves sent after the batch's other blocks: those of its lane may
+    // then arrive behind the lane's progress, and the detector takes them as they come, counted in
+    // cdr_fraud_events_out_of_order_total; once per shrink of the bound.) Anything else refused is counted
+    // and logged, never retried: its CDRs are stored, the detector does not see its events.
+    let next = out;
+    while (next.length > 0) {
+      const again: OutRecord[] = [];
+      await this.producer.sendIsolating(this.topic, next, (r, err) => {
+        const events = eventsIn.get(r.value) ?? 0;
+        if (events > 1 && tooLarge(err)) {
+          const limit = Math.max(4096, r.value.length >> 1);
+          if (limit < this.blockLimit) {
+            this.blockLimit = limit;
+            this.log.warn({ bytes: r.value.length, events, partition: r.partition, blockBytes: limit }, 'the broker refused a block of fraud events as too large: split and sent again; blocks are smaller from now on');
+          }
+          for (const half of splitBlock(r.value)) {
+            eventsIn.set(half.value, half.count);
+            again.push({ ...r, value: half.value });
+          }
+          return;
+        }
+        this.metrics.fraudRefused.inc({ code: DeadLetterCode.FRAUD_EVENT_INVALID }, events);
+        this.log.error({ bytes: r.value.length, events, partition: r.partition, timestamp: r.timestamp, err: err.message }, 'the broker refused a block of fraud events; their CDRs are stored but not seen by the detector');
+      });
+      next = again;
+    }
+    for (const [g, c] of Object.entries(byGroup)) this.metrics.fraudEventsPublished.inc({ group: g }, c);
+  }
   async publish(cdrs: SourcedCdr[]): Promise<void> {
     await this.send(this.prepare(cdrs));
   }
   disconnect(): Promise<void> {
     return this.producer.disconnect();
   }
+}
+
+/** True when the broker refused a record for its size (kafkajs error types, also when wrapped). */
+function tooLarge(err: unknown): boolean {
+  for (let e = err as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, n = 0; e && typeof e === 'object' && n < 8; e = (e.cause ?? e.originalError) as typeof e, n++) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
+  }
+  return false;
+}
+
+/** A block the publisher made, as two: the first half of its events without progress, the rest with its progress. */
+export function splitBlock(v: Buffer): { value: Buffer; count: number }[] {
+  const count = v.readUInt32LE(13);
+  const half = count >> 1;
+  let mid = BLOCK_HEADER_BYTES;
+  for (let i = 0; i < half; i++) mid += ENTRY_HEADER_BYTES + v.readUInt32LE(mid + 8);
+  const a = Buffer.allocUnsafe(mid);
+  v.copy(a, 0, 0, mid);
+  a.writeDoubleLE(NaN, 5);
+  a.writeUInt32LE(half, 13);
+  const b = Buffer.allocUnsafe(BLOCK_HEADER_BYTES + v.length - mid);
+  v.copy(b, 0, 0, BLOCK_HEADER_BYTES);
+  v.copy(b, BLOCK_HEADER_BYTES, mid);
+  b.writeUInt32LE(count - half, 13);
+  return [
+    { value: a, count: half },
+    { value: b, count: count - half },
+  ];
+}
+
+/** Why an event's source cannot be a CDR partition the merge tracks, or null. */
+function badSource(e: FraudEvent): string | null {
+  const s = e.source ?? 0;
+  return Number.isInteger(s) && s >= 0 && s < MAX_SOURCES ? null : `source ${s} outside 0..${MAX_SOURCES - 1}`;
 }
 
 /** Events a partition's SourceMerge holds at most (about 1 KB each decoded): memory stays bounded whatever a source does. */
@@ -437,12 +756,33 @@ export class FraudService {
       for (const a of this.detector.sweep(b.partition)) out.set(`${a.alertId}/${a.version}`, a);
     };
     let events = 0;
+    let lim = eventLimits(this.o.cfg, this.sources);
+    let refreshed = false;
     for (const r of b.records) {
-      if (!r.value) continue;
-      if (r.key !== null && r.key.toString('latin1') === PROGRESS_KEY) {
+      if (!r.value) {
+        // A tombstone: nothing the publisher writes; kept as a dead letter (its key) rather than skipped unseen.
+        dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_UNREADABLE, 'record without a value'));
+        continue;
+      }
+      const key = r.key !== null && r.key.length > 0 && r.key[0] === 0x23 /* '#' */ ? r.key.toString('latin1') : '';
+      if (key === BLOCK_KEY) {
+        // A source beyond the CDR topic's partitions as known: the topic may have grown since (asked once per batch).
+        if (r.value.length >= 5 && r.value.readUInt32LE(1) >= lim.sources && r.value.readUInt32LE(1) < MAX_SOURCES && !refreshed) {
+          refreshed = true;
+          lim = eventLimits(this.o.cfg, await this.refreshSources());
+        }
+        events += this.takeBlock(b, r, r.value, merge, detect, dead, lim);
+        continue;
+      }
+      if (key === PROGRESS_KEY) {
         const pr = decodeProgress(r.value);
-        if (pr) merge.mark(pr.source, pr.end);
-        else dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_UNREADABLE, 'progress marker without source and end'));
+        if (pr && pr.source >= lim.sources && !refreshed) {
+          refreshed = true;
+          lim = eventLimits(this.o.cfg, await this.refreshSources());
+        }
+        if (!pr) dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_UNREADABLE, 'progress marker without source and end'));
+        else if (pr.source >= lim.sources || !(pr.end >= lim.minMs && pr.end <= lim.maxMs)) dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_OUT_OF_RANGE, `progress marker of source ${pr.source} at ${pr.end}: outside the CDR topic's partitions (${lim.sources}) or ${lim.minMs}..${lim.maxMs} (decode limits)`));
+        else merge.mark(pr.source, pr.end);
         continue;
       }
       events++;
@@ -454,16 +794,22 @@ export class FraudService {
         dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_UNREADABLE, `not a fraud event: ${(err as Error).message.slice(0, 80)}`));
         continue;
       }
-      // An event no alert could store (a year-3000 release time the decoder let through) would also move the
-      // partition's clock centuries ahead and make every later event late: refused here, with its bytes.
-      const bad = outOfRange(ev);
+      if ((ev.source ?? 0) >= lim.sources && (ev.source ?? 0) < MAX_SOURCES && !refreshed) {
+        refreshed = true;
+        lim = eventLimits(this.o.cfg, await this.refreshSources());
+      }
+      // The record's timestamp is its CDR's release time (FraudEventPublisher.send); a broker that stamps
+      // append time instead (message.timestamp.type=LogAppendTime) makes it arrival order.
+      const at = Number.isFinite(r.timestamp) && r.timestamp > 0 ? r.timestamp : ev.end;
+      // An event no alert could store, or with a time no decoded CDR can have (a year-2200 release the
+      // DateTime64 range lets through), would move the partition's clock ahead and make every later event
+      // late: refused here, with its bytes.
+      const bad = implausible(ev, at, lim);
       if (bad) {
         dead.push(this.refusedEvent(b, r, DeadLetterCode.FRAUD_EVENT_OUT_OF_RANGE, bad));
         continue;
       }
-      // The record's timestamp is its CDR's release time (FraudEventPublisher.send); a broker that stamps
-      // append time instead (message.timestamp.type=LogAppendTime) makes it arrival order.
-      const now = merge.push(Number(r.offset), ev, Number.isFinite(r.timestamp) && r.timestamp > 0 ? r.timestamp : ev.end);
+      const now = merge.push(Number(r.offset), ev, at);
       if (now) detect(now.offset, now.event);
     }
     for (const m of merge.release()) detect(m.offset, m.event);
@@ -492,6 +838,53 @@ export class FraudService {
       () => void this.stats.commits++,
       (err: Error) => this.log.warn({ partition: b.partition, err: err.message }, 'fraud-events commit failed; the next batch commits past it'),
     );
+  }
+
+  /**
+   * The events of a block (BLOCK_KEY) into the partition's merge, then the source's progress it carries.
+   * A block refused whole (readBlock) is dead-lettered and nothing of it is used; events of a readable block
+   * that are refused are counted each and the others go on; the block's bytes are then dead-lettered once
+   * (dead_letters is keyed by topic, partition and offset). Returns the events.
+   */
+  private takeBlock(b: FetchedBatch, r: FetchedBatch['records'][number], v: Buffer, merge: SourceMerge, detect: (offset: number, ev: FraudEvent) => void, dead: DeadLetter[], lim: EventLimits): number {
+    const offset = Number(r.offset);
+    const blk = readBlock(v, lim, (at, event) => {
+      const now = merge.push(offset, event, at);
+      if (now) detect(now.offset, now.event);
+    });
+    if ('code' in blk) {
+      dead.push(this.refusedEvent(b, r, blk.code, blk.message));
+      return 0;
+    }
+    if (!Number.isNaN(blk.end)) merge.mark(blk.source, blk.end);
+    const first = blk.refused[0];
+    if (first) {
+      // Counted per event; one dead letter for the block's bytes.
+      for (const x of blk.refused) this.o.metrics.fraudRefused.inc({ code: x.code });
+      this.stats.refused += blk.refused.length;
+      const message = `${blk.refused.length} of ${blk.count} events refused; first: ${first.message}`;
+      this.log.error({ code: first.code, partition: b.partition, offset: r.offset, reason: message }, 'fraud events refused (the block is dead-lettered, its other events go on; never retried)');
+      dead.push({ code: first.code, message, topic: b.topic, partition: b.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value });
+    }
+    return blk.count;
+  }
+
+  /**
+   * The CDR topic's partitions, read again (a record named a source beyond those known: the topic may have
+   * grown). When the broker cannot say, the count known stays (the record is refused rather than the
+   * partition stalled).
+   */
+  private async refreshSources(): Promise<number> {
+    try {
+      const n = (await topicEndOffsets(kafkaConnection(this.o.cfg), this.o.cfg.kafka.topic, this.log)).size;
+      if (n > this.sources) {
+        this.log.info({ sources: n, was: this.sources }, 'the CDR topic has more partitions: sources added');
+        this.sources = n;
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "could not read the CDR topic's partitions; the count known stays");
+    }
+    return this.sources;
   }
 
   /** A record of the fraud-events topic refused as poison: its bytes go to dead_letters; logged without them. */

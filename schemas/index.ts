@@ -8,8 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import { DEFAULT_AVRO_LIMITS, guardFor, type AvroLimits, type GuardFault } from './avro-guard.js';
+import { compileReader } from './avro-reader.js';
 
 export { AVRO_MAX_LONG, DEFAULT_AVRO_LIMITS, guardFor, type AvroGuard, type AvroLimits, type GuardFault } from './avro-guard.js';
+export { MAX_FAST_STRING, STRING_CLASS } from './avro-reader.js';
 
 /** Root of the installed package, found from this file whether it runs from source or from dist/. */
 export const packageRoot: string = (() => {
@@ -53,6 +55,12 @@ export interface AvroCodec<T> {
   decode(buf: Buffer, offset?: number, limits?: AvroLimits): T;
   /** True if the value conforms to the schema. */
   isValid(value: unknown): boolean;
+  /**
+   * Set when this codec decodes with the compiled reader (schemas/avro-reader.ts: writer = reader schema):
+   * `bits[fieldIndex.get(name)]` holds the STRING_CLASS bits of that top-level string field in the datum decoded
+   * last (until the next decode of any codec of the same type), so domain checks need not loop over it again.
+   */
+  readonly stringClasses?: { readonly bits: Uint8Array; readonly fieldIndex: ReadonlyMap<string, number> };
 }
 
 const compiled = new Map<string, avro.Type>();
@@ -71,8 +79,11 @@ function loadType(file: string): avro.Type {
  * `writer` is the type the bytes were written with (the reader itself without a resolver): the guard walks
  * the bytes with it before avsc reads them (avsc's resolver also reads the writer's layout).
  */
-function codecOf<T>(type: avro.Type, resolver?: avro.Resolver, writer: avro.Type = type): AvroCodec<T> {
+function codecOf<T>(type: avro.Type, resolver?: avro.Resolver, writer: avro.Type = type, compiled = true): AvroCodec<T> {
   const guard = guardFor(writer);
+  // The compiled reader returns what avsc (with the resolver, if any) would, faster; undefined for the schemas and
+  // resolutions it leaves to avsc (schemas/avro-reader.ts).
+  const reader = compiled ? compileReader(type, writer) : undefined;
   return {
     // exportAttrs keeps aliases, defaults and docs: a container header or registry entry needs the full schema.
     schema: type.schema({ exportAttrs: true }) as object,
@@ -83,6 +94,12 @@ function codecOf<T>(type: avro.Type, resolver?: avro.Resolver, writer: avro.Type
       const end = guard.walk(buf, offset, buf.length, limits);
       if (end < 0) throw new AvroDecodeError(guard.fault, guard.message);
       if (end !== buf.length) throw new AvroDecodeError('TRAILING_BYTES', `${buf.length - end} bytes left after the record`);
+      if (reader) {
+        // Guard first, always: the reader trusts the lengths, counts and indices the guard proved.
+        const value = reader.read(buf, offset);
+        if (reader.end !== buf.length) throw new AvroDecodeError('INVALID', `read ${reader.end - offset} of ${size} bytes`);
+        return value as T;
+      }
       // The guard proved the bytes hold exactly one datum within the limits: avsc's decode is now O(bytes).
       // With a resolver the bytes are read as the writer schema and returned in the reader's shape.
       const res = type.decode(buf, offset, resolver);
@@ -90,6 +107,7 @@ function codecOf<T>(type: avro.Type, resolver?: avro.Resolver, writer: avro.Type
       return res.value as T;
     },
     isValid: (value) => type.isValid(value),
+    ...(reader && { stringClasses: { bits: reader.classes, fieldIndex: new Map((type as unknown as { fields: { name: string }[] }).fields.map((f, i) => [f.name, i])) } }),
   };
 }
 
@@ -241,7 +259,8 @@ export function uncachedReaderCodec<T>(readerFile: string, writerSchema: string)
   if (json === undefined) readerJson.set(readerFile, (json = JSON.parse(avroSchemaText(readerFile)) as unknown));
   const reader = avro.Type.forSchema(json as avro.Schema);
   const writer = avro.Type.forSchema(JSON.parse(writerSchema) as avro.Schema);
-  return codecOf<T>(reader, reader.createResolver(writer), writer);
+  // avsc's own resolver only (no compiled reader): this baseline measures what that library pattern costs.
+  return codecOf<T>(reader, reader.createResolver(writer), writer, false);
 }
 
 /** Reads CDRs written with any compatible writer schema as the pipeline's CDR (CDR_SCHEMA_FILE). */

@@ -25,6 +25,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, gzip, inflate } from 'node:zlib';
 import { Session } from 'chdb';
@@ -116,6 +119,9 @@ const HTTP_PARAMS = new Set([
 // chDB's raw insert takes these formats (chdb index.d.ts, RawInsertFormat).
 const INSERT_FORMATS = new Set(['JSONEachRow', 'JSONCompactEachRow', 'CSV', 'CSVWithNames', 'TSV', 'TabSeparated', 'TSVWithNames', 'TabSeparatedWithNames']);
 type InsertFormat = 'JSONEachRow' | 'JSONCompactEachRow' | 'CSV' | 'CSVWithNames' | 'TSV' | 'TabSeparated' | 'TSVWithNames' | 'TabSeparatedWithNames';
+// Binary formats go through a file and file() with the target columns' types as the structure, so the header
+// is checked against the table as a server checks it (input_format_with_types_use_header).
+const FILE_FORMATS = new Set(['RowBinaryWithNamesAndTypes']);
 
 const IDENT = '(?:`[^`]+`|[A-Za-z_][A-Za-z0-9_]*)';
 // INSERT INTO [TABLE] [db.]table [(cols)] FORMAT fmt, then (in a body) a newline and the data.
@@ -170,6 +176,7 @@ export async function startClickHouseEndpoint(opts: { path: string; port?: numbe
       if (st.insert) {
         stats.inserts++;
         const { table, columns, format, data } = st.insert;
+        if (FILE_FORMATS.has(format)) return await insertViaFile(table.includes('.') ? table : `${quoteIdent(database)}.${quoteIdent(table)}`, columns, format, data, st.settings, started);
         // chDB has no per-query database; qualify the table with the request's database, as the server would.
         const r = await session.insert({
           table: table.includes('.') ? table : `${database}.${table}`,
@@ -193,6 +200,27 @@ export async function startClickHouseEndpoint(opts: { path: string; port?: numbe
     } catch (err) {
       stats.errors++;
       throw engineError(err);
+    }
+  }
+
+  let spool: string | undefined;
+  let spooled = 0;
+  async function insertViaFile(target: string, columns: string[] | undefined, format: string, data: Buffer, settings: Record<string, string>, started: bigint) {
+    const [db, tbl] = target.split('.').map((x) => x.replace(/^`|`$/g, '')) as [string, string];
+    const types = await session.queryAsync(`SELECT name, type FROM system.columns WHERE database = '${db}' AND table = '${tbl}' ORDER BY position`, { format: 'JSONEachRow' });
+    const all = types.text().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; type: string });
+    const byName = new Map(all.map((c) => [c.name, c.type]));
+    const cols = columns ?? all.map((c) => c.name);
+    const structure = cols.map((c) => `${quoteIdent(c)} ${byName.get(c) ?? 'String'}`).join(', ');
+    spool ??= mkdtempSync(join(tmpdir(), 'ch-endpoint-'));
+    const file = join(spool, `${++spooled}.bin`);
+    writeFileSync(file, data);
+    try {
+      const quote = (x: string) => `'${x.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+      const r = await session.queryAsync(`INSERT INTO ${quoteIdent(db)}.${quoteIdent(tbl)} (${cols.map(quoteIdent).join(', ')}) SELECT * FROM file(${quote(file)}, ${quote(format)}, ${quote(structure)})${settingsClause(settings)}`);
+      return { body: Buffer.alloc(0), summary: summary({ written_rows: r.rowsRead, elapsed_ns: process.hrtime.bigint() - started }) };
+    } finally {
+      rmSync(file, { force: true });
     }
   }
 
@@ -297,7 +325,7 @@ export async function startClickHouseEndpoint(opts: { path: string; port?: numbe
     const ins = INSERT_RE.exec(head);
     if (ins) {
       const [, table = '', cols, format = ''] = ins;
-      if (!INSERT_FORMATS.has(format)) {
+      if (!INSERT_FORMATS.has(format) && !FILE_FORMATS.has(format)) {
         throw new ServerError(73, render(73, 'UNKNOWN_FORMAT', `Format ${format} is not supported by the test endpoint (chDB raw insert takes ${[...INSERT_FORMATS].join(', ')})`));
       }
       const data = queryParam !== null ? Buffer.concat([Buffer.from(head.slice(ins[0].length)), body]) : body.subarray(Buffer.byteLength(ins[0]));

@@ -391,7 +391,7 @@ describe('ClickHouse dead-letter rows (H6)', () => {
       ping: () => real.ping(),
       close: () => real.close(),
       insert: async (table, body, settings, shape) => {
-        if (table === 'dead_letters' && /[^\x00-\x7f]/.test(body)) throw new ClickHouseError('Cannot parse input: unexpected character: (at row 1)', 'data', 27);
+        if (table === 'dead_letters' && /[^\x00-\x7f]/.test(String(body))) throw new ClickHouseError('Cannot parse input: unexpected character: (at row 1)', 'data', 27);
         return real.insert(table, body, settings, shape);
       },
     };

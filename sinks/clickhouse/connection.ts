@@ -4,16 +4,22 @@
  * - server:   @clickhouse/client over HTTP to a ClickHouse server.
  * The same DDL, queries and insert settings run on both. chdb and @clickhouse/client are imported here only.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { Session } from 'chdb';
 
 export type Settings = Record<string, string | number | boolean>;
 
-/** A positional insert: each row a JSON array of the values of `columns`, in order. */
+/**
+ * A positional insert of `columns`, in order: each row a JSON array (JSONCompactEachRow), or binary rows after a
+ * header of names and types (RowBinaryWithNamesAndTypes: sinks/clickhouse/rowbinary.ts).
+ */
 export interface InsertShape {
-  format: 'JSONCompactEachRow';
+  format: 'JSONCompactEachRow' | 'RowBinaryWithNamesAndTypes';
   columns: readonly string[];
 }
 
@@ -28,7 +34,7 @@ export interface ClickHouseConnection {
    * Insert a payload into `table` (unqualified: `database` is used): JSONEachRow by default, or positional
    * JSONCompactEachRow rows for the given columns.
    */
-  insert(table: string, body: string, settings?: Settings, shape?: InsertShape): Promise<void>;
+  insert(table: string, body: string | Buffer, settings?: Settings, shape?: InsertShape): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -180,6 +186,13 @@ export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseCon
     throw classifyClickHouseError(err);
   }
   let closed = false;
+  // chDB's raw insert takes text formats only (chdb index.d.ts RawInsertFormat): a binary block goes through a
+  // file in a private directory (mkdtemp: mode 0700; memory-backed /dev/shm where there is one) and the file()
+  // table function. Each file is removed when its insert returns, the directory at close(); a killed process
+  // leaves at most its in-flight blocks there (they are in ClickHouse or will be re-read from Kafka).
+  let spool: string | undefined;
+  let spooled = 0;
+  const spoolDir = () => (spool ??= mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'cdr-pipeline-insert-')));
   return {
     kind: 'embedded',
     database: opts.database,
@@ -192,8 +205,24 @@ export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseCon
       return text.length === 0 ? [] : (text.trimEnd().split('\n').map((l) => JSON.parse(l)) as T[]);
     },
     async insert(table, body, settings = {}, shape) {
+      if (shape?.format === 'RowBinaryWithNamesAndTypes') {
+        const file = join(spoolDir(), `${++spooled}.bin`);
+        try {
+          // Written on libuv's pool (a 50k-row block is ~24 MB): the event loop and Kafka heartbeats go on.
+          await writeFile(file, body, { mode: 0o600 }).catch((err: NodeJS.ErrnoException) => {
+            // A full /dev/shm or too many open files passes once other inserts finish: retried; anything else stops.
+            throw new ClickHouseError(`spooling an insert block to ${file}: ${err.message}`, ['ENOSPC', 'EMFILE', 'ENFILE', 'EAGAIN'].includes(err.code ?? '') ? 'transient' : 'fatal', undefined, err);
+          });
+          // file() takes its structure from the table it inserts into (use_structure_from_insertion_table_in_table_functions),
+          // so the header is checked against the table as a server checks it; `(at row N)` counts the file's rows.
+          await run(`INSERT INTO ${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) SELECT * FROM file(${sqlString(file)}, 'RowBinaryWithNamesAndTypes')${settingsClause(settings)}`);
+        } finally {
+          await rm(file, { force: true });
+        }
+        return;
+      }
       try {
-        await session.insert({ table: `${opts.database}.${table}`, values: Buffer.from(body), format: shape?.format ?? 'JSONEachRow', settings, ...(shape ? { columns: shape.columns } : {}) });
+        await session.insert({ table: `${opts.database}.${table}`, values: typeof body === 'string' ? Buffer.from(body) : body, format: (shape?.format ?? 'JSONEachRow') as 'JSONEachRow' | 'JSONCompactEachRow', settings, ...(shape ? { columns: shape.columns } : {}) });
       } catch (err) {
         throw classifyClickHouseError(err);
       }
@@ -209,6 +238,7 @@ export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseCon
     async close() {
       if (closed) return;
       closed = true;
+      if (spool) rmSync(spool, { recursive: true, force: true });
       if (shared && --shared.users === 0) {
         shared.session.close();
         shared = undefined;
@@ -296,7 +326,7 @@ export async function openServer(opts: ServerOptions): Promise<ClickHouseConnect
         const target = shape ? `${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) FORMAT ${shape.format}` : `${quoteIdent(table)} FORMAT JSONEachRow`;
         const res = await client.exec({
           query: `INSERT INTO ${target}`,
-          values: Readable.from([Buffer.from(body)]),
+          values: Readable.from([typeof body === 'string' ? Buffer.from(body) : body]),
           clickhouse_settings: settings as ClickHouseSettings,
         });
         // Drain the (empty) response so the socket returns to the pool.

@@ -14,6 +14,10 @@
  *   row and O(n log n) bytes sent, where halving alone costs ~2 log2(n/k) failed inserts per refused row.
  *   Halving stays the fallback for errors that name no row. (input_format_allow_errors_* is not used: it
  *   drops rows silently.)
+ * - Format (SinkOptions.format): RowBinaryWithNamesAndTypes rows (sinks/clickhouse/rowbinary.ts) or
+ *   JSONCompactEachRow text. With RowBinary a value its column cannot hold is refused while encoding, before
+ *   ClickHouse sees the row (same SINK_REJECTED dead letter, no failed insert); the isolation above stays for
+ *   whatever ClickHouse still refuses, and a header that does not match the table is fatal, not a data error.
  * - Fatal errors (unknown table, syntax, auth) throw: nothing is committed and the process stops loudly.
  *
  * Every insert carries insert_deduplication_token = topic:partition:first-last[:slice], identical on every
@@ -24,6 +28,7 @@ import type { DeadLetter, Log, SourcedCdr } from '../../schemas/index.js';
 import { DeadLetterCode } from '../../schemas/index.js';
 import { ClickHouseError, type ClickHouseConnection } from './connection.js';
 import { CDR_INSERT_COLUMNS, cdrRowCompact, deadLetterRowJson, deadLetterRowSanitised } from './rows.js';
+import { CDR_ROWBINARY_HEADER, CdrRowBinaryEncoder } from './rowbinary.js';
 import type { InsertShape } from './connection.js';
 
 export interface SinkBatch {
@@ -43,7 +48,8 @@ export interface SinkBatch {
 
 /** A CDR as its insert row: the row text plus what a dead letter needs if ClickHouse refuses the row. */
 export interface EncodedCdr {
-  line: string;
+  /** JSONCompactEachRow text with its newline, or the RowBinary bytes (sink format `rowbinary`). */
+  line: string | Buffer;
   topic: string;
   partition: number;
   offset: string;
@@ -75,25 +81,43 @@ export interface SinkOptions {
   onError?: (table: string, err: ClickHouseError) => void;
   /** Jump to the row a data error names (default true); false = halving only (benchmarks, tests). */
   useErrorRowNumbers?: boolean;
+  /**
+   * How CDR rows travel (docs/BENCHMARKS.md "The insert format"): `rowbinary` = RowBinaryWithNamesAndTypes, over
+   * HTTP as the request body, into chDB through a file and file(); `json` (default here; the pipeline's default
+   * is config `sink.format`) = JSONCompactEachRow.
+   */
+  format?: CdrInsertFormat;
 }
+
+export type CdrInsertFormat = 'rowbinary' | 'json';
 
 export const CDR_TABLE = 'cdrs';
 /** CDRs go positional (JSONCompactEachRow): column names are not repeated per row. */
 const CDR_SHAPE: InsertShape = { format: 'JSONCompactEachRow', columns: CDR_INSERT_COLUMNS };
+const CDR_BINARY_SHAPE: InsertShape = { format: 'RowBinaryWithNamesAndTypes', columns: CDR_INSERT_COLUMNS };
 export const DEAD_LETTER_TABLE = 'dead_letters';
 
 export class ClickHouseSink {
+  private readonly binary: CdrRowBinaryEncoder | undefined;
+
   constructor(
     private readonly conn: ClickHouseConnection,
     private readonly opts: SinkOptions,
-  ) {}
+  ) {
+    this.binary = opts.format === 'rowbinary' ? new CdrRowBinaryEncoder() : undefined;
+  }
 
-  /** Serialises CDRs into their insert rows (what write() would build), for a caller that buffers rows. */
+  /**
+   * Serialises CDRs into their insert rows (what write() would build), for a caller that buffers rows. Throws
+   * (RowRefusedError) when a value cannot be stored in its column: the caller redoes the batch CDR by CDR and
+   * dead-letters the refused ones (SINK_REJECTED), as write() does for rows ClickHouse refuses.
+   */
   encode(cdrs: SourcedCdr[]): EncodedCdr[] {
     const out: EncodedCdr[] = new Array(cdrs.length);
+    const bin = this.binary?.encode(cdrs);
     for (let i = 0; i < cdrs.length; i++) {
       const sc = cdrs[i]!;
-      out[i] = { line: cdrRowCompact(sc), topic: sc.topic, partition: sc.partition, offset: sc.offset, source: sc.source };
+      out[i] = { line: bin ? bin[i]! : cdrRowCompact(sc), topic: sc.topic, partition: sc.partition, offset: sc.offset, source: sc.source };
     }
     return out;
   }
@@ -104,8 +128,10 @@ export class ClickHouseSink {
     const rejected: DeadLetter[] = [];
     const rows = batch.encoded ?? batch.cdrs;
     if (rows.length > 0) {
-      const lines = batch.encoded ? batch.encoded.map((e) => e.line) : batch.cdrs.map(cdrRowCompact);
-      const bad = await this.insertIsolating(CDR_TABLE, lines, token, result, signal, 0, CDR_SHAPE);
+      const refusedAtEncode = new Map<number, string>();
+      const lines = batch.encoded ? batch.encoded.map((e) => e.line) : this.binary ? this.encodeIsolating(batch.cdrs, refusedAtEncode) : batch.cdrs.map(cdrRowCompact);
+      const shape = lines.length > 0 && typeof lines[0] !== 'string' ? CDR_BINARY_SHAPE : CDR_SHAPE;
+      const bad = refusedAtEncode.size === 0 ? await this.insertIsolating(CDR_TABLE, lines, token, result, signal, 0, shape) : await this.insertSkipping(lines, refusedAtEncode, token, result, signal, shape);
       const indexes = [...bad.keys()].sort((a, b) => a - b);
       for (const i of indexes) {
         const sc = rows[i]!;
@@ -147,24 +173,53 @@ export class ClickHouseSink {
     return result;
   }
 
+  /** Binary rows of CDRs this sink encodes itself; a CDR a column cannot hold is refused here (its slot stays empty). */
+  private encodeIsolating(cdrs: SourcedCdr[], refused: Map<number, string>): Buffer[] {
+    try {
+      return this.binary!.encode(cdrs);
+    } catch {
+      return cdrs.map((sc, i) => {
+        try {
+          return this.binary!.encode([sc])[0]!;
+        } catch (e) {
+          refused.set(i, e instanceof Error ? e.message : String(e));
+          return Buffer.alloc(0);
+        }
+      });
+    }
+  }
+
+  /** insertIsolating over the rows not refused at encoding; indexes stay those of `lines`. */
+  private async insertSkipping(lines: readonly (string | Buffer)[], refused: Map<number, string>, token: string, result: SinkResult, signal: AbortSignal | undefined, shape: InsertShape): Promise<Map<number, string>> {
+    const keep: number[] = [];
+    for (let i = 0; i < lines.length; i++) if (!refused.has(i)) keep.push(i);
+    const bad = await this.insertIsolating(CDR_TABLE, keep.map((i) => lines[i]!), `${token}:encodable`, result, signal, 0, shape);
+    const out = new Map(refused);
+    for (const [j, why] of bad) out.set(keep[j]!, why);
+    return out;
+  }
+
   /**
    * Inserts `lines` as one block; on a data error isolates the refused lines (see the header: jump to the row
    * ClickHouse names, halving as the fallback), each slice with its own deterministic token. Returns the
    * indexes of refused lines with the reason.
    */
-  private async insertIsolating(table: string, lines: string[], token: string, result: SinkResult, signal: AbortSignal | undefined, base = 0, shape?: InsertShape): Promise<Map<number, string>> {
+  private async insertIsolating(table: string, lines: readonly (string | Buffer)[], token: string, result: SinkResult, signal: AbortSignal | undefined, base = 0, shape?: InsertShape): Promise<Map<number, string>> {
     const bad = new Map<number, string>();
     await this.isolate(table, lines, 0, lines.length, token, result, signal, shape, bad, base);
     return bad;
   }
 
-  private async isolate(table: string, lines: string[], lo: number, hi: number, token: string, result: SinkResult, signal: AbortSignal | undefined, shape: InsertShape | undefined, bad: Map<number, string>, base: number): Promise<void> {
+  private async isolate(table: string, lines: readonly (string | Buffer)[], lo: number, hi: number, token: string, result: SinkResult, signal: AbortSignal | undefined, shape: InsertShape | undefined, bad: Map<number, string>, base: number): Promise<void> {
     if (hi <= lo) return;
     try {
-      await this.insertWithRetry(table, join(lines, lo, hi), `${token}:${table}:${base + lo}+${hi - lo}`, hi - lo, result, signal, shape);
+      await this.insertWithRetry(table, join(lines, lo, hi, shape), `${token}:${table}:${base + lo}+${hi - lo}`, hi - lo, result, signal, shape);
       return;
     } catch (err) {
       if (!(err instanceof ClickHouseError) || err.errorClass !== 'data') throw err;
+      // The binary header does not match the table (a migration changed a column's type; ClickHouse checks
+      // input_format_with_types_use_header): no row is at fault, and every slice would fail alike. Stop loudly.
+      if (/while reading header/i.test(err.message)) throw new ClickHouseError(`${table}: the insert header does not match the table (sinks/clickhouse/rowbinary.ts CDR_COLUMN_TYPES): ${err.message}`, 'fatal', err.code, err);
       result.dataErrors++;
       if (hi - lo === 1) {
         bad.set(base + lo, rejectionReason(err.message));
@@ -194,7 +249,7 @@ export class ClickHouseSink {
     }
   }
 
-  private async insertWithRetry(table: string, body: string, token: string, rows: number, result: SinkResult, signal: AbortSignal | undefined, shape?: InsertShape): Promise<void> {
+  private async insertWithRetry(table: string, body: string | Buffer, token: string, rows: number, result: SinkResult, signal: AbortSignal | undefined, shape?: InsertShape): Promise<void> {
     let delay = this.opts.retryInitialMs;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
@@ -216,7 +271,12 @@ export class ClickHouseSink {
   }
 }
 
-function join(lines: string[], lo: number, hi: number): string {
+function join(lines: readonly (string | Buffer)[], lo: number, hi: number, shape: InsertShape | undefined): string | Buffer {
+  if (shape?.format === 'RowBinaryWithNamesAndTypes') {
+    const parts: Buffer[] = [CDR_ROWBINARY_HEADER];
+    for (let i = lo; i < hi; i++) parts.push(lines[i] as Buffer);
+    return Buffer.concat(parts);
+  }
   return lo === 0 && hi === lines.length ? lines.join('') : lines.slice(lo, hi).join('');
 }
 

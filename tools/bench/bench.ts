@@ -324,7 +324,7 @@ export async function runBench(cfg: Config, o: BenchOptions, log: Log, print: (l
       kafka: broker ? `Apache Kafka ${KAFKA_VERSION} (local, same machine)` : `external ${brokers.join(',')}${brokerPid ? ' (local process, measured)' : ''}`,
       loadavg1m: round(loadavg()[0] ?? 0, 2),
     };
-    const result = { when: new Date().toISOString(), records, runs, partitions: cfg.kafka.partitions, sink: { maxBatchRows: cfg.sink.maxBatchRows, flushIntervalMs: cfg.sink.flushIntervalMs }, machine, scenarios: summaries, latencyMs: latency, raw: Object.fromEntries(results) };
+    const result = { when: new Date().toISOString(), records, runs, partitions: cfg.kafka.partitions, sink: { maxBatchRows: cfg.sink.maxBatchRows, flushIntervalMs: cfg.sink.flushIntervalMs, format: cfg.sink.format }, machine, scenarios: summaries, latencyMs: latency, raw: Object.fromEntries(results) };
     const outFile = o.out ?? join(packageRoot, 'bench-results', `bench-${runId}.json`);
     mkdirSync(resolve(outFile, '..'), { recursive: true });
     writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
@@ -370,7 +370,9 @@ function targetLines(ss: ScenarioSummary[], latency: { p99: number; ratePerSec: 
   line(naive ? p.usPerCdr <= naive.usPerCdr * TARGETS.vsNaive : undefined, `CPU per CDR <= naive: ${p.usPerCdr} vs ${naive?.usPerCdr ?? '-'} us (${naive ? round(p.usPerCdr / naive.usPerCdr, 2) : '-'}x)`);
   line(ke ? p.usPerCdr <= ke.usPerCdr * TARGETS.vsKafkaEngine : undefined, `CPU per CDR <= 0.6x Kafka engine: ${p.usPerCdr} vs ${ke?.usPerCdr ?? '-'} us (${ke ? round(p.usPerCdr / ke.usPerCdr, 2) : '-'}x)`);
   line(p.cdrPerSec >= TARGETS.cdrPerSec, `>= 60k CDR/s sustained: ${p.cdrPerSec}`);
-  line(latency ? latency.p99 <= TARGETS.p99Ms : undefined, `p99 produce-to-queryable <= 1 s at 30k CDR/s: ${latency ? `${latency.p99} ms at ${latency.ratePerSec}/s` : '-'}`);
+  // Met only at the rate the target names: a p99 under 1 s at a lower rate proves nothing about 30k (n/a); over 1 s it is a miss at any rate.
+  const latAtTarget = latency !== undefined && latency.ratePerSec >= TARGETS.cdrPerSec / 2;
+  line(latency ? (latency.p99 > TARGETS.p99Ms ? false : latAtTarget ? true : undefined) : undefined, `p99 produce-to-queryable <= 1 s at 30k CDR/s: ${latency ? `${latency.p99} ms at ${latency.ratePerSec}/s${latAtTarget ? '' : ' (below the rate the target names)'}` : '-'}`);
   line(p.gcShare <= TARGETS.gcShare, `GC <= 10% of process CPU: ${round(p.gcShare * 100, 1)}%`);
   line(p.peakRssMb <= TARGETS.peakRssMb, `peak RSS <= 1.2 GB: ${p.peakRssMb} MB`);
   line(server ? server.usPerCdr <= TARGETS.serverUsPerCdr : undefined, `server connection: pipeline CPU <= 15 us/CDR: ${server?.usPerCdr ?? '-'} us`);
