@@ -86,7 +86,7 @@ export interface DeadLetterRecord {
   deadAt: number;
 }
 
-export type FraudType = 'FORWARDING' | 'WANGIRI' | 'IRSF' | 'PREMIUM_RATE' | 'SIM_BOX' | 'PBX_HACKING' | 'SIM_CLONING' | 'ROAMING' | 'VELOCITY' | 'OTHER';
+export type FraudType = 'FORWARDING' | 'WANGIRI' | 'IRSF' | 'PREMIUM_RATE' | 'SIM_BOX' | 'PBX_HACKING' | 'SIM_CLONING' | 'ROAMING' | 'VELOCITY' | 'OTHER' | 'SMS_PUMPING' | 'SUBSCRIPTION';
 
 export type EntityKind = 'MSISDN' | 'IMSI' | 'NUMBER' | 'RANGE' | 'ACCOUNT' | 'CELL' | 'OTHER';
 
@@ -111,6 +111,7 @@ export interface FraudAlert {
   version: number;
   /** Rule id, e.g. forwarding.high_risk_spike, wangiri.burst, irsf.velocity, simbox.profile, pbx.out_of_hours, cloning.overlap, roaming.nrtrde_high_usage, velocity.cost. */
   rule: string;
+  /** Symbols are only ever appended; a reader that does not know a newer symbol reads it as the enum default OTHER (Avro enum resolution). */
   fraudType: FraudType;
   entityKind: EntityKind;
   /** The subject of the alert (an MSISDN, a foreign number or range, an account...). */
@@ -137,12 +138,13 @@ export interface FraudAlert {
   eventsOffset: number;
 }
 
-export type FraudEventGroup = 'LINE' | 'RANGE' | 'DEST' | 'CHAIN' | 'ACCOUNT';
+export type FraudEventGroup = 'LINE' | 'RANGE' | 'DEST' | 'CHAIN' | 'ACCOUNT' | 'DEVICE';
 
 export type FraudEventKind = 'MO' | 'MT' | 'FWD' | 'SMS' | 'DATA';
 
-/** What the fraud detector needs of one rated CDR, keyed on the fraud-events (repartition) topic by the entity a rule profiles: the served line, a foreign number range, a forwarding destination, a forward chain's head or a business account. One CDR yields one event per entity it concerns. */
+/** What the fraud detector needs of one rated CDR, keyed on the fraud-events (repartition) topic by the entity a rule profiles: the served line, a foreign number range, a forwarding destination, a forward chain's head, a business account or a handset (IMEI). One CDR yields one event per entity it concerns. */
 export interface FraudEvent {
+  /** DEVICE (appended; key = IMEI): a SIM seen on a handset it was not last seen on (SIM-box modules, SIM rotation). No enum default: a reader older than DEVICE dead-letters such an event (FRAUD_EVENT_UNREADABLE) rather than read it as another group. */
   group: FraudEventGroup;
   /** Entity key within the group (MSISDN, range block, E.164 destination, account id). */
   key: string;

@@ -184,6 +184,8 @@ export interface DetectorStats {
   episodes: number;
   duplicates: number;
   late: number;
+  /** Later parts of calls recorded in parts, added to their call's event. */
+  continued: number;
 }
 
 export interface DetectorOptions {
@@ -274,7 +276,7 @@ export class Detector {
   private readonly restored = new Map<string, Map<string, FraudAlert>>();
   /** Closed episodes from the alert store (entity -> rule -> last seen): their events must not open a new episode after a restart. */
   private readonly restoredClosed = new Map<string, Map<string, number>>();
-  private readonly stats_: DetectorStats = { entities: 0, events: 0, episodes: 0, duplicates: 0, late: 0 };
+  private readonly stats_: DetectorStats = { entities: 0, events: 0, episodes: 0, duplicates: 0, late: 0, continued: 0 };
   /** Rule parameters per (account class, band): the rule book's, without building its string key per event. */
   private readonly contexts = new Map<string | null, Map<string, Map<string, Params>>>();
   private readonly vocabulary = new Map<string, string>();
@@ -283,7 +285,7 @@ export class Detector {
     readonly book: RuleBook,
     private readonly opts: DetectorOptions = {},
   ) {
-    for (const g of ['LINE', 'RANGE', 'DEST', 'CHAIN', 'ACCOUNT'] as const) this.retention.set(g, book.retentionMs(g));
+    for (const g of ['LINE', 'RANGE', 'DEST', 'CHAIN', 'ACCOUNT', 'DEVICE'] as const) this.retention.set(g, book.retentionMs(g));
     this.sources = Math.max(1, opts.sources ?? 1);
   }
 
@@ -393,7 +395,12 @@ export class Detector {
     const evs = ent.events;
     let i = evs.length;
     while (i > 0 && evs[i - 1]!.start >= ev.start) {
-      if (evs[i - 1]!.recordId === ev.recordId) {
+      const o = evs[i - 1]!;
+      if (o.recordId === ev.recordId) {
+        // A later part of a call recorded in parts (CDR contract v3, TS 32.298: same record id and seizure, a
+        // later end): the call's event takes its minutes and cost, and the rules judge the call again. A
+        // re-sent part (a replay) ends no later than what the event already holds: a duplicate.
+        if (o.start === ev.start && ev.end > o.end) return this.continueCall(part, ent, o, ev, partition, offset);
         this.stats_.duplicates++;
         return [];
       }
@@ -411,6 +418,26 @@ export class Detector {
     // An entity fed by several sources may have seen a fast source's future; evict only behind the watermark.
     this.evict(part, ent, keep, Math.min(ent.clock, wm));
 
+    return this.judge(part, ent, stored, null, partition, offset);
+  }
+
+  /** A later part of a stored call: its minutes and cost join the call's event, which is judged again. */
+  private continueCall(part: Part, ent: Entity, call: StoredEvent, next: FraudEvent, partition: number, offset: number): FraudAlert[] {
+    part.last = offset;
+    call.end = next.end;
+    call.talkMs += next.talkMs;
+    call.costMicros += next.costMicros;
+    if (next.answered) call.answered = true;
+    this.stats_.continued++;
+    return this.judge(part, ent, call, next.costMicros, partition, offset);
+  }
+
+  /**
+   * The rules of the event's group on the entity's window ending at ev. `addedMicros` is null for a new
+   * event; for a call that took a later part, the cost that part added (the call is already in any episode
+   * it contributed to: only the added cost is new to it).
+   */
+  private judge(part: Part, ent: Entity, ev: StoredEvent, addedMicros: number | null, partition: number, offset: number): FraudAlert[] {
     const out: FraudAlert[] = [];
     const ctx = this.contextOf(ev.accountClass, ev.band);
     for (const rule of this.book.rulesOf(ev.group)) {
@@ -454,7 +481,7 @@ export class Detector {
       if (ep) {
         // A restored episode has taken in every event through its stored offset (when the store knows it).
         const fresh = ep.restoredThrough >= 0 ? offset > ep.restoredThrough : ev.end > ep.restoredUntil || (ev.end === ep.restoredUntil && ep.restoredIds !== null && !ep.restoredIds.has(ev.recordId));
-        if (fresh) this.absorb(ep, [ev], f);
+        if (fresh) this.absorb(ep, [ev], f, addedMicros);
         const a = this.maybePublish(ep, ev.end);
         if (a) out.push(a);
       } else if (f) {
@@ -748,7 +775,7 @@ export class Detector {
     };
   }
 
-  private absorb(ep: Episode, events: readonly FraudEvent[], f: Finding | null): void {
+  private absorb(ep: Episode, events: readonly FraudEvent[], f: Finding | null, addedMicros: number | null = null): void {
     // The low watermark waits for the oldest event absorbed since the last published version, so a restart
     // replays every one of them (in offset order that is publishedThrough + 1; in release order, from the
     // SourceMerge, an absorbed event may sit at a lower offset than events processed before it).
@@ -763,6 +790,12 @@ export class Detector {
     }
     const n = this.book.evidenceRecordIds;
     for (const e of events) {
+      if (addedMicros !== null) {
+        // A later part of a call the episode has: its cost and end, not another event.
+        ep.exposureMicros += addedMicros;
+        if (e.end > ep.alert.windowEnd) ep.alert.windowEnd = e.end;
+        continue;
+      }
       ep.events++;
       ep.exposureMicros += e.costMicros;
       if (ep.firstIds.length < n) ep.firstIds.push(e.recordId);

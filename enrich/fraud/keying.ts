@@ -4,7 +4,8 @@
  * forwarding destination, a forward chain's head or a business account see events from every partition,
  * so the pipeline publishes these events to a repartition topic keyed by entity (docs/FRAUD.md "Keys").
  *
- * One CDR (of a call recorded in parts: its first part) yields:
+ * One CDR (of a call recorded in parts: its first part; the later parts of calls abroad, to risky numbers or
+ * while roaming are keyed too, on LINE, DEST and ACCOUNT, for the detector to add their minutes and cost) yields:
  * - LINE (served MSISDN): MO calls, answered MT calls, forwarded legs to risky numbers or of the line's calls
  *   to itself; SMS and data only for young lines (SIM-box profile); sightings (a record that moves the
  *   line's handset or place, whatever its kind: SIM cloning);
@@ -12,7 +13,10 @@
  *   international numbers (callbacks);
  * - DEST (forwarded-to number): forwarded legs to international, premium or high-risk numbers;
  * - CHAIN (original called number): forwarded legs deeper than one diversion, or released at the hop limit;
+ *   and (`hop:` + diverting MSISDN) every forwarded leg not to voicemail: the line's hops (loops);
  * - ACCOUNT: business and PBX accounts' calls to international, premium or high-risk numbers.
+ * - DEVICE: a SIM arriving on a handset (another IMEI than its last sighting's, or a young line's first), keyed by
+ *   the IMEI (the SIMs a handset carries) and by `imsi:` + IMSI (the handsets a SIM rotates through).
  */
 import type { Cdr, FraudEvent, FraudEventGroup, SourcedCdr } from '../../schemas/index.js';
 import type { ReferenceData } from '../reference.js';
@@ -219,11 +223,15 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     const cell = c.lac !== null && c.cellId !== null ? cells.get(c.lac)?.get(c.cellId) : undefined;
     let moved: Sighting | null = null;
     let sighted: Sighting | null = null;
+    // SIM-box device signal: the SIM arrived on a handset — another IMEI than its last sighting's, or a young
+    // line's first handset — keyed on DEVICE by that IMEI (several SIMs arriving on one IMEI: gateway modules).
+    let arrival = false;
     if (cell !== undefined && c.servedImei !== null) {
       const id = c.servedImsi ?? c.servedMsisdn;
       const prev = sightings.get(id);
       if (prev === undefined || c.releaseTime >= prev.end) {
         if (prev !== undefined && (prev.imei !== c.servedImei || (prev.cellId !== c.cellId && distanceKm(prev.lat, prev.lon, cell.lat, cell.lon) >= sightingKm))) moved = prev;
+        arrival = prev === undefined ? young : prev.imei !== c.servedImei;
         const ans = c.answerTime !== null && c.disposition === 'ANSWERED';
         // The moved-from sighting may still be keyed below; otherwise the line's record is reused in place.
         sighted = prev === undefined || moved !== null ? ({} as Sighting) : prev;
@@ -248,9 +256,12 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     if ((kind === 'DATA' || (kind === 'SMS' && !smsMo)) && !young && moved === null) return [];
     // Partial records (CDR contract v3, TS 32.298): a long call is keyed on its first part, written while the
     // call still runs, so a long forwarded leg is seen an interval after it starts instead of at its release.
-    // Later parts are the same call (same record id and seizure: the detector would count them as duplicates)
-    // and are keyed only as sightings.
-    if (c.recordSequenceNumber !== null && c.recordSequenceNumber > 1 && moved === null) return [];
+    // Later parts are the same call (same record id and seizure, a later end): the detector adds their minutes
+    // and cost to the call's event (detector.ts "later parts"). Only the calls whose minutes and cost some rule
+    // sums need them — MO and forwarded calls abroad, to risky numbers or while roaming; the others' later
+    // parts are keyed only as sightings.
+    const laterPart = c.recordSequenceNumber !== null && c.recordSequenceNumber > 1;
+    if (laterPart && moved === null && kind !== 'MO' && kind !== 'FWD') return [];
 
     const localMs = c.seizureTime + c.utcOffsetMinutes * 60_000;
     let businessHours = 0;
@@ -300,13 +311,18 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     }
     const risky = international || highRisk || category === 'premium';
     if (kind === 'SMS' && !young && moved === null && !(smsMo && risky)) return [];
+    if (laterPart && moved === null && !risky && !(c.servingPlmn !== null && c.servingPlmn !== (c.homePlmn ?? ref.operator.plmn))) return [];
     // Only what some rule reads: every MO call (velocity), answered MT calls (cloning) or any on young lines
     // (SIM-box in/out ratio), forwarded legs to risky numbers (forwarding spike) or deep in a chain.
     const chain = kind === 'FWD' && (c.redirectionCounter >= 2 || c.q850Cause === 25);
     // The forwarded leg of a line's call to itself ("A calls A" cover-up: the network diverts it to B).
     const selfForward = kind === 'FWD' && c.callingNumber === c.servedMsisdn;
     if (kind === 'MT' && !answered && !young && !international && moved === null) return [];
-    if (kind === 'FWD' && !risky && !chain && !selfForward && moved === null) return [];
+    // Every hop of a forward chain, on-net middle hops included, keyed by the diverting line (`hop:` +
+    // MSISDN): a loop shows there as the same call diverted by the line again and again, even when a B2BUA
+    // resets the redirection counter (RFC 7332) — the repeated numbers give it away. Voicemail legs end a chain.
+    const hop = kind === 'FWD' && !laterPart && other !== null && category !== 'voicemail';
+    if (kind === 'FWD' && !risky && !chain && !selfForward && !hop && moved === null) return [];
     let range: string | null = null;
     if (international && other !== null && (kind === 'MT' || kind === 'MO')) {
       const n = normaliser.normalise(other, normaliser.contextFor(null));
@@ -361,10 +377,17 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     }
     // SMS pumping: the destination prefix (number minus its last 4 digits) is an entity of its own.
     if (kind === 'SMS' && smsMo && risky && prefix !== null) add('RANGE', prefix);
+    if (arrival) {
+      add('DEVICE', c.servedImei);
+      // ...and by the SIM (`imsi:` + IMSI, apart from IMEIs): the handsets a SIM rotates through.
+      add('DEVICE', `imsi:${c.servedImsi ?? c.servedMsisdn}`);
+    }
     if (!voice) return out;
-    if (range !== null) add('RANGE', range);
+    // (a later part adds minutes and cost: no RANGE or CHAIN rule sums them)
+    if (range !== null && !laterPart) add('RANGE', range);
     if (kind === 'FWD' && risky) add('DEST', other);
-    if (chain) add('CHAIN', original ?? c.servedMsisdn);
+    if (chain && !laterPart) add('CHAIN', original ?? c.servedMsisdn);
+    if (hop) add('CHAIN', `hop:${c.servedMsisdn}`);
     if (kind === 'MO' && risky && line && (line.accountClass === 'business' || line.accountClass === 'pbx')) add('ACCOUNT', line.accountId);
     return out;
   };

@@ -117,11 +117,10 @@ export const RULES: Rule[] = [
     entityKind: 'MSISDN',
     entity: (ev) => ev.msisdn,
     contributes: (ev) => ev.kind === 'FWD' && (ev.international || risky(ev)),
-    retentionMs: (p) => Math.max(num(p, 'windowMinutes'), num(p, 'lookbackMinutes')) * MIN,
+    retentionMs: (p) => Math.max(num(p, 'windowMinutes'), num(p, 'slowWindowMinutes'), num(p, 'lookbackMinutes')) * MIN,
     evaluate(events, ev, p) {
       const windowMs = num(p, 'windowMinutes') * MIN;
       const w = inWindow(events, ev.start, windowMs, (e) => e.kind === 'FWD' && (e.international || risky(e)));
-      const hr = w.filter(risky).length;
       // An established forward — legs to the same number already more than establishedAfterMinutes before
       // (an expat's, a second home's) — is the subscriber's profile, not a hijack (forwarding
       // "where subscribers do not typically forward"): its legs fire the volume trigger only beyond what one
@@ -135,11 +134,24 @@ export const RULES: Rule[] = [
         if (e.start >= since && e.kind === 'FWD' && e.other !== null && (e.international || risky(e))) known.add(e.other);
       }
       const fresh = known.size === 0 ? w : w.filter((e) => e.other === null || !known.has(e.other));
+      // High-risk legs count when they go to a number the line was not already forwarding to: an expat's own
+      // mobile in a hot-listed country is established (it needs the volume one person cannot talk, below).
+      const hr = fresh === w ? w.filter(risky).length : fresh.filter(risky).length;
       const m = minutes(w);
       const mFresh = fresh === w ? m : minutes(fresh);
       const byVolume = fresh.length >= num(p, 'minLegs') && mFresh >= num(p, 'minMinutes');
       const byEstablished = w.length >= num(p, 'minLegs') && m >= num(p, 'establishedMinMinutes');
-      if (!(hr >= num(p, 'minLegsHighRisk') || byVolume || byEstablished)) return null;
+      if (!(hr >= num(p, 'minLegsHighRisk') || byVolume || byEstablished)) {
+        // Slow pumping (ClearIP "Slow Traffic Pumping", 60 min and more): one or two legs at a time for hours
+        // to numbers the line was not forwarding to, priced like a costly range. The rated cost tells it from
+        // an expat's own mobile abroad, whose day of forwarded calls costs a fraction of it.
+        const slowMs = num(p, 'slowWindowMinutes') * MIN;
+        const slow = inWindow(events, ev.start, slowMs, (e) => e.kind === 'FWD' && (e.international || risky(e)) && (e.other === null || !known.has(e.other)));
+        const mSlow = minutes(slow);
+        const cSlow = cost(slow);
+        if (slow.length < num(p, 'slowMinLegs') || mSlow < num(p, 'slowMinMinutes') || cSlow < money(p, 'slowMinCost')) return null;
+        return finding(slow, { legs: slow.length, highRiskLegs: slow.filter(risky).length, forwardedMinutesX10: Math.round(mSlow * 10), destinations: distinct(slow, (e) => e.other), establishedLegs: 0 }, { forwardedTo: [...new Set(slow.map((e) => e.other ?? '?'))].slice(0, 5).join(','), forwardedMinutes: fmtMin(mSlow), windowMinutes: String(p.slowWindowMinutes), trigger: 'slow' }, Math.min(slow.length / num(p, 'slowMinLegs'), mSlow / num(p, 'slowMinMinutes'), cSlow / money(p, 'slowMinCost')));
+      }
       const s = Math.max(hr / num(p, 'minLegsHighRisk'), Math.min(fresh.length / num(p, 'minLegs'), mFresh / num(p, 'minMinutes')), Math.min(w.length / num(p, 'minLegs'), m / num(p, 'establishedMinMinutes')));
       return finding(w, { legs: w.length, highRiskLegs: hr, forwardedMinutesX10: Math.round(m * 10), destinations: distinct(w, (e) => e.other), establishedLegs: w.length - fresh.length }, { forwardedTo: [...new Set(w.map((e) => e.other ?? '?'))].slice(0, 5).join(','), forwardedMinutes: fmtMin(m), windowMinutes: String(p.windowMinutes) }, s);
     },
@@ -150,7 +162,8 @@ export const RULES: Rule[] = [
     fraudType: 'FORWARDING',
     entityKind: 'MSISDN',
     entity: (ev) => ev.originalCalled ?? ev.msisdn,
-    contributes: (ev, p) => ev.kind === 'FWD' && (ev.redirectionCounter >= num(p, 'minCounter') || ev.cause === 25),
+    // (not the legs keyed by diverting line: forwarding.loop's)
+    contributes: (ev, p) => ev.kind === 'FWD' && (ev.redirectionCounter >= num(p, 'minCounter') || ev.cause === 25) && !ev.key.startsWith('hop:'),
     retentionMs: (p) => num(p, 'windowMinutes') * MIN,
     evaluate(events, ev, p) {
       const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'FWD' && (e.redirectionCounter >= num(p, 'minCounter') || e.cause === 25));
@@ -254,6 +267,122 @@ export const RULES: Rule[] = [
     },
   },
   {
+    id: 'irsf.destination_spike',
+    group: 'LINE',
+    fraudType: 'IRSF',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    // Risk from what the pipeline knows when no list names the range (GSMA: destinations are dynamic): every
+    // call is rated, so sustained answered minutes and rated cost to ONE foreign country that departs from the
+    // line's own recent history are IRSF-like whatever the price per minute (ClearIP fast and slow traffic
+    // pumping per destination country; PollCat LONG_INTL counts long international calls; Cahill et al.:
+    // "calls that look like fraud for one account look like expected behavior for another"). Two windows:
+    // a burst (windowMinutes) and a slow campaign (slowWindowMinutes). Family calls and an expat's calls home
+    // are one or two long calls, or a country the line already talks to (the look-back), and stay quiet.
+    contributes: (ev) => ev.kind === 'MO' && ev.answered && ev.international && ev.otherCountry !== null,
+    retentionMs: (p) => Math.max(num(p, 'windowMinutes'), num(p, 'slowWindowMinutes'), num(p, 'lookbackMinutes')) * MIN,
+    evaluate(events, ev, p) {
+      const country = ev.otherCountry;
+      const to = (e: FraudEvent) => e.kind === 'MO' && e.answered && e.international && e.otherCountry === country;
+      // Minutes of long calls only (PollCat LONG_INTL): a call centre or telesales agent makes many short
+      // calls to one country, revenue-share pumping keeps each call up.
+      const longMs = num(p, 'longCallMinutes') * MIN;
+      const tryWindow = (windowMinutes: number, minCalls: number, minMinutes: number, minCost: number) => {
+        const w = inWindow(events, ev.start, windowMinutes * MIN, to);
+        if (w.length < minCalls) return null;
+        const m = sum(w, (e) => (e.talkMs >= longMs ? e.talkMs : 0)) / MIN;
+        const c = cost(w);
+        if (m < minMinutes || c < minCost) return null;
+        return { w, m, c, windowMinutes, strength: Math.min(w.length / minCalls, m / minMinutes, c / minCost) };
+      };
+      const hit = tryWindow(num(p, 'windowMinutes'), num(p, 'minCalls'), num(p, 'minMinutes'), money(p, 'minCost')) ?? tryWindow(num(p, 'slowWindowMinutes'), num(p, 'slowMinCalls'), num(p, 'slowMinMinutes'), money(p, 'slowMinCost'));
+      if (!hit) return null;
+      // The line's own baseline: minutes to that country in the look-back before the window. A country it
+      // already talks to this much (an expat's family, a business partner) is its profile, not a new range.
+      const from = ev.start - num(p, 'lookbackMinutes') * MIN;
+      const windowFrom = ev.start - hit.windowMinutes * MIN;
+      let beforeMs = 0;
+      for (const e of events) {
+        if (e.start >= windowFrom) break;
+        if (e.start >= from && to(e)) beforeMs += e.talkMs;
+      }
+      if (beforeMs / MIN > num(p, 'maxHistoryShare') * hit.m) return null;
+      const roaming = hit.w.every((e) => e.roaming);
+      return finding(
+        hit.w,
+        { calls: hit.w.length, numbers: distinct(hit.w, (e) => e.other), minutesX10: Math.round(hit.m * 10), historyMinutesX10: Math.round((beforeMs / MIN) * 10) },
+        { country: country ?? '', cost: (hit.c / 1e6).toFixed(2), windowMinutes: String(hit.windowMinutes), destinations: [...new Set(hit.w.map((e) => e.range ?? e.other ?? '?'))].slice(0, 5).join(','), ...(roaming ? { visitedPlmn: ev.visitedPlmn ?? '' } : {}) },
+        hit.strength,
+        roaming ? 'ROAMING' : 'IRSF',
+      );
+    },
+  },
+  {
+    id: 'pbx.destination_spike',
+    group: 'ACCOUNT',
+    fraudType: 'PBX_HACKING',
+    entityKind: 'ACCOUNT',
+    entity: (ev) => ev.accountId ?? '',
+    // A hacked PBX at any hour, also during business hours mixed with its normal traffic: many of its lines
+    // calling ONE foreign country at once, a country the account did not call so in its own recent history
+    // (PollCat/Variphy: calls to destinations the PBX never uses; OpenSIPS: concurrent calls per user and
+    // prefix; AT&T DEFINITY: "calls to unusual international destinations"). Calls at once stand for the
+    // extensions (a trunk written with its pilot as served party is one "line"; a person holds one call).
+    contributes: (ev) => ev.kind === 'MO' && ev.international && ev.otherCountry !== null,
+    retentionMs: (p) => Math.max(num(p, 'windowMinutes'), num(p, 'lookbackMinutes')) * MIN,
+    evaluate(events, ev, p) {
+      const country = ev.otherCountry;
+      const to = (e: FraudEvent) => e.kind === 'MO' && e.international && e.otherCountry === country;
+      const windowMs = num(p, 'windowMinutes') * MIN;
+      const w = inWindow(events, ev.start, windowMs, to);
+      if (w.length < num(p, 'minCalls')) return null;
+      const lines = distinct(w, (e) => e.msisdn);
+      let concurrent = 0;
+      for (const e of w) {
+        let n = 0;
+        for (const o of w) if (o.start <= e.start && o.end > e.start) n++;
+        if (n > concurrent) concurrent = n;
+      }
+      // Calls at once, whatever the lines: a trunk written with its pilot as served party is one "line".
+      if (concurrent < num(p, 'minConcurrent')) return null;
+      // The account's own baseline: its calls to that country in the look-back before the window.
+      const from = ev.start - num(p, 'lookbackMinutes') * MIN;
+      let before = 0;
+      for (const e of events) {
+        if (e.start >= ev.start - windowMs) break;
+        if (e.start >= from && to(e)) before++;
+      }
+      if (before > num(p, 'maxHistoryShare') * w.length) return null;
+      return finding(
+        w,
+        { calls: w.length, lines, concurrent, historyCalls: before, minutesX10: Math.round(minutes(w) * 10) },
+        { country: country ?? '', destinations: [...new Set(w.map((e) => e.range ?? e.other ?? '?'))].slice(0, 5).join(','), band: ev.band, businessHours: ev.businessHours === 1 ? 'open' : ev.businessHours === 2 ? 'closed' : 'unknown' },
+        Math.min(w.length / num(p, 'minCalls'), concurrent / num(p, 'minConcurrent')),
+      );
+    },
+  },
+  {
+    id: 'pbx.probing',
+    group: 'LINE',
+    fraudType: 'PBX_HACKING',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    // The step before PBX toll fraud: PIN guessing through the voicemail or DISA of a line, many short answered
+    // calls from ONE number (AT&T DEFINITY guidance: "short holding times", "many ineffective attempts",
+    // "numerous calls to the same number"; pbxdom: voicemail/DISA through-dialling with default PINs). An alert
+    // on the probed number warns before the out-of-hours calls start; people who call back after a dropped
+    // call do it a few times, not minCalls times in windowMinutes.
+    contributes: (ev, p) => ev.kind === 'MT' && ev.answered && ev.other !== null && ev.talkMs <= num(p, 'maxSeconds') * 1000,
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const caller = ev.other;
+      const fromCaller = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'MT' && e.other === caller);
+      const short = fromCaller.filter((e) => e.answered && e.talkMs <= num(p, 'maxSeconds') * 1000);
+      if (short.length < num(p, 'minCalls') || short.length < num(p, 'minShortShare') * fromCaller.length) return null;
+      return finding(short, { calls: short.length, fromCaller: fromCaller.length, talkSecondsX10: Math.round(sum(short, (e) => e.talkMs) / 100) }, { caller: caller ?? '', account: ev.accountId ?? '', accountClass: ev.accountClass ?? '' }, short.length / num(p, 'minCalls'));
+    },
+  },
+  {
     id: 'simbox.profile',
     group: 'LINE',
     fraudType: 'SIM_BOX',
@@ -271,6 +400,144 @@ export const RULES: Rule[] = [
       const cells = distinct(w, (e) => (e.cellId === null ? null : String(e.cellId)));
       if (incoming * num(p, 'minOutInRatio') > out.length || smsData > num(p, 'maxSmsData') || callees < num(p, 'minDistinctShare') * out.length || cells > num(p, 'maxCells')) return null;
       return finding(out, { outgoing: out.length, incoming, smsData, distinctCallees: callees, cells }, { msisdn: ev.msisdn, imei: ev.imei ?? '', cell: String(ev.cellId ?? '') }, out.length / num(p, 'minCalls'));
+    },
+  },
+  {
+    id: 'simbox.behaviour',
+    group: 'LINE',
+    fraudType: 'SIM_BOX',
+    entityKind: 'IMSI',
+    entity: imsiOf,
+    // Calling patterns a box keeps when it mimics a person (some incoming calls, SMS and data) or moves
+    // along cells: dialling back-to-back at a machine's regular pace, almost only numbers the SIM never
+    // called or heard from, and far more minutes out than in (Kouam et al. survey; HAUD B-party diversity;
+    // VoltDB OUTGOING_INCOMING_RATIO on minutes rather than counts). Counts, cells, SMS and data are not
+    // required: a box simulating a human adds exactly those.
+    contributes: (ev, p) => ev.kind === 'MO' && ev.cellId !== null && !ev.roaming && ev.lineAgeDays >= 0 && ev.lineAgeDays <= num(p, 'maxLineAgeDays'),
+    retentionMs: (p) => Math.max(num(p, 'windowMinutes'), num(p, 'shortWindowMinutes')) * MIN,
+    evaluate(events, ev, p) {
+      const mo = (e: FraudEvent) => e.kind === 'MO' && e.cellId !== null;
+      // Two windows: minutes for a box that starts dialling (short), hours for one that paces itself.
+      const short = inWindow(events, ev.start, num(p, 'shortWindowMinutes') * MIN, mo);
+      const byShort = short.length >= num(p, 'shortMinCalls');
+      const long = byShort ? null : inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, mo);
+      if (!byShort && long!.length < num(p, 'minCalls')) return null;
+      const out = byShort ? short : long!;
+      const from = out[0]!.start;
+      // Idle gaps between consecutive calls (release to next seizure) within a session: a dialler's are short
+      // and alike, a person's (and a telesales agent's) spread over orders of magnitude (Weibull shape < 1,
+      // power law). Regularity = the share of gaps within +-50% of their median: ~0.35 for exponential gaps,
+      // less for heavier tails, ~1 for a dialler's pace. (A share, not a spread: a long call keyed on its
+      // first partial record, or an interleaved human-looking record, only removes a few gaps from the band.)
+      const gaps: number[] = [];
+      for (let i = 1; i < out.length; i++) {
+        const g = out[i]!.start - out[i - 1]!.end;
+        if (g >= 0 && g <= num(p, 'sessionGapMinutes') * MIN) gaps.push(g);
+      }
+      if (gaps.length < 0.5 * (out.length - 1)) return null;
+      gaps.sort((a, b) => a - b);
+      const median = gaps[gaps.length >> 1]!;
+      let inBand = 0;
+      for (const g of gaps) if (g >= 0.5 * median && g <= 1.5 * median) inBand++;
+      const regular = inBand / (out.length - 1);
+      if (median > num(p, 'maxMedianGapSeconds') * 1000 || regular < num(p, 'minRegularShare')) return null;
+      // Fresh callees: numbers this SIM never called nor heard from before the call (within the line's
+      // history); minutes out against minutes in over the same window.
+      const windowFrom = ev.start - (byShort ? num(p, 'shortWindowMinutes') : num(p, 'windowMinutes')) * MIN;
+      const known = new Set<string>();
+      let inMs = 0;
+      let outMs = 0;
+      let fresh = 0;
+      for (const e of events) {
+        if (e.start > ev.start) break;
+        if (e.start >= from && mo(e)) {
+          outMs += e.talkMs;
+          if (e.other !== null && !known.has(e.other)) fresh++;
+        } else if (e.kind === 'MT' && e.start >= windowFrom) inMs += e.talkMs;
+        if (e.other !== null && (e.kind === 'MO' || e.kind === 'MT' || e.kind === 'SMS')) known.add(e.other);
+      }
+      const freshShare = fresh / out.length;
+      if (freshShare < num(p, 'minFreshShare') || outMs < num(p, 'minOutInMinutesRatio') * inMs || outMs < num(p, 'minOutMinutes') * MIN) return null;
+      const cells = distinct(out, (e) => String(e.cellId));
+      const imeis = distinct(out, (e) => e.imei);
+      return finding(
+        out,
+        { outgoing: out.length, freshPct: Math.round(freshShare * 100), outMinutesX10: Math.round(outMs / 6000), inMinutesX10: Math.round(inMs / 6000), medianGapSeconds: Math.round(median / 1000), regularPct: Math.round(regular * 100), cells, imeis },
+        { msisdn: ev.msisdn, imei: ev.imei ?? '', trigger: byShort ? 'short-window' : 'window', windowMinutes: String(byShort ? p.shortWindowMinutes : p.windowMinutes) },
+        byShort ? short.length / num(p, 'shortMinCalls') : out.length / num(p, 'minCalls'),
+      );
+    },
+  },
+  {
+    id: 'simbox.device',
+    group: 'DEVICE',
+    fraudType: 'SIM_BOX',
+    entityKind: 'IMSI',
+    entity: imsiOf,
+    // Several SIMs arriving on one handset (IMEI) within days, new SIMs among them: the modules of a SIM box
+    // that rotates its SIMs (HAUD "IMSI/IMEI ratios"; fastcdrgen's SIMBOX profile, many MSISDN per IMEI).
+    // A dual-SIM phone or a family sharing a handset shows 2 SIMs, old ones; a repaired phone's IMEI its
+    // owner's SIM and the workshop's.
+    contributes: (ev) => !ev.key.startsWith('imsi:'),
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, () => true);
+      const sims = new Map<string, FraudEvent>();
+      for (const e of w) if (!sims.has(imsiOf(e))) sims.set(imsiOf(e), e);
+      if (sims.size < num(p, 'minImsis')) return null;
+      let young = 0;
+      for (const e of sims.values()) if (e.lineAgeDays >= 0 && e.lineAgeDays <= num(p, 'maxLineAgeDays')) young++;
+      if (young < num(p, 'minYoungImsis')) return null;
+      return finding(w, { imsis: sims.size, youngImsis: young, arrivals: w.length }, { imei: ev.key, msisdns: [...new Set(w.map((e) => e.msisdn))].slice(0, 10).join(',') }, sims.size / num(p, 'minImsis'));
+    },
+  },
+  {
+    id: 'simbox.rotation',
+    group: 'DEVICE',
+    fraudType: 'SIM_BOX',
+    entityKind: 'IMSI',
+    entity: imsiOf,
+    // A new SIM moving through several handsets within days: a box rotating its SIMs over its modules
+    // ("SIM rotation across IMEIs", §5.2 S6 evasive (c)). A phone swap, a repair loaner and back, or a
+    // traveller's second phone make 2 handsets; an old line is not judged (maxLineAgeDays).
+    contributes: (ev, p) => ev.key.startsWith('imsi:') && ev.lineAgeDays >= 0 && ev.lineAgeDays <= num(p, 'maxLineAgeDays'),
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, () => true);
+      const imeis = distinct(w, (e) => e.imei);
+      if (imeis < num(p, 'minImeis')) return null;
+      return finding(w, { imeis, arrivals: w.length, lineAgeDays: ev.lineAgeDays }, { msisdn: ev.msisdn, imeis: [...new Set(w.map((e) => e.imei ?? '?'))].slice(0, 10).join(',') }, imeis / num(p, 'minImeis'));
+    },
+  },
+  {
+    id: 'forwarding.loop',
+    group: 'CHAIN',
+    fraudType: 'FORWARDING',
+    entityKind: 'MSISDN',
+    entity: (ev) => ev.msisdn,
+    // A loop passes the same call through the same line again and again: the line's forwarded legs to one
+    // number pile up, each seized while the previous is still up (they all belong to one call, released
+    // together), whatever the redirection counter says — a B2BUA that resets it (RFC 7332; FreeSWITCH
+    // max_forwards) or strips the diversion history hides the loop from forwarding.chain, not from the
+    // repeated numbers. Keyed by the diverting line (keying.ts `hop:`), so every line of a loop, on-net middle
+    // hops included, is flagged by its own legs, once per episode.
+    contributes: (ev) => ev.kind === 'FWD' && ev.key.startsWith('hop:'),
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      if (ev.other === null) return null;
+      // The legs to the same number seized within the window and still up when the trigger was seized: the
+      // call came back (a redial's legs ended before; another caller's call to a busy target ends at once).
+      const up = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.kind === 'FWD' && e.other === ev.other && e.end > ev.start);
+      if (up.length < num(p, 'minRepeats')) return null;
+      // The rounds of one looping call follow each other within seconds (a hop is a switch's set-up time);
+      // independent calls that happen to overlap arrive minutes apart: the run of legs ending at the trigger
+      // with consecutive seizures at most maxHopGapSeconds apart.
+      let first = up.length - 1;
+      while (first > 0 && up[first]!.start - up[first - 1]!.start <= num(p, 'maxHopGapSeconds') * 1000) first--;
+      const legs = up.slice(first);
+      if (legs.length < num(p, 'minRepeats')) return null;
+      const span = legs[legs.length - 1]!.start - legs[0]!.start;
+      return finding(legs, { legs: legs.length, spanMs: span, maxCounter: legs.reduce((m, e) => Math.max(m, e.redirectionCounter), 0) }, { loop: 'true', forwardedTo: ev.other }, legs.length / num(p, 'minRepeats'));
     },
   },
   {
@@ -357,11 +624,16 @@ export const RULES: Rule[] = [
     retentionMs: (p) => num(p, 'windowMinutes') * MIN,
     evaluate(events, ev, p) {
       const w = inWindow(events, ev.start, num(p, 'windowMinutes') * MIN, (e) => e.roaming && e.kind === 'MO');
-      const c = cost(w);
+      // Spend abroad: calls to numbers outside the home country or risky ones. A traveller's calls home are
+      // their profile, whatever the visited network charges for them (a SIM stolen abroad pumps revenue-share
+      // ranges, not the owner's family): with every part of a long call counted, two hours of calls home
+      // reach minCost.
+      const spend = w.filter((e) => e.international || risky(e));
+      const c = cost(spend);
       const riskMin = minutes(w.filter(risky));
-      // Cost over several answered calls: one long call home is a traveller's (unanswered attempts cost
-      // nothing and do not make it several).
-      const answered = w.reduce((n, e) => n + (e.answered ? 1 : 0), 0);
+      // Cost over several answered calls: one long call is a traveller's (unanswered attempts cost nothing
+      // and do not make it several).
+      const answered = spend.reduce((n, e) => n + (e.answered ? 1 : 0), 0);
       if ((c < money(p, 'minCost') || answered < num(p, 'costMinCalls')) && riskMin < num(p, 'minRiskMinutes')) return null;
       return finding(w, { calls: w.length, answered, riskMinutesX10: Math.round(riskMin * 10), minutesX10: Math.round(minutes(w) * 10) }, { visitedPlmn: ev.visitedPlmn ?? '', msisdn: ev.msisdn }, Math.max(c / money(p, 'minCost'), riskMin / num(p, 'minRiskMinutes')));
     },
@@ -445,7 +717,7 @@ export const RULES: Rule[] = [
   {
     id: 'sms.pumping_sender',
     group: 'LINE',
-    fraudType: 'IRSF',
+    fraudType: 'SMS_PUMPING',
     entityKind: 'MSISDN',
     entity: (ev) => ev.msisdn,
     contributes: (ev) => ev.kind === 'SMS' && (ev.international || risky(ev)),
@@ -478,7 +750,7 @@ export const RULES: Rule[] = [
   {
     id: 'sms.pumping_prefix',
     group: 'RANGE',
-    fraudType: 'IRSF',
+    fraudType: 'SMS_PUMPING',
     entityKind: 'RANGE',
     entity: (ev) => ev.key,
     contributes: (ev) => ev.kind === 'SMS',
@@ -494,7 +766,7 @@ export const RULES: Rule[] = [
   {
     id: 'subscription.bust_out',
     group: 'LINE',
-    fraudType: 'OTHER',
+    fraudType: 'SUBSCRIPTION',
     entityKind: 'MSISDN',
     entity: (ev) => ev.msisdn,
     // Spend abroad or on premium numbers by a line young enough that its history is short (new, or
@@ -526,7 +798,7 @@ export const RULES: Rule[] = [
  * detection does not depend on the order in which partitions arrive. (cloning.overlap compares the
  * trigger with later records itself; simbox.profile counts a day of a box that calls every minute.)
  */
-const ORDER_FREE = new Set(['forwarding.high_risk_spike', 'forwarding.chain', 'forwarding.self_call', 'forwarding.shared_destination', 'wangiri.burst', 'irsf.high_risk', 'pbx.out_of_hours', 'roaming.high_usage', 'velocity.generic']);
+const ORDER_FREE = new Set(['forwarding.high_risk_spike', 'forwarding.chain', 'forwarding.loop', 'forwarding.self_call', 'forwarding.shared_destination', 'wangiri.burst', 'irsf.high_risk', 'pbx.out_of_hours', 'roaming.high_usage', 'velocity.generic']);
 const maxLaterWindows = 64;
 
 function orderFree(rule: Rule): Rule['evaluate'] {
