@@ -582,6 +582,13 @@ export class FraudEventPublisher {
         }
         this.metrics.fraudRefused.inc({ code: DeadLetterCode.FRAUD_EVENT_INVALID }, events);
         this.log.error({ bytes: r.value.length, events, partition: r.partition, timestamp: r.timestamp, err: err.message }, 'the broker refused a block of fraud events; their CDRs are stored but not seen by the detector');
+        // Its progress still goes (alone), or the partition would wait for the source's next batch.
+        if (events > 0 && !Number.isNaN(r.value.readDoubleLE(5))) {
+          const marker = Buffer.from(r.value.subarray(0, BLOCK_HEADER_BYTES));
+          marker.writeUInt32LE(0, 13);
+          eventsIn.set(marker, 0);
+          again.push({ ...r, value: marker });
+        }
       });
       next = again;
     }
