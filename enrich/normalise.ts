@@ -175,6 +175,8 @@ export class Normaliser {
       if (!isDialString(s) || s.length === 0) return false;
     }
     let e164: string;
+    // The plan row of e164 when already found (bare digits valid as they are), else -1: classify finds it.
+    let row = -1;
     if (s.charCodeAt(0) === 43 /* + */) {
       e164 = s.slice(1);
       if (e164.length === 0 || e164.indexOf('+') >= 0) return false;
@@ -194,11 +196,22 @@ export class Normaliser {
         return true;
       } else if (ctx.trunk !== '' && s.startsWith(ctx.trunk)) e164 = ctx.countryCode + s.slice(ctx.trunk.length);
       // Bare digits: E.164 as presented (TS 32.298 international type of number) if they are a valid number,
-      // else a national number dialled without a trunk prefix (Spain, Italy; NANP 10-digit dialling).
-      else if (!this.validE164(s) && this.validE164(ctx.countryCode + s)) e164 = ctx.countryCode + s;
-      else e164 = s;
+      // else a national number dialled without a trunk prefix (Spain, Italy; NANP 10-digit dialling). The
+      // plan row found for the check is the one classification needs: one trie walk, not two.
+      else {
+        const own = this.rowFor(s);
+        if (own >= 0 && this.fits(own, s)) {
+          e164 = s;
+          row = own;
+        } else if (this.validE164(ctx.countryCode + s)) e164 = ctx.countryCode + s;
+        else {
+          e164 = s;
+          row = own;
+        }
+      }
     }
-    this.classifyInto(e164, caller, out);
+    if (row >= 0) this.classifyRow(e164, row, caller, out);
+    else this.classifyInto(e164, caller, out);
     return true;
   }
 
@@ -210,9 +223,13 @@ export class Normaliser {
   }
 
   private classifyInto(e164: string, caller: string | null, out: NormalisedNumber): void {
+    this.classifyRow(e164, this.rowFor(e164), caller, out);
+  }
+
+  /** classifyInto with the number's plan row (rowFor(e164)) already found. */
+  private classifyRow(e164: string, row: number, caller: string | null, out: NormalisedNumber): void {
     out.e164 = e164;
     out.shortCode = false;
-    const row = this.rowFor(e164);
     if (row < 0) {
       out.category = 'unknown';
       out.numberClass = null;
@@ -265,7 +282,11 @@ export class Normaliser {
   /** True if the digits are a number of some E.164 range of the plan (prefix and length). */
   validE164(digits: string): boolean {
     const row = this.rowFor(digits);
-    if (row < 0) return false;
+    return row >= 0 && this.fits(row, digits);
+  }
+
+  /** Whether the digits' length is within the plan row's range. */
+  private fits(row: number, digits: string): boolean {
     const r = this.rows[row]!;
     return digits.length >= r.minLength && digits.length <= r.maxLength;
   }

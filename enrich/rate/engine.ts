@@ -63,6 +63,11 @@ export interface RaterOptions {
 
 const MAX_DEPTH = 32;
 
+/** Rater.partyState: the last record's other party was not normalised (data), was a number, had none. */
+export const PARTY_NONE = 0;
+export const PARTY_NUMBER = 1;
+export const PARTY_MISSING = 2;
+
 /**
  * Longest call the rater prices (ms): a call is laid across every local day it spans (a day plan each), so
  * usage must be bounded for rating to be. A year is far beyond any switch's call length (the decoder's
@@ -134,6 +139,41 @@ function blank(service: Service, unit: number, currency: string, ratedAtMs: numb
     numberCategory: null,
     numberCountry: null,
   };
+}
+
+/** blank() over an existing Rating (the rater's scratch for the rating stage): every field, in blank()'s order. */
+function reinit(r: Rating, service: Service, unit: number, currency: string, ratedAtMs: number, usage: number, accountId: string | null): Rating {
+  r.status = 'UNRATED';
+  r.reason = null;
+  r.service = service;
+  r.accountId = accountId;
+  r.currency = currency;
+  r.totalMicros = 0;
+  r.connectFeeMicros = 0;
+  r.usageMicros = 0;
+  r.adjustmentMicros = 0;
+  r.roundingMicros = 0;
+  r.surchargeMicros = 0;
+  r.usage = usage;
+  r.billedUsage = 0;
+  r.unit = UNIT_NAMES[unit]!;
+  r.ratedAtMs = ratedAtMs;
+  r.tariffId = null;
+  r.tariffVersion = null;
+  r.rateId = null;
+  r.destinationId = null;
+  r.matchedPrefix = null;
+  r.band = null;
+  r.bands = null;
+  r.segments = null;
+  r.note = null;
+  r.rounding = null;
+  r.roamingZone = null;
+  r.surchargeRateId = null;
+  r.number = null;
+  r.numberCategory = null;
+  r.numberCountry = null;
+  return r;
 }
 
 /**
@@ -219,8 +259,17 @@ export class Rater {
   private readonly homePlmn: string;
   private readonly contractRates: RateTable | null;
   private readonly lookup: EntryLookup;
-  /** Scratch of the priced party's normalisation (copied into the result). */
-  private readonly num: NormalisedNumber = blankNumber();
+  /**
+   * The priced party of the last CDR rated, as normalised for pricing (a scratch reused for every record):
+   * valid while `partyState` is PARTY_NUMBER. The rating stage's enrichment reads it instead of normalising
+   * the same number a second time (enrich/rate/stage.ts).
+   */
+  readonly party: NormalisedNumber = blankNumber();
+  /** rateScratch()'s results: a call (or its whole, for a later part) and the start of a later part. */
+  private readonly scratch: Rating = blank('data', UNIT_BYTE, '', 0, 0, null);
+  private readonly scratchBefore: Rating = blank('data', UNIT_BYTE, '', 0, 0, null);
+  /** What the last rate() did with the other party: PARTY_NONE (data: not normalised), PARTY_NUMBER, PARTY_MISSING. */
+  partyState = PARTY_NONE;
   /** Per record: whether acc holds a charge (false: the event costs 0), and its rounding. */
   private charged = false;
   private quantum = 1;
@@ -255,21 +304,34 @@ export class Rater {
    * record does not say how many bytes came before it).
    */
   rate(cdr: Cdr, subject: RatingSubject | null, smsSegments: number = cdr.smsSegments): Rating {
+    return this.rateInto(cdr, subject, smsSegments, null, null);
+  }
+
+  /**
+   * rate() into the rater's own scratch Rating, overwritten by the next call: for a caller that copies what
+   * it needs at once (the rating stage turns it into the row's columns), so no Rating is allocated per record.
+   */
+  rateScratch(cdr: Cdr, subject: RatingSubject | null, smsSegments: number = cdr.smsSegments): Rating {
+    return this.rateInto(cdr, subject, smsSegments, this.scratch, this.scratchBefore);
+  }
+
+  /** `into`, `intoBefore`: Ratings to overwrite (a call's whole and, for a later part, its start), null: new ones. */
+  private rateInto(cdr: Cdr, subject: RatingSubject | null, smsSegments: number, into: Rating | null, intoBefore: Rating | null): Rating {
     const seq = cdr.recordSequenceNumber;
-    if (seq === null || seq <= 1) return this.price(cdr, subject, smsSegments, -1, false);
-    if (cdr.eventType === 'DATA') return this.price(cdr, subject, smsSegments, -1, true);
-    if (cdr.answerTime === null) return this.price(cdr, subject, smsSegments, -1, false);
+    if (seq === null || seq <= 1) return this.price(cdr, subject, smsSegments, -1, false, into);
+    if (cdr.eventType === 'DATA') return this.price(cdr, subject, smsSegments, -1, true, into);
+    if (cdr.answerTime === null) return this.price(cdr, subject, smsSegments, -1, false, into);
     const end = cdr.releaseTime - cdr.answerTime;
     const start = end - cdr.billableMs;
     // NaN here would price the whole call's billableMs as if unsplit (usageMs < 0): refuse it instead.
     if (!(Number.isInteger(start) && Number.isInteger(end))) throw new RangeError(`rating: part offsets ${start}..${end} ms are not whole ms`);
-    if (start <= 0) return this.price(cdr, subject, smsSegments, -1, false);
-    const whole = this.price(cdr, subject, smsSegments, end, false);
+    if (start <= 0) return this.price(cdr, subject, smsSegments, -1, false, into);
+    const whole = this.price(cdr, subject, smsSegments, end, false, into);
     if (whole.status !== 'RATED') {
       whole.usage = cdr.billableMs;
       return whole;
     }
-    const before = this.price(cdr, subject, smsSegments, start, false);
+    const before = this.price(cdr, subject, smsSegments, start, false, intoBefore);
     return partOf(whole, before, cdr.billableMs);
   }
 
@@ -277,7 +339,7 @@ export class Rater {
    * Prices one CDR. `usageMs` >= 0 replaces a call's billable time (the cumulative offset of a partial
    * record); `later`: a later part of a data session (no connect fee, minimum or free-below).
    */
-  private price(cdr: Cdr, subject: RatingSubject | null, smsSegments: number, usageMs: number, later: boolean): Rating {
+  private price(cdr: Cdr, subject: RatingSubject | null, smsSegments: number, usageMs: number, later: boolean, into: Rating | null): Rating {
     const service = serviceOf(cdr);
     const si = SERVICE_INDEX[service];
     const unit = si === 4 ? UNIT_BYTE : si >= 2 ? UNIT_MSG : UNIT_MS;
@@ -286,17 +348,20 @@ export class Rater {
     const at = cdr.answerTime ?? cdr.seizureTime;
     const usage = unit === UNIT_MS ? (usageMs >= 0 ? usageMs : cdr.billableMs) : unit === UNIT_MSG ? smsSegments : cdr.uplinkBytes + cdr.downlinkBytes;
     checkInput(at, usage, unit);
-    const r = blank(service, unit, this.book.currency, at, usage, subject === null ? null : subject.accountId);
+    const accountId = subject === null ? null : subject.accountId;
+    const r = into === null ? blank(service, unit, this.book.currency, at, usage, accountId) : reinit(into, service, unit, this.book.currency, at, usage, accountId);
     this.charged = false;
     this.later = later;
 
     // The priced party: called number for outgoing, calling number for incoming; none for data.
     let num: NormalisedNumber | null = null;
+    this.partyState = PARTY_NONE;
     if (si !== 4) {
       const ctx = this.normaliser.contextFor(cdr.recordingEntity);
-      const ok = si === 0 || si === 2 ? this.normaliser.normaliseInto(cdr.calledNumber, ctx, cdr.servedMsisdn, this.num) : this.normaliser.normaliseInto(cdr.callingNumber, ctx, null, this.num);
+      const ok = si === 0 || si === 2 ? this.normaliser.normaliseInto(cdr.calledNumber, ctx, cdr.servedMsisdn, this.party) : this.normaliser.normaliseInto(cdr.callingNumber, ctx, null, this.party);
+      this.partyState = ok ? PARTY_NUMBER : PARTY_MISSING;
       if (ok) {
-        num = this.num;
+        num = this.party;
         r.number = num.e164;
         r.numberCategory = num.category;
         r.numberCountry = num.country;

@@ -52,8 +52,17 @@ const CHAIN_SPAN = 65_536;
 export class Subscribers {
   /** [key, packed] pairs; key 0 = empty. packed = ((account × 65536) + chain + 1) × 2 + hasContract. */
   private table: Float64Array;
+  /** Slot -> ordinal of the line in the input (the later of a repeated MSISDN), for lineOf(). */
+  private lineOfSlot: Int32Array;
   private mask: number;
   private count = 0;
+  /** Lines read so far while building (the ordinal of the next). */
+  private ordinal = 0;
+  /**
+   * The input ordinal of the line the last resolve() found, -1 if it found none: the rating stage's
+   * enrichment reads the line's status and plan by it instead of looking the MSISDN up a second time.
+   */
+  lastLine = -1;
   readonly accountIds: string[] = [];
   /** Account id -> index while building (released afterwards: ~40 bytes per account). */
   private accountIndex: Map<string, number> | null = new Map<string, number>();
@@ -69,6 +78,7 @@ export class Subscribers {
     let cap = 16;
     while (cap < capacity * 2) cap *= 2;
     this.table = new Float64Array(cap * 2);
+    this.lineOfSlot = new Int32Array(cap).fill(-1);
     this.mask = cap - 1;
     this.contractRates = null;
   }
@@ -112,6 +122,7 @@ export class Subscribers {
   }
 
   private add(msisdn: string, packed: number): void {
+    const line = this.ordinal++;
     const key = keyOf(msisdn);
     if (key < 0) return;
     if ((this.count + 1) * 4 > this.table.length) this.rehash();
@@ -121,19 +132,23 @@ export class Subscribers {
       if (t[2 * h] === key) {
         // A number listed twice: the later row wins (a re-used MSISDN).
         t[2 * h + 1] = packed;
+        this.lineOfSlot[h] = line;
         return;
       }
       h = (h + 1) & this.mask;
     }
     t[2 * h] = key;
     t[2 * h + 1] = packed;
+    this.lineOfSlot[h] = line;
     this.count++;
   }
 
   private rehash(): void {
     const old = this.table;
+    const oldLines = this.lineOfSlot;
     const cap = old.length;
     this.table = new Float64Array(cap * 2);
+    this.lineOfSlot = new Int32Array(cap).fill(-1);
     this.mask = cap - 1;
     for (let i = 0; i < old.length; i += 2) {
       const k = old[i]!;
@@ -142,21 +157,34 @@ export class Subscribers {
       while (this.table[2 * h] !== 0) h = (h + 1) & this.mask;
       this.table[2 * h] = k;
       this.table[2 * h + 1] = old[i + 1]!;
+      this.lineOfSlot[h] = oldLines[i >> 1]!;
     }
   }
 
-  /** The packed slot value of an MSISDN, -1 if unknown. */
+  /** The packed slot value of an MSISDN, -1 if unknown; lastLine is its line's ordinal (-1 if unknown). */
   private find(msisdn: string): number {
+    this.lastLine = -1;
     const key = keyOf(msisdn);
     if (key < 0) return -1;
     const t = this.table;
     let h = hashOf(key) & this.mask;
     for (;;) {
       const k = t[2 * h]!;
-      if (k === key) return t[2 * h + 1]!;
+      if (k === key) {
+        this.lastLine = this.lineOfSlot[h]!;
+        return t[2 * h + 1]!;
+      }
       if (k === 0) return -1;
       h = (h + 1) & this.mask;
     }
+  }
+
+  /**
+   * True if an MSISDN can be a key of this table (up to 15 digits): one that cannot is never found by
+   * resolve(), whatever the inventory says, so a caller matching it against the inventory must do so itself.
+   */
+  static keyable(msisdn: string): boolean {
+    return keyOf(msisdn) >= 0;
   }
 
   /** Account id of a line, or null if the MSISDN is not ours. */
@@ -195,7 +223,7 @@ export class Subscribers {
 
   /** Bytes held in typed arrays (the account id strings and the maps come on top). */
   get typedBytes(): number {
-    return this.table.byteLength;
+    return this.table.byteLength + this.lineOfSlot.byteLength;
   }
 
   private compileContracts(rows: Iterable<ContractedRateRecord>, op: OperatorRecord): RateTable {
