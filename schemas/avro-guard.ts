@@ -10,7 +10,7 @@
  * - TRUNCATED: a varint, string, bytes or fixed running past the end; a block count whose items cannot fit
  *   in the bytes left (every item of a type whose smallest encoding is k > 0 bytes needs k bytes);
  * - INT_OUT_OF_RANGE: a varint longer than 10 bytes or beyond 64 bits, an `int` outside 32-bit two's
- *   complement, a `long` outside ±(2^53 − 2) (avsc reads longs as JS numbers and refuses beyond that);
+ *   complement, a `long` outside −2^52 .. 2^53 − 2 (avsc reads longs as JS numbers: it refuses beyond 2^53 − 2 and can flip the sign below −2^52);
  * - INVALID: a negative string/bytes length or block byte size, a block byte size that disagrees with the
  *   items it holds, a union or enum index out of range, a boolean byte other than 0 or 1;
  * - LIMIT_EXCEEDED: more array items plus map entries per datum than `maxItems` (the only bound for items
@@ -253,7 +253,9 @@ function VS(b, p, e, lo) {
   // avsc's LongType reads only ±(2^53 - 2) (its isSafeLong): refuse beyond, so avsc never throws.
   const half = (lo >>> 1) + hi * 134217728;
   if (lo & 1) {
-    if (half >= ${AVRO_MAX_LONG}) return F(${RANGE}, p, 15);
+    // avsc sums a negative long's zigzag value as a float: an odd one above 2^53 rounds, so -(2^52 + 1) ..
+    // -(2^53 - 2) would come out with the wrong sign (found by the differential review). Refuse below -2^52.
+    if (half >= 4503599627370496) return F(${RANGE}, p, 15);
     V = -half - 1;
   } else {
     if (half > ${AVRO_MAX_LONG}) return F(${RANGE}, p, 15);
@@ -316,6 +318,6 @@ const DETAILS = [
   'records nested too deep (decode.maxDepth)',
   'varint runs past the end',
   'varint longer than 64 bits',
-  'long outside ±(2^53 - 2), beyond exact JavaScript numbers',
+  'long outside -2^52 .. 2^53 - 2, beyond what avsc reads exactly',
   'int outside 32 bits',
 ];

@@ -18,6 +18,9 @@
  * (enrich/decode.ts) read that classification instead of looping over the characters again. `classes[i]` is
  * set for every string of top-level record field i (0 when absent or null).
  *
+ * One deliberate difference: longs are read exactly where avsc's float arithmetic flips the sign of negative
+ * longs below -2^52 (see VL below); everywhere else the result is avsc's.
+ *
  * Trust: the reader does no bounds or range checks of its own. It is only ever called on a datum the guard
  * walked with the same (writer = reader) type, which proved every length, count, index and varint in range;
  * schemas/index.ts codecOf enforces that order. Types it does not handle (bytes, fixed, logical types, wrapped
@@ -274,15 +277,20 @@ function compile(root: AnyType, writerRoot: AnyType): AvroReader {
 var P = 0, C = 0;
 var CL = new Uint8Array(${root.fields!.length | 0});
 var F = String.fromCharCode;
-// avsc's Tap#readLong (lib/utils.js) for varints of two bytes or more: P gets the position after it.
+// avsc's Tap#readLong (lib/utils.js) for varints of two bytes or more: P gets the position after it. Beyond 28
+// bits, not avsc's float arithmetic: it sums the whole zigzag value u as a double, which rounds an odd u above
+// 2^53 to even, so every negative long in -(2^53 - 2)..-(2^52 + 1) (the guard's range) came out with the wrong
+// sign, e.g. -(2^52 + 1) as +2^52. Here the magnitude floor(u / 2) = (low 28 bits >>> 1) + high * 2^27 is exact
+// (below 2^53: the guard bounds high below 2^26), and equals avsc's result wherever avsc's is exact.
 function VL(b, p) {
   var n = 0, k = 0, x, h, f, fk;
   do { x = b[p++]; h = x & 0x80; n |= (x & 0x7f) << k; k += 7; } while (h && k < 28);
   if (h) {
-    f = n; fk = 268435456;
+    f = 0; fk = 1;
     do { x = b[p++]; f += (x & 0x7f) * fk; fk *= 128; } while (x & 0x80);
     P = p;
-    return (f % 2 ? -(f + 1) : f) / 2;
+    f = (n >>> 1) + f * 134217728;
+    return n & 1 ? -f - 1 : f;
   }
   P = p;
   return (n >> 1) ^ -(n & 1);

@@ -15,8 +15,8 @@
  * column's default (what input_format_null_as_default does for JSONCompactEachRow: '' for strings, 0 for numbers
  * and Decimals, NOT_RATED for rating_status), money goes as the exact integer of micro-units (Decimal(18, 6) is
  * an Int64 of 10^-6 units), times as Int64 milliseconds (DateTime64(3)). A value the column cannot hold (a
- * negative duration, an unknown enum symbol, a Decimal beyond 18 digits or with more than 6 decimals) throws a
- * RowRefusedError naming the column, never the value of a string: the runner dead-letters that CDR with its
+ * negative duration, an unknown enum symbol, a Decimal beyond 18 digits or with a non-zero 7th decimal, a string
+ * with a lone UTF-16 surrogate) throws a RowRefusedError naming the column, never the value of a string: the runner dead-letters that CDR with its
  * source bytes (SINK_REJECTED), as it does for a row ClickHouse refuses.
  */
 import type { SourcedCdr } from '../../schemas/index.js';
@@ -86,6 +86,8 @@ export function rowBinaryHeader(columns: readonly string[], types: Readonly<Reco
 }
 
 const TWO32 = 4294967296;
+// String.prototype.isWellFormed (ES2024, V8 11.1: Node 20); this project's lib setting is ES2023.
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
 const MAX_DECIMAL_18 = 999_999_999_999_999_999n;
 
 /** A growing byte buffer with the RowBinary primitives. Bounds are checked by ensure() before each write. */
@@ -120,8 +122,13 @@ export class RowWriter {
     this.buf[this.pos++] = n;
   }
 
-  /** A String: LEB128 byte length, then UTF-8. Short ASCII strings (nearly all) are copied in a loop. */
-  str(s: string): void {
+  /**
+   * A String: LEB128 byte length, then UTF-8. Short ASCII strings (nearly all) are copied in a loop. A string
+   * with a lone surrogate (not Unicode, so it has no UTF-8 form) is refused: Buffer#write would silently store
+   * U+FFFD, where the JSON path's ClickHouse parser refuses a lone high surrogate ("missing second part of
+   * surrogate pair") and stores a lone low one as the invalid bytes ED B0 80.
+   */
+  str(s: string, col = 'String'): void {
     const n = s.length;
     this.ensure(3 * n + 10);
     const b = this.buf;
@@ -140,12 +147,13 @@ export class RowWriter {
         return;
       }
     }
+    if (!isWellFormed.call(s)) throw new RowRefusedError(`column ${col}: a string with a lone UTF-16 surrogate is not UTF-8 text`);
     const len = Buffer.byteLength(s, 'utf8');
     this.varUInt(len);
     this.pos += this.buf.write(s, this.pos, len, 'utf8');
   }
 
-  nstr(s: string | null): void {
+  nstr(s: string | null, col = 'Nullable(String)'): void {
     if (s === null) {
       this.ensure(1);
       this.buf[this.pos++] = 1;
@@ -153,7 +161,7 @@ export class RowWriter {
     }
     this.ensure(1);
     this.buf[this.pos++] = 0;
-    this.str(s);
+    this.str(s, col);
   }
 
   u8(v: number, col: string): void {
@@ -234,7 +242,7 @@ export class RowWriter {
 
   /**
    * Decimal(18, 6) from an exact decimal string ("-12.345600", "7") or an integer number of units: the Int64
-   * of micro-units. More than 6 decimals or more than 18 digits is refused, never rounded.
+   * of micro-units. A non-zero 7th decimal or more than 18 digits is refused, never rounded.
    */
   dec18_6(v: string | number, col: string): void {
     if (typeof v === 'number') {
@@ -244,15 +252,20 @@ export class RowWriter {
       return;
     }
     // "-12.345600": digits accumulate into an integer of micro-units while it is exact (< 2^53, 15 digits);
-    // longer ones (up to Decimal(18, 6)'s 18 digits) go through BigInt.
+    // longer ones (up to Decimal(18, 6)'s 18 digits) go through BigInt. Every exact form the JSON path's
+    // ClickHouse parse stores is stored alike: a leading '+' or '-', leading zeros, "5." and ".5", zeros beyond
+    // the 6th decimal ("1.5000000"). A non-zero 7th decimal (which that parse would round away silently), an
+    // exponent, spaces, an empty string or a sign alone (which it stores as 0) are refused.
     const n = v.length;
-    let i = n > 0 && v.charCodeAt(0) === 45 ? 1 : 0;
-    const neg = i === 1;
+    const c0 = n > 0 ? v.charCodeAt(0) : 0;
+    const i0 = c0 === 45 || c0 === 43 ? 1 : 0;
+    const neg = c0 === 45;
     let x = 0;
     let digits = 0;
     let seen = 0;
     let frac = -1;
-    for (; i < n; i++) {
+    let cut = n;
+    for (let i = i0; i < n; i++) {
       const c = v.charCodeAt(i);
       if (c === 46 && frac < 0) {
         frac = 0;
@@ -260,20 +273,24 @@ export class RowWriter {
       }
       const d = c - 48;
       if (d < 0 || d > 9) throw refused(col, DEC, 'a string that is not an exact decimal');
+      if (frac === 6) {
+        if (d !== 0) throw refused(col, DEC, 'a decimal with more than 6 decimals');
+        if (cut === n) cut = i;
+        continue;
+      }
       x = x * 10 + d;
       seen++;
       if (x > 0) digits++;
       if (frac >= 0) frac++;
     }
-    if (frac > 6) throw refused(col, DEC, 'a decimal with more than 6 decimals');
-    if (seen === 0 || frac === 0) throw refused(col, DEC, 'a string that is not an exact decimal');
+    if (seen === 0) throw refused(col, DEC, 'a string that is not an exact decimal');
     const scale = frac < 0 ? 6 : 6 - frac;
     if (digits + scale <= 15) {
       const m = x * 10 ** scale;
       this.i64(neg && m !== 0 ? -m : m);
       return;
     }
-    const big = BigInt(v.replace('-', '').replace('.', '')) * 10n ** BigInt(scale);
+    const big = BigInt(v.slice(i0, cut).replace('.', '')) * 10n ** BigInt(scale);
     if (big > MAX_DECIMAL_18) throw refused(col, DEC, v);
     this.i64Big(neg ? -big : big);
   }
@@ -354,18 +371,18 @@ function nu32(w: RowWriter, v: number | null, col: string): void {
 
 function writeRow(w: RowWriter, sc: SourcedCdr): void {
   const c = sc.cdr;
-  w.str(c.recordingEntity);
-  w.str(c.recordId);
+  w.str(c.recordingEntity, 'recording_entity');
+  w.str(c.recordId, 'record_id');
   w.enum8(EVENT_TYPES, c.eventType, 'event_type');
-  w.nstr(c.servedImsi);
-  w.nstr(c.servedImei);
-  w.str(c.servedMsisdn);
-  w.nstr(c.callingNumber);
-  w.nstr(c.calledNumber);
-  w.nstr(c.connectedNumber);
-  w.nstr(c.translatedNumber);
-  w.nstr(c.originalCalledNumber);
-  w.nstr(c.redirectingNumber);
+  w.nstr(c.servedImsi, 'served_imsi');
+  w.nstr(c.servedImei, 'served_imei');
+  w.str(c.servedMsisdn, 'served_msisdn');
+  w.nstr(c.callingNumber, 'calling_number');
+  w.nstr(c.calledNumber, 'called_number');
+  w.nstr(c.connectedNumber, 'connected_number');
+  w.nstr(c.translatedNumber, 'translated_number');
+  w.nstr(c.originalCalledNumber, 'original_called_number');
+  w.nstr(c.redirectingNumber, 'redirecting_number');
   w.nullFlag(c.redirectionReason === null);
   if (c.redirectionReason !== null) w.enum8(REDIRECTION_REASONS, c.redirectionReason, 'redirection_reason');
   w.u8(c.redirectionCounter, 'redirection_counter');
@@ -379,17 +396,17 @@ function writeRow(w: RowWriter, sc: SourcedCdr): void {
   w.u16(c.causeForTerm, 'cause_for_term');
   nu16(w, c.q850Cause, 'q850_cause');
   w.enum8(DISPOSITIONS, c.disposition, 'disposition');
-  w.nstr(c.servingPlmn);
-  w.nstr(c.homePlmn);
+  w.nstr(c.servingPlmn, 'serving_plmn');
+  w.nstr(c.homePlmn, 'home_plmn');
   nu32(w, c.lac, 'lac');
   nu32(w, c.tac, 'tac');
   w.nullFlag(c.cellId === null);
   if (c.cellId !== null) w.u64(c.cellId, 'cell_id');
-  w.nstr(c.inTrunkGroup);
-  w.nstr(c.outTrunkGroup);
-  w.nstr(c.smsCentre);
+  w.nstr(c.inTrunkGroup, 'in_trunk_group');
+  w.nstr(c.outTrunkGroup, 'out_trunk_group');
+  w.nstr(c.smsCentre, 'sms_centre');
   nu16(w, c.smsResult, 'sms_result');
-  w.nstr(c.apn);
+  w.nstr(c.apn, 'apn');
   nu32(w, c.ratingGroup, 'rating_group');
   w.u64(c.uplinkBytes, 'uplink_bytes');
   w.u64(c.downlinkBytes, 'downlink_bytes');
@@ -397,8 +414,8 @@ function writeRow(w: RowWriter, sc: SourcedCdr): void {
   const keys = Object.keys(ext);
   w.varUInt(keys.length);
   for (const k of keys) {
-    w.str(k);
-    w.str(ext[k]!);
+    w.str(k, 'extensions');
+    w.str(ext[k]!, 'extensions');
   }
   w.u32(c.recordSequenceNumber ?? 0, 'record_sequence_number');
   nu32(w, c.localRecordSequenceNumber, 'local_record_sequence_number');
@@ -406,7 +423,7 @@ function writeRow(w: RowWriter, sc: SourcedCdr): void {
   nu32(w, c.chargingId, 'charging_id');
   w.nullFlag(c.ratType === null);
   if (c.ratType !== null) w.u8(c.ratType, 'rat_type');
-  w.str(sc.topic);
+  w.str(sc.topic, '_topic');
   w.u32(sc.partition, '_partition');
   w.u64(sc.offset, '_offset');
 
@@ -414,10 +431,10 @@ function writeRow(w: RowWriter, sc: SourcedCdr): void {
   // builds every row's object alike); null (or absent) as the column's default, as the JSON path stores it.
   const r = sc.rated ?? NO_RATING;
   w.enum8(RATING_STATUSES, r.rating_status == null ? 'NOT_RATED' : String(r.rating_status), 'rating_status');
-  w.str(text(r.unrated_reason));
-  w.str(text(r.rating_service));
-  w.str(text(r.account_id));
-  w.str(text(r.currency));
+  w.str(text(r.unrated_reason), 'unrated_reason');
+  w.str(text(r.rating_service), 'rating_service');
+  w.str(text(r.account_id), 'account_id');
+  w.str(text(r.currency), 'currency');
   w.dec18_6(r.cost_total ?? 0, 'cost_total');
   w.dec18_6(r.cost_connect_fee ?? 0, 'cost_connect_fee');
   w.dec18_6(r.cost_usage ?? 0, 'cost_usage');
@@ -425,35 +442,35 @@ function writeRow(w: RowWriter, sc: SourcedCdr): void {
   w.dec18_6(r.cost_surcharge ?? 0, 'cost_surcharge');
   w.u64(r.usage_amount ?? 0, 'usage_amount');
   w.u64(r.billed_usage ?? 0, 'billed_usage');
-  w.str(text(r.usage_unit));
+  w.str(text(r.usage_unit), 'usage_unit');
   w.nullFlag(r.rated_at == null);
   if (r.rated_at != null) w.dt64(Number(r.rated_at), 'rated_at');
-  w.str(text(r.tariff_id));
-  w.str(text(r.tariff_version));
-  w.str(text(r.rate_id));
-  w.str(text(r.destination_id));
-  w.str(text(r.matched_prefix));
-  w.str(text(r.band));
-  w.str(text(r.bands));
-  w.nstr(r.rating_segments == null ? null : text(r.rating_segments));
-  w.nstr(r.rating_note == null ? null : text(r.rating_note));
-  w.str(text(r.rounding));
-  w.str(text(r.roaming_zone));
-  w.str(text(r.surcharge_rate_id));
-  w.str(text(r.priced_number));
-  w.nstr(r.priced_number_category == null ? null : text(r.priced_number_category));
-  w.str(text(r.priced_number_country));
-  w.str(text(r.rating_version));
-  w.str(text(r.line_status));
-  w.str(text(r.plan));
-  w.str(text(r.account_class));
-  w.str(text(r.serving_region));
-  w.str(text(r.serving_country));
-  w.str(text(r.home_country));
+  w.str(text(r.tariff_id), 'tariff_id');
+  w.str(text(r.tariff_version), 'tariff_version');
+  w.str(text(r.rate_id), 'rate_id');
+  w.str(text(r.destination_id), 'destination_id');
+  w.str(text(r.matched_prefix), 'matched_prefix');
+  w.str(text(r.band), 'band');
+  w.str(text(r.bands), 'bands');
+  w.nstr(r.rating_segments == null ? null : text(r.rating_segments), 'rating_segments');
+  w.nstr(r.rating_note == null ? null : text(r.rating_note), 'rating_note');
+  w.str(text(r.rounding), 'rounding');
+  w.str(text(r.roaming_zone), 'roaming_zone');
+  w.str(text(r.surcharge_rate_id), 'surcharge_rate_id');
+  w.str(text(r.priced_number), 'priced_number');
+  w.nstr(r.priced_number_category == null ? null : text(r.priced_number_category), 'priced_number_category');
+  w.str(text(r.priced_number_country), 'priced_number_country');
+  w.str(text(r.rating_version), 'rating_version');
+  w.str(text(r.line_status), 'line_status');
+  w.str(text(r.plan), 'plan');
+  w.str(text(r.account_class), 'account_class');
+  w.str(text(r.serving_region), 'serving_region');
+  w.str(text(r.serving_country), 'serving_country');
+  w.str(text(r.home_country), 'home_country');
   w.u8(Number(r.roaming ?? 0), 'roaming');
-  w.str(text(r.visited_plmn));
-  w.nstr(r.other_party_e164 == null ? null : text(r.other_party_e164));
-  w.nstr(r.other_party_category == null ? null : text(r.other_party_category));
-  w.str(text(r.other_party_country));
+  w.str(text(r.visited_plmn), 'visited_plmn');
+  w.nstr(r.other_party_e164 == null ? null : text(r.other_party_e164), 'other_party_e164');
+  w.nstr(r.other_party_category == null ? null : text(r.other_party_category), 'other_party_category');
+  w.str(text(r.other_party_country), 'other_party_country');
   w.u8(Number(r.other_party_high_risk ?? 0), 'other_party_high_risk');
 }
