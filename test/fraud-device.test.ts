@@ -480,13 +480,13 @@ describe('keying: DEVICE events (a SIM arriving on a handset), end to end with t
     expect(devices(keyer, rec(oldLine, 30 * MIN, '359000000000058'))).toEqual([`359000000000058:${oldImsi}`, `imsi:${oldImsi}:${oldImsi}`]);
   });
 
-  it('a forwarded leg to a number other than voicemail is keyed on CHAIN by its diverting line; a leg to voicemail is not', () => {
+  it('a forwarded leg to a number other than voicemail is keyed on CHAIN by its diverting line (and by the line it goes to); a leg to voicemail is not', () => {
     const keyer = createFraudKeyer(ref, stage.rating.normaliser);
     const line = ref.lines.find((l) => l.imsi && ageOf(l.msisdn) > 400)!.msisdn;
     const fwd = (to: string): Cdr => ({ ...rec(line, 0, '359000000000090'), eventType: 'VOICE_FWD', callingNumber: '447700900123', calledNumber: to, redirectionCounter: 1, originalCalledNumber: line, redirectingNumber: line, redirectionReason: 'CFU' });
     const chains = (c: Cdr) => keyer({ cdr: c, topic: 't', partition: 0, offset: '0' }).filter((e) => e.group === 'CHAIN').map((e) => e.key);
     const onNet = ref.lines.find((l) => l.msisdn !== line && l.imsi)!.msisdn;
-    expect(chains(fwd(onNet))).toEqual([`hop:${line}`]);
+    expect(chains(fwd(onNet))).toEqual([`hop:${line}`, `hop:${onNet}`]);
     expect(chains(fwd(ref.operator.voicemailNumber))).toEqual([]);
   });
 

@@ -396,16 +396,18 @@ ruleDescribe('forwarding.self_call', () => {
     return [mo, b.fwd(LINE, to, { at: at + gapMs, talkSec: 180, ringSec: 5 - gapMs / 1000, cost: '0.20' })] as const;
   };
 
-  it('fires on minForwardedCalls self-calls diverted to another number (their own forwarded leg), whichever record arrives first', () => {
+  it('fires on minForwardedCalls self-calls diverted to different numbers (their own forwarded legs), whichever record arrives first', () => {
     expect(num(p, 'minForwardedCalls')).toBeLessThan(num(p, 'minCalls'));
     const n = num(p, 'minForwardedCalls');
     for (const order of ['mo-first', 'fwd-first']) {
       const b = builder(`self-fwd-${order}`);
-      const pairs = Array.from({ length: n }, (_, i) => selfPair(b, i * 10 * MIN, '447700900555'));
+      // (one number each time: the box re-points the forward; one target is a customer's own forward,
+      // test/fraud-lookalikes.test.ts)
+      const pairs = Array.from({ length: n }, (_, i) => selfPair(b, i * 10 * MIN, `44770090055${i}`));
       const evs = pairs.flatMap(([mo, fwd]) => (order === 'mo-first' ? [mo, fwd] : [fwd, mo]));
       const contributing = pairs.flat();
       const alerts = run(evs);
-      expectOneOpen(alerts, R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing, counts: { selfCalls: n, forwardedSelfCalls: n }, facts: { forwardedTo: '447700900555' } });
+      expectOneOpen(alerts, R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing, counts: { selfCalls: n, forwardedSelfCalls: n }, facts: { forwardedTo: pairs.map(([, f]) => f.other).join(',') } });
     }
   });
 
@@ -1061,7 +1063,7 @@ describe('keying: sightings for SIM cloning (one record per IMSI, keyed only whe
 describe('the rule set', () => {
   it('every rule in RULES has golden tests here (or in the file named for it), and every rule is enabled by default', () => {
     // Rules whose golden sequences, near misses and benign look-alikes live in their own file.
-    const elsewhere: Record<string, string> = { 'irsf.destination_spike': 'test/fraud-baselines.test.ts', 'pbx.destination_spike': 'test/fraud-baselines.test.ts', 'pbx.probing': 'test/fraud-baselines.test.ts', 'simbox.behaviour': 'test/fraud-device.test.ts', 'simbox.device': 'test/fraud-device.test.ts', 'simbox.rotation': 'test/fraud-device.test.ts', 'forwarding.loop': 'test/fraud-device.test.ts' };
+    const elsewhere: Record<string, string> = { 'irsf.destination_spike': 'test/fraud-baselines.test.ts', 'pbx.destination_spike': 'test/fraud-baselines.test.ts', 'pbx.probing': 'test/fraud-baselines.test.ts', 'simbox.behaviour': 'test/fraud-device.test.ts', 'simbox.device': 'test/fraud-device.test.ts', 'simbox.rotation': 'test/fraud-device.test.ts', 'forwarding.loop': 'test/fraud-device.test.ts', 'forwarding.relay': 'test/fraud-chains.test.ts', 'forwarding.chain_target': 'test/fraud-chains.test.ts' };
     expect([...COVERED, ...Object.keys(elsewhere)].sort()).toEqual(RULES.map((r) => r.id).sort());
     expect(book.rules.map((r) => r.id).sort()).toEqual(RULES.map((r) => r.id).sort());
   });

@@ -5,7 +5,8 @@
  * so the pipeline publishes these events to a repartition topic keyed by entity (docs/FRAUD.md "Keys").
  *
  * One CDR (of a call recorded in parts: its first part; the later parts of calls abroad, to risky numbers or
- * while roaming are keyed too, on LINE, DEST and ACCOUNT, for the detector to add their minutes and cost) yields:
+ * while roaming are keyed too, on LINE, DEST, ACCOUNT and (forwarded legs) the forwarding graph's `hop:` keys,
+ * for the detector to add their minutes and cost) yields:
  * - LINE (served MSISDN): MO calls, answered MT calls, forwarded legs to risky numbers or of the line's calls
  *   to itself; SMS and data only for young lines (SIM-box profile); sightings (a record that moves the
  *   line's handset or place, whatever its kind: SIM cloning);
@@ -13,7 +14,10 @@
  *   international numbers (callbacks);
  * - DEST (forwarded-to number): forwarded legs to international, premium or high-risk numbers;
  * - CHAIN (original called number): forwarded legs deeper than one diversion, or released at the hop limit;
- *   and (`hop:` + diverting MSISDN) every forwarded leg not to voicemail: the line's hops (loops);
+ *   and every forwarded leg not to voicemail twice, as a hop of a forwarding graph: keyed by its diverting line
+ *   (`hop:` + MSISDN: the line's hops, loops) and by its forwarded-to number (`hop:` + number: the calls
+ *   diverted to it). A node of the graph thus holds the legs into it and out of it: a call relayed through an
+ *   on-net middle hop, or a target fed by several lines, meet there whatever the redirection counter says;
  * - ACCOUNT: business and PBX accounts' calls to international, premium or high-risk numbers.
  * - DEVICE: a SIM arriving on a handset (another IMEI than its last sighting's, or a young line's first), keyed by
  *   the IMEI (the SIMs a handset carries) and by `imsi:` + IMSI (the handsets a SIM rotates through).
@@ -38,9 +42,16 @@ export interface KeyingOptions {
    * (ClearIP scores calls by the termination rate of the called prefix).
    */
   highRiskPerMinuteMicros?: number;
+  /**
+   * Risk from rating, for SMS: a message sent abroad whose rated price per segment reaches this (default
+   * 0.50, [proposal]: well above an ordinary international SMS) is high-risk, and so is one to a premium-rate
+   * or international-network range abroad (+882/+883, a foreign premium range) — the terminations AIT lives
+   * on (reference §2.10; sms.pumping_sender's costly share).
+   */
+  highRiskPerSmsMicros?: number;
 }
 
-export const DEFAULT_KEYING: KeyingOptions = { youngLineDays: 30, sightingKm: 50, highRiskPerMinuteMicros: 1_500_000 };
+export const DEFAULT_KEYING: KeyingOptions = { youngLineDays: 30, sightingKm: 50, highRiskPerMinuteMicros: 1_500_000, highRiskPerSmsMicros: 500_000 };
 
 /** Destination prefixes remembered as priced like IRSF (bounded: the oldest go first). */
 const MAX_COSTLY_PREFIXES = 50_000;
@@ -202,6 +213,7 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
   const sightingKm = opts.sightingKm ?? DEFAULT_KEYING.sightingKm ?? 50;
   const sightings = new Map<string, Sighting>();
   const highPerMinute = opts.highRiskPerMinuteMicros ?? DEFAULT_KEYING.highRiskPerMinuteMicros ?? 1_500_000;
+  const highPerSms = opts.highRiskPerSmsMicros ?? DEFAULT_KEYING.highRiskPerSmsMicros ?? 500_000;
   const costlyPrefixes = new Set<string>();
 
   const rangeOf = (e164: string, matched: string | null): string | null => {
@@ -309,6 +321,14 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
         }
       }
     }
+    // Risk from rating, for SMS abroad: the price per segment, or a premium-rate / international-network range.
+    if (!highRisk && smsMo && international && other !== null) {
+      if (r.rating_status === 'RATED' && microsOf(r.cost_total) >= highPerSms * Math.max(1, c.smsSegments)) highRisk = true;
+      else {
+        const cls = normaliser.normalise(other, normaliser.contextFor(null))?.numberClass;
+        if (cls === 'premium' || cls === 'network') highRisk = true;
+      }
+    }
     const risky = international || highRisk || category === 'premium';
     if (kind === 'SMS' && !young && moved === null && !(smsMo && risky)) return [];
     if (laterPart && moved === null && !risky && !(c.servingPlmn !== null && c.servingPlmn !== (c.homePlmn ?? ref.operator.plmn))) return [];
@@ -321,7 +341,8 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     // Every hop of a forward chain, on-net middle hops included, keyed by the diverting line (`hop:` +
     // MSISDN): a loop shows there as the same call diverted by the line again and again, even when a B2BUA
     // resets the redirection counter (RFC 7332) — the repeated numbers give it away. Voicemail legs end a chain.
-    const hop = kind === 'FWD' && !laterPart && other !== null && category !== 'voicemail';
+    // (a later part only of a leg abroad or to a risky number: forwarding.relay sums the minutes relayed abroad)
+    const hop = kind === 'FWD' && (!laterPart || risky) && other !== null && category !== 'voicemail';
     if (kind === 'FWD' && !risky && !chain && !selfForward && !hop && moved === null) return [];
     let range: string | null = null;
     if (international && other !== null && (kind === 'MT' || kind === 'MO')) {
@@ -387,7 +408,12 @@ export function createFraudKeyer(ref: ReferenceData, normaliser: Normaliser, opt
     if (range !== null && !laterPart) add('RANGE', range);
     if (kind === 'FWD' && risky) add('DEST', other);
     if (chain && !laterPart) add('CHAIN', original ?? c.servedMsisdn);
-    if (hop) add('CHAIN', `hop:${c.servedMsisdn}`);
+    if (hop) {
+      add('CHAIN', `hop:${c.servedMsisdn}`);
+      // ...and at the node it diverts to (rules.ts forwarding.relay, forwarding.chain_target): the middle hop's
+      // own leg onward, seized seconds later, meets this one there.
+      if (other !== c.servedMsisdn) add('CHAIN', `hop:${other}`);
+    }
     if (kind === 'MO' && risky && line && (line.accountClass === 'business' || line.accountClass === 'pbx')) add('ACCOUNT', line.accountId);
     return out;
   };

@@ -109,6 +109,110 @@ const handsetCall = (e: FraudEvent) => e.kind === 'MO' || (e.kind === 'MT' && e.
 /** A record with the position of its cell. */
 const located = (e: FraudEvent) => e.lat !== null && e.lon !== null;
 
+/**
+ * Forwarding graph (keying.ts `hop:` keys): a node — one of our lines, or a number calls are diverted to — holds
+ * the forwarded legs out of it (served = the node) and into it (forwarded-to = the node). `hop:` + N is N.
+ */
+const nodeOf = (ev: FraudEvent) => ev.key.slice(4);
+const isHop = (ev: FraudEvent) => ev.kind === 'FWD' && ev.key.startsWith('hop:');
+/** A leg the node diverted (its own) / a leg another line diverted to the node. */
+const outOf = (e: FraudEvent, node: string) => e.msisdn === node && e.other !== null && e.other !== node;
+const into = (e: FraudEvent, node: string) => e.other === node && e.msisdn !== node;
+/** One call diverted twice by our network: the leg into the middle hop and the middle hop's own leg onward. */
+interface Relay {
+  in: FraudEvent;
+  out: FraudEvent;
+}
+/** Index of the first event seized at or after t (events are ordered by seizure). */
+const firstFrom = (events: readonly FraudEvent[], t: number): number => {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]!.start < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+};
+/**
+ * The calls relayed through `node` whose onward leg was seized in [from, to] (oldest first): a leg into the node
+ * and the node's own leg seized at most pairMs after it, while the first is still up. A switch diverts at once
+ * (CFU, CFB) and a B2BUA within its set-up time; what ties the two legs to one call is the number (the first
+ * leg's forwarded-to number is the line that diverts the second) and the time, not the redirection counter or
+ * the original called number, which a B2BUA resets (RFC 7332). Where the diversion history is intact, it must
+ * agree: an onward leg naming another original called number than the first leg's (or its line) is another
+ * call's. Of several legs into the node, the latest before the onward leg is its call's.
+ */
+function relaysAt(events: readonly FraudEvent[], node: string, from: number, to: number, pairMs: number): Relay[] {
+  const out: Relay[] = [];
+  for (let i = firstFrom(events, from); i < events.length && events[i]!.start <= to; i++) {
+    const o = events[i]!;
+    if (o.kind !== 'FWD' || !outOf(o, node)) continue;
+    let best: FraudEvent | null = null;
+    for (let j = firstFrom(events, o.start - pairMs); j < events.length && events[j]!.start <= o.start; j++) {
+      const e = events[j]!;
+      if (e === o || e.kind !== 'FWD' || !into(e, node) || e.end < o.start || e.msisdn === o.other) continue;
+      if (o.originalCalled !== null && o.originalCalled !== node && o.originalCalled !== e.originalCalled && o.originalCalled !== e.msisdn) continue;
+      best = e;
+    }
+    if (best) out.push({ in: best, out: o });
+  }
+  return out;
+}
+/** An onward leg that makes a relayed call a chain's: to a high-risk, premium or priced-like-IRSF number, or abroad. */
+const onward = (e: FraudEvent) => risky(e) || e.international;
+/** The calls one line upstream had relayed through the node, and whether the trigger is one of their legs. */
+interface Relayed {
+  relays: Relay[];
+  calls: number;
+  upstream: boolean;
+}
+/**
+ * The chain through the trigger's node (forwarding.relay, forwarding.chain_target): the relayed calls of one line
+ * upstream — the trigger's own line for a leg into the node, else the line with the most — whose onward leg
+ * (seized up to pairSeconds after the trigger; `to`: to that number only) goes to a risky number, or merely
+ * abroad while the node relays the calls of at most maxUpstreamLines lines (a hunt group's pilot relaying the
+ * calls of many lines to an offshore centre is not a chain) and they carry abroadMinMinutes answered minutes.
+ * The trigger's own call may not be complete yet — its other leg, released with it, may come next: a leg that
+ * repeats those relays counts as one more call. Null when the trigger is no leg of the node's, its call is
+ * known and does not count, or no relay counts.
+ */
+function relayedCalls(events: readonly FraudEvent[], ev: FraudEvent, p: Params, to: string | null): Relayed | null {
+  const node = nodeOf(ev);
+  const upstream = into(ev, node);
+  if (!upstream && !outOf(ev, node)) return null;
+  const pairMs = num(p, 'pairSeconds') * 1000;
+  const found = relaysAt(events, node, ev.start - num(p, 'windowMinutes') * MIN, ev.start + pairMs, pairMs);
+  let all = found.filter((r) => onward(r.out));
+  if (!all.every((r) => risky(r.out)) && new Set(all.map((r) => r.in.msisdn)).size > num(p, 'maxUpstreamLines')) all = all.filter((r) => risky(r.out));
+  if (to !== null) all = all.filter((r) => r.out.other === to);
+  const mine = all.find((r) => r.in === ev || r.out === ev);
+  const own = mine !== undefined;
+  if (!own && found.some((r) => r.in === ev || r.out === ev)) return null;
+  let relays: Relay[];
+  if (upstream) relays = all.filter((r) => r.in.msisdn === ev.msisdn);
+  else {
+    const byLine = new Map<string, Relay[]>();
+    for (const r of all) {
+      const l = byLine.get(r.in.msisdn);
+      if (l) l.push(r);
+      else byLine.set(r.in.msisdn, [r]);
+    }
+    relays = mine ? byLine.get(mine.in.msisdn)! : [...byLine.values()].reduce<Relay[]>((m, l) => (l.length > m.length ? l : m), []);
+    // (an onward leg not yet paired repeats them only if it goes where they went: risky, or abroad as they did)
+    if (!own && !(risky(ev) || (ev.international && relays.some((r) => !risky(r.out))))) return null;
+  }
+  if (relays.length === 0) return null;
+  // Calls relayed merely abroad are a chain's when they carry minutes (revenue-share pumping is answered
+  // minutes): a family's calls relayed to a relative's mobile abroad are a few short ones a day. (A call's legs
+  // share its answer and release: a leg not yet paired stands for its call's minutes.)
+  if (!relays.every((r) => risky(r.out))) {
+    const talk = relays.reduce((m, r) => m + r.out.talkMs, own ? 0 : ev.talkMs);
+    if (talk < num(p, 'abroadMinMinutes') * MIN) return null;
+  }
+  return { relays, calls: relays.length + (own ? 0 : 1), upstream };
+}
+
 export const RULES: Rule[] = [
   {
     id: 'forwarding.high_risk_spike',
@@ -187,25 +291,61 @@ export const RULES: Rule[] = [
       const pairMs = num(p, 'pairSeconds') * 1000;
       const w = inWindow(events, ev.start, ms, (e) => e.kind === 'MO' && e.other === e.msisdn);
       if (w.length === 0) return null;
-      // A self-call the network diverted to another number (its own forwarded leg, seized within pairSeconds
-      // of it; not to voicemail, where a customer calling their own number lands) is the cover-up itself
-      // (cf_self: "A-number = B-number with an outbound forwarded leg").
+      // Each self-call's own forwarded leg: a FWD record seized within pairSeconds after it.
       const fwd = events.filter((e) => e.kind === 'FWD' && e.start >= ev.start - ms && e.start <= ev.start + pairMs);
       const paired: FraudEvent[] = [];
-      let forwarded = 0;
+      const targets = new Set<string>();
+      const suspect: FraudEvent[] = [];
+      const unrecorded: FraudEvent[] = [];
+      let riskyLegs = 0;
+      // (both in seizure order: one pass)
+      let j = 0;
       for (const s of w) {
-        const leg = fwd.find((f) => f.otherCategory !== 'voicemail' && f.other !== f.msisdn && f.start >= s.start && f.start - s.start <= pairMs);
+        while (j < fwd.length && fwd[j]!.start < s.start) j++;
+        let leg: FraudEvent | undefined;
+        let voicemail = false;
+        for (let i = j; i < fwd.length && fwd[i]!.start - s.start <= pairMs; i++) {
+          const f = fwd[i]!;
+          if (f.other === f.msisdn) continue;
+          if (f.otherCategory === 'voicemail') voicemail = true;
+          else leg ??= f;
+        }
+        // Diverted to voicemail: a customer reaching their mailbox by calling their own number.
+        if (voicemail) continue;
         if (leg) {
-          forwarded++;
           paired.push(leg);
+          suspect.push(s);
+          targets.add(leg.other ?? '?');
+          if (risky(leg)) riskyLegs++;
+        } else if (s.answered) {
+          // Answered, and no leg recorded: who answered? The cover-up with only partial CDRs (reference §5.2
+          // S2 evasive). Unanswered self-calls (busy: a line without voicemail) are not it, which connects.
+          unrecorded.push(s);
+          suspect.push(s);
         }
       }
-      // A self-call the network diverted to voicemail (its own leg, seized within pairSeconds) is a customer
-      // reaching their mailbox: it does not count towards minCalls.
-      // Unanswered self-calls (busy: a line without voicemail) are not the cover-up either, which connects.
-      const counted = w.filter((s) => s.answered && !fwd.some((f) => f.otherCategory === 'voicemail' && f.start >= s.start && f.start - s.start <= pairMs)).length;
-      if (counted < num(p, 'minCalls') && forwarded < num(p, 'minForwardedCalls')) return null;
-      return finding([...w, ...paired].sort((a, b) => a.start - b.start), { selfCalls: w.length, forwardedSelfCalls: forwarded, forwardedLegs: fwd.length, minutesX10: Math.round(minutes(w) * 10) }, { forwardedTo: [...new Set(fwd.map((e) => e.other ?? '?'))].slice(0, 5).join(',') }, Math.max(w.length / num(p, 'minCalls'), forwarded / num(p, 'minForwardedCalls')));
+      // What makes "A calls A" the SIM-box cover-up rather than a customer testing their own forward
+      // (FraudBuster; cf_self): the box re-points the forward to each bypassed call's real B-number, so its
+      // self-calls go to several numbers (a subscriber's self-call always meets the one CFB/CFU target: the
+      // line is busy with the call itself), or to a high-cost number (hot-listed, premium, priced like IRSF);
+      // without the legs (partial CDRs) it calls back to back, at a machine's pace; and it talks hundreds of
+      // minutes a day where a person's self-calls take a few.
+      const minFwd = num(p, 'minForwardedCalls');
+      const byTargets = paired.length >= minFwd && (targets.size >= num(p, 'minTargets') || riskyLegs > 0);
+      const runMs = num(p, 'runMinutes') * MIN;
+      const k = num(p, 'minCalls');
+      let byRun = false;
+      for (let i = k - 1; i < unrecorded.length && !byRun; i++) byRun = unrecorded[i]!.start - unrecorded[i - k + 1]!.start <= runMs;
+      const m = minutes(suspect);
+      const byMinutes = suspect.length >= k && m >= num(p, 'minMinutes');
+      if (!byTargets && !byRun && !byMinutes) return null;
+      const trigger = byTargets ? (riskyLegs > 0 && targets.size < num(p, 'minTargets') ? 'high-cost' : 'targets') : byRun ? 'back-to-back' : 'minutes';
+      return finding(
+        [...w, ...paired].sort((a, b) => a.start - b.start),
+        { selfCalls: w.length, forwardedSelfCalls: paired.length, forwardedLegs: fwd.length, targets: targets.size, riskyLegs, unrecorded: unrecorded.length, minutesX10: Math.round(minutes(w) * 10) },
+        { forwardedTo: [...new Set(fwd.map((e) => e.other ?? '?'))].slice(0, 5).join(','), trigger },
+        Math.max(byTargets ? Math.max(1, paired.length / minFwd) : 0, byRun ? unrecorded.length / k : 0, byMinutes ? m / num(p, 'minMinutes') : 0),
+      );
     },
   },
   {
@@ -520,8 +660,9 @@ export const RULES: Rule[] = [
     // together), whatever the redirection counter says — a B2BUA that resets it (RFC 7332; FreeSWITCH
     // max_forwards) or strips the diversion history hides the loop from forwarding.chain, not from the
     // repeated numbers. Keyed by the diverting line (keying.ts `hop:`), so every line of a loop, on-net middle
-    // hops included, is flagged by its own legs, once per episode.
-    contributes: (ev) => ev.kind === 'FWD' && ev.key.startsWith('hop:'),
+    // hops included, is flagged by its own legs, once per episode. (Only at the line's own node: the same legs
+    // keyed at the node they go to are forwarding.relay's and forwarding.chain_target's.)
+    contributes: (ev) => isHop(ev) && ev.key.length === ev.msisdn.length + 4 && ev.key.endsWith(ev.msisdn),
     retentionMs: (p) => num(p, 'windowMinutes') * MIN,
     evaluate(events, ev, p) {
       if (ev.other === null) return null;
@@ -538,6 +679,80 @@ export const RULES: Rule[] = [
       if (legs.length < num(p, 'minRepeats')) return null;
       const span = legs[legs.length - 1]!.start - legs[0]!.start;
       return finding(legs, { legs: legs.length, spanMs: span, maxCounter: legs.reduce((m, e) => Math.max(m, e.redirectionCounter), 0) }, { loop: 'true', forwardedTo: ev.other }, legs.length / num(p, 'minRepeats'));
+    },
+  },
+  {
+    id: 'forwarding.relay',
+    group: 'CHAIN',
+    fraudType: 'FORWARDING',
+    entityKind: 'MSISDN',
+    // Chains through on-net middle hops (reference §2.1 cf_chain), found by the numbers, not the redirection
+    // counter: at a middle hop's node (keying.ts `hop:`) the calls it relays — a leg into it and its own leg
+    // onward seized seconds later — to a high-risk, premium or priced-like-IRSF number. The line named is the
+    // one that diverted the trigger leg: the middle hop by its legs onward, each line upstream by its legs into
+    // it, so every diverting line is flagged by its own legs (the head of a chain with more than one on-net
+    // middle hop only when the diversion history is intact: forwarding.chain).
+    entity: (ev) => ev.msisdn,
+    contributes: (ev) => isHop(ev),
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const r = relayedCalls(events, ev, p, null);
+      if (!r || r.calls < num(p, 'minCalls')) return null;
+      // The line's own legs: into the node (a line upstream), or onward (the middle hop).
+      const legs = r.relays.map((x) => (r.upstream ? x.in : x.out));
+      if (!legs.includes(ev as FraudEvent)) legs.push(ev);
+      const onwardLegs = r.relays.map((x) => x.out);
+      return finding(legs, { calls: r.calls, minutesX10: Math.round(minutes(onwardLegs) * 10), targets: distinct(onwardLegs, (e) => e.other) }, { via: nodeOf(ev), role: r.upstream ? 'upstream' : 'middle hop', upstream: r.relays[0]!.in.msisdn, forwardedTo: [...new Set(onwardLegs.map((e) => e.other ?? '?'))].slice(0, 5).join(',') }, r.calls / num(p, 'minCalls'));
+    },
+  },
+  {
+    id: 'forwarding.chain_target',
+    group: 'CHAIN',
+    fraudType: 'FORWARDING',
+    entityKind: 'NUMBER',
+    // The number a chain or a loop ends at (the forwarded-to number of the trigger leg): the target of the calls
+    // a middle hop relays (as forwarding.relay, at the middle hop's node), or the far end of a loop — the
+    // legs of one call into the number from our lines, round after round (a line repeats), released together
+    // (an off-net B2BUA that presents each call it receives as a new call to another of our lines, RFC 7332).
+    // Many lines forwarding their own calls to one number (a hunt group, a call centre) repeat no line within
+    // a call and end at different times.
+    entity: (ev) => ev.other ?? '',
+    contributes: (ev) => isHop(ev) && ev.other !== null && ev.other !== ev.msisdn,
+    retentionMs: (p) => num(p, 'windowMinutes') * MIN,
+    evaluate(events, ev, p) {
+      const node = nodeOf(ev);
+      if (outOf(ev, node)) {
+        const r = relayedCalls(events, ev, p, ev.other);
+        if (!r || r.calls < num(p, 'minCalls')) return null;
+        const legs = r.relays.map((x) => x.out);
+        if (!legs.includes(ev as FraudEvent)) legs.push(ev);
+        return finding(legs, { calls: r.calls, minutesX10: Math.round(minutes(legs) * 10) }, { via: node, trigger: 'relay', upstream: r.relays[0]!.in.msisdn }, r.calls / num(p, 'minCalls'));
+      }
+      if (!into(ev, node)) return null;
+      // A loop's far end: the legs of the trigger's call into the node (seized around it, released with it).
+      const gapMs = num(p, 'maxHopGapSeconds') * 1000;
+      const relMs = num(p, 'releaseSeconds') * 1000;
+      const spanMs = num(p, 'loopWindowMinutes') * MIN;
+      const call: FraudEvent[] = [];
+      for (let i = firstFrom(events, ev.start - spanMs); i < events.length && events[i]!.start <= ev.start + spanMs; i++) {
+        const e = events[i]!;
+        if (e.kind === 'FWD' && Math.abs(e.end - ev.end) <= relMs && (into(e, node) || e.msisdn === node)) call.push(e);
+      }
+      const k = call.indexOf(ev);
+      if (k < 0) return null; // (the trigger is older than a closed episode: the rule does not see it)
+      let a = k;
+      let b = k;
+      while (a > 0 && call[a]!.start - call[a - 1]!.start <= gapMs) a--;
+      while (b < call.length - 1 && call[b + 1]!.start - call[b]!.start <= gapMs) b++;
+      const run = call.slice(a, b + 1);
+      // (the node diverting within the run: a ping-pong between our own lines, forwarding.chain's and .loop's)
+      if (run.length < num(p, 'minRepeats') || run.some((e) => e.msisdn === node)) return null;
+      // Several of our lines, each diverting the call at least twice on average (it came back): one line's
+      // concurrent calls to the number (a hijack, forwarding.high_risk_spike and .loop), or a burst of
+      // different lines' calls (a call centre), are not a loop's far end.
+      const lines = distinct(run, (e) => e.msisdn);
+      if (lines < 2 || run.length < 2 * lines) return null;
+      return finding(run, { legs: run.length, lines, spanMs: run[run.length - 1]!.start - run[0]!.start }, { loop: 'true', trigger: 'loop', lines: [...new Set(run.map((e) => e.msisdn))].slice(0, 10).join(',') }, run.length / num(p, 'minRepeats'));
     },
   },
   {
@@ -728,23 +943,62 @@ export const RULES: Rule[] = [
       const w = inWindow(events, ev.start, windowMs, isSms);
       const burst = inWindow(events, ev.start, num(p, 'burstMinutes') * MIN, isSms);
       if (burst.length < num(p, 'minBurst') && w.length < num(p, 'minSms')) return null;
-      // The sender's own baseline: messages abroad per window over the look-back before this window.
-      const base = inWindow(events, ev.start - windowMs, (num(p, 'baselineMinutes') - num(p, 'windowMinutes')) * MIN, isSms).length;
-      const baseRate = base / Math.max(1, num(p, 'baselineMinutes') / num(p, 'windowMinutes') - 1);
-      // Pumping signatures: consecutive numbers, costly destinations, many prefixes in several countries.
+      // The sender's own history: the look-back before this window, as far as the line has been seen (the
+      // oldest event it holds, of any kind). A line seen for less than minHistoryMinutes has no baseline to
+      // depart from (cold start: a gateway seen for the first time), so volume and spread alone never fire.
+      const lookMs = (num(p, 'baselineMinutes') - num(p, 'windowMinutes')) * MIN;
+      const windowFrom = ev.start - windowMs;
+      const historyMs = Math.max(0, Math.min(lookMs, windowFrom - (events[0]?.start ?? ev.start)));
+      const known = historyMs >= num(p, 'minHistoryMinutes') * MIN;
+      const baseEvents = inWindow(events, windowFrom, lookMs, isSms);
+      // Messages abroad per window over the history seen (not over the nominal look-back: a line seen for
+      // 2 h has not been quiet for the 21 h before).
+      const baseRate = baseEvents.length / Math.max(1, historyMs / windowMs);
+      // Pumping signatures (coss.com, Kaleyra; reference §2.10): consecutive numbers (range walking), costly
+      // destinations (hot-listed, premium, priced like IRSF), many numbers in one prefix, or many prefixes in
+      // several countries — concentrated on a few (the ranges the fraudsters share revenue on) or in countries
+      // the line never sent to in its history. An A2P gateway's codes spread over its users' many countries,
+      // the ones it sends to every day.
       const nums = w.map((e) => Number((e.other ?? '0').slice(-9))).sort((a, b) => a - b);
       let seq = 0;
       for (let i = 1; i < nums.length; i++) if (nums[i]! - nums[i - 1]! <= 2) seq++;
       const seqShare = nums.length > 1 ? seq / (nums.length - 1) : 0;
       const costly = w.filter(risky).length / Math.max(1, w.length);
-      const prefixes = distinct(w, (e) => e.range);
-      const countries = distinct(w, (e) => e.otherCountry);
-      const signature = seqShare >= num(p, 'minSequentialShare') || costly >= num(p, 'minCostlyShare') || (prefixes >= num(p, 'minPrefixes') && countries >= num(p, 'minCountries') && prefixes >= 0.5 * w.length);
+      const byPrefix = new Map<string, Set<string>>();
+      const byCountry = new Map<string, number>();
+      for (const e of w) {
+        const px = e.range ?? '?';
+        let s = byPrefix.get(px);
+        if (!s) byPrefix.set(px, (s = new Set()));
+        s.add(e.other ?? '?');
+        if (e.otherCountry !== null) byCountry.set(e.otherCountry, (byCountry.get(e.otherCountry) ?? 0) + 1);
+      }
+      const prefixes = byPrefix.size;
+      const countries = byCountry.size;
+      let depth = 0;
+      for (const s of byPrefix.values()) depth = Math.max(depth, s.size);
+      const top = [...byCountry.values()].sort((a, b) => b - a).slice(0, num(p, 'concentrationCountries')).reduce((a, n) => a + n, 0) / Math.max(1, w.length);
+      const spread = prefixes >= num(p, 'minPrefixes') && countries >= num(p, 'minCountries') && prefixes >= 0.5 * w.length;
+      let freshShare = 0;
+      if (spread && known && top < num(p, 'minConcentration')) {
+        const seen = new Set(baseEvents.map((e) => e.otherCountry));
+        freshShare = w.filter((e) => !seen.has(e.otherCountry)).length / Math.max(1, w.length);
+      }
+      const signature =
+        seqShare >= num(p, 'minSequentialShare') ||
+        costly >= num(p, 'minCostlyShare') ||
+        depth >= num(p, 'minPrefixDepth') ||
+        (spread && (top >= num(p, 'minConcentration') || freshShare >= num(p, 'minNewCountryShare')));
       if (!signature) return null;
       const byBurst = burst.length >= num(p, 'minBurst') && burst.length >= num(p, 'baselineFactor') * baseRate * (num(p, 'burstMinutes') / num(p, 'windowMinutes'));
       const byVolume = w.length >= num(p, 'minSms') && w.length >= num(p, 'baselineFactor') * baseRate;
       if (!byBurst && !byVolume) return null;
-      return finding(byVolume ? w : burst, { messages: w.length, burst: burst.length, baselinePerWindowX10: Math.round(baseRate * 10), prefixes, countries, sequentialPct: Math.round(seqShare * 100) }, { trigger: byBurst ? 'burst' : 'volume', prefixes: [...new Set(w.map((e) => e.range ?? '?'))].slice(0, 5).join(',') }, Math.max(burst.length / num(p, 'minBurst'), w.length / num(p, 'minSms')));
+      return finding(
+        byVolume ? w : burst,
+        { messages: w.length, burst: burst.length, baselinePerWindowX10: Math.round(baseRate * 10), historyMinutes: Math.round(historyMs / MIN), prefixes, countries, topCountriesPct: Math.round(top * 100), newCountriesPct: Math.round(freshShare * 100), maxPrefixNumbers: depth, costlyPct: Math.round(costly * 100), sequentialPct: Math.round(seqShare * 100) },
+        { trigger: byBurst ? 'burst' : 'volume', prefixes: [...byPrefix.keys()].slice(0, 5).join(',') },
+        Math.max(burst.length / num(p, 'minBurst'), w.length / num(p, 'minSms')),
+      );
     },
   },
   {

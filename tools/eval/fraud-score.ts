@@ -21,6 +21,8 @@ export const RULE_SCENARIOS: Record<string, string[]> = {
   'simbox.device': ['simbox'],
   'simbox.rotation': ['simbox'],
   'forwarding.loop': ['cf-chain', 'cf-b2bua'],
+  'forwarding.relay': ['cf-chain', 'cf-b2bua'],
+  'forwarding.chain_target': ['cf-chain', 'cf-b2bua'],
   'pbx.out_of_hours': ['pbx-hack'],
   'pbx.destination_spike': ['pbx-hack'],
   'pbx.probing': ['pbx-hack'],
@@ -105,6 +107,8 @@ export function scoreFraud(input: ScoreInput): FraudScore {
       const acct = byMsisdn.get(l.entity)?.accountId;
       if (acct && (linesOfAccount.get(acct)?.length ?? 0) > 1) names.add(`ACCOUNT:${acct}`);
       for (const m of (l.params.members as string[] | undefined) ?? []) addLine(byMsisdn.get(m) ?? { msisdn: m, imsi: null } as LineRecord);
+      // A chain's final target is one of its entities too (issue #13: every diverting line and the target).
+      if (l.params.kind === 'chain' && typeof l.params.forwardedTo === 'string') names.add(`NUMBER:${l.params.forwardedTo}`);
     } else if (l.entityKind === 'imsi') {
       names.add(`IMSI:${l.entity}`);
       addLine(byImsi.get(l.entity));
