@@ -3,9 +3,16 @@
  * only after ClickHouse acknowledged every row up to them (STYLE.md §5). Components never see each other;
  * they meet here through the contract types in schemas/.
  *
- * Batching: each partition has a buffer that fills from fetched batches and is flushed when it reaches
- * maxBatchRows or maxBatchBytes, or when it is flushIntervalMs old (~1 insert per second,
- * 10k-100k rows per insert). Flushes of one partition run one after another, so commits only move forward.
+ * Batching: each partition has a buffer that fills from fetched batches. A buffer that reaches maxBatchRows
+ * or maxBatchBytes is flushed alone, at once; a fetched batch that would take it past either limit is split at
+ * a record (the rest starts the next buffer), so no insert exceeds maxBatchRows. Otherwise a flush tick (every
+ * quarter of flushIntervalMs, at most 50 ms apart) that finds a buffer flushIntervalMs old flushes EVERY
+ * buffered partition with no flush in flight, coalesced: one insert per table for all of them (packed up to
+ * maxBatchRows / maxBatchBytes per insert), then each partition's offsets are committed. So the number of
+ * inserts per second is ~1 / flushIntervalMs whatever the partition count, and a shorter interval (for
+ * latency) costs inserts, not inserts x partitions. A partition whose previous flush is still in flight keeps
+ * buffering until it returns (a slow insert makes the next one larger instead of queueing more). Flushes that
+ * share a partition run one after another, so its commits only move forward.
  * A fetched batch goes through decode, rate, serialise and fraud prepare in chunks of STAGE_CHUNK records, and
  * the buffer holds only the results: row text and encoded fraud events, not decoded objects (issue #15).
  *
@@ -126,6 +133,8 @@ export class Runner {
   private readonly buffers = new Map<string, Buffer_>();
   /** Per-partition chain of flushes, so a partition's inserts and commits happen in offset order. */
   private readonly chains = new Map<string, Promise<void>>();
+  /** Flushes in flight per partition (a tick leaves such a partition's buffer to grow until they return). */
+  private readonly inFlight = new Map<string, number>();
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
@@ -199,7 +208,9 @@ export class Runner {
         this.updateReady();
         reject(err);
       };
-      this.timer = setInterval(() => this.flushAged(), Math.max(50, Math.floor(this.opts.flushIntervalMs / 4)));
+      // The tick's period adds to the latency (a buffer waits up to one period past flushIntervalMs): a quarter
+      // of the interval, at most 50 ms (a tick with nothing due only compares a few timestamps), at least 10.
+      this.timer = setInterval(() => this.flushAged(), Math.max(10, Math.min(50, Math.floor(this.opts.flushIntervalMs / 4))));
       this.watchTimer = setInterval(() => this.watch(), 1000);
       this.source
         .start((b, ctx) => this.onBatch(b, ctx), {
@@ -250,11 +261,7 @@ export class Runner {
     if (this.decode.prepare && !(await this.decode.prepare(b.records, ctx))) return;
     const n = b.records.length;
     let bytes = 0;
-    let maxTs = 0;
-    for (const r of b.records) {
-      bytes += r.value?.length ?? 0;
-      if (r.timestamp > maxTs) maxTs = r.timestamp;
-    }
+    for (const r of b.records) bytes += r.value?.length ?? 0;
     this.stats.consumed += n;
     this.metrics.sourceRecords.inc({ topic: b.topic }, n);
     this.metrics.sourceBytes.inc({ topic: b.topic }, bytes);
@@ -269,31 +276,45 @@ export class Runner {
     if (st.highWatermark === undefined || hw > st.highWatermark) st.highWatermark = hw;
     this.exportLag(st);
 
-    let buf = this.buffers.get(k);
-    if (!buf) {
-      buf = { topic: b.topic, partition: b.partition, generation: this.generation, firstOffset: b.firstOffset, lastOffset: b.lastOffset, rows: [], prepared: [], deadLetters: [], records: 0, bytes: 0, createdAt: Date.now(), maxTimestamp: 0 };
-      this.buffers.set(k, buf);
-    }
-    // Records arrive in offset order per partition; the buffer covers [firstOffset, lastOffset] contiguously.
+    // Records arrive in offset order per partition; a buffer covers [firstOffset, lastOffset] contiguously.
     // A fetch holds up to maxBytesPerPartition (~20k CDRs at 4 MiB): the stages run on chunks of it, so the
     // decoded and rated objects of one chunk are all that is alive at a time. Whole fetches kept ~20 MB of
     // object graphs alive across the young generation's collections, which promoted them to the old
     // generation and made V8's concurrent marking the largest cost after ClickHouse (issue #15).
+    // A chunk also ends where the buffer becomes full (maxBatchRows records, or maxBatchBytes of source bytes
+    // with its last record): that buffer is flushed and the rest of the fetch starts the next one.
     const coords = b.writerSchema === undefined ? { topic: b.topic, partition: b.partition } : { topic: b.topic, partition: b.partition, writerSchema: b.writerSchema };
     const times = { decode: 0, rate: 0, serialise: 0, fraud: 0 };
     const outcomes: Record<string, number> = {};
-    for (let from = 0; from < n; from += STAGE_CHUNK) {
-      this.stageChunk(b, coords, n <= STAGE_CHUNK ? b.records : b.records.slice(from, from + STAGE_CHUNK), buf, times, outcomes);
-    }
+    const recs = b.records;
+    let from = 0;
+    do {
+      let buf = this.buffers.get(k);
+      if (!buf) {
+        buf = { topic: b.topic, partition: b.partition, generation: this.generation, firstOffset: from === 0 ? b.firstOffset : recs[from]!.offset, lastOffset: b.lastOffset, rows: [], prepared: [], deadLetters: [], records: 0, bytes: 0, createdAt: Date.now(), maxTimestamp: 0 };
+        this.buffers.set(k, buf);
+      }
+      let to = Math.min(n, from + Math.min(STAGE_CHUNK, Math.max(1, this.opts.maxBatchRows - buf.records)));
+      let chunkBytes = 0;
+      let chunkTs = 0;
+      for (let i = from; i < to; i++) {
+        const r = recs[i]!;
+        chunkBytes += r.value?.length ?? 0;
+        if (r.timestamp > chunkTs) chunkTs = r.timestamp;
+        if (buf.bytes + chunkBytes >= this.opts.maxBatchBytes) to = i + 1;
+      }
+      if (to > from) this.stageChunk(b, coords, from === 0 && to === n ? recs : recs.slice(from, to), buf, times, outcomes);
+      buf.lastOffset = to === n ? b.lastOffset : recs[to - 1]!.offset;
+      buf.records += to - from;
+      buf.bytes += chunkBytes;
+      if (chunkTs > buf.maxTimestamp) buf.maxTimestamp = chunkTs;
+      this.addPending(k, to - from, chunkBytes);
+      if (buf.records >= this.opts.maxBatchRows || buf.bytes >= this.opts.maxBatchBytes) this.flush([buf]);
+      from = to;
+    } while (from < n);
     for (const [stage, seconds] of Object.entries(times)) if (seconds > 0) this.metrics.stageDuration.observe({ stage }, seconds);
     for (const [outcome, c] of Object.entries(outcomes)) this.metrics.stageRecords.inc({ stage: 'rate', outcome }, c);
-    buf.lastOffset = b.lastOffset;
-    buf.records += n;
-    buf.bytes += bytes;
-    if (maxTs > buf.maxTimestamp) buf.maxTimestamp = maxTs;
-    this.addPending(k, n, bytes);
 
-    if (buf.rows.length + buf.deadLetters.length >= this.opts.maxBatchRows || buf.bytes >= this.opts.maxBatchBytes) void this.flush(k);
     if (this.overBudget()) await this.holdBack(b.topic, b.partition, ctx);
   }
 
@@ -436,7 +457,7 @@ export class Runner {
     // the total down, so the buffers go to the sink now.
     let buffered = 0;
     for (const buf of this.buffers.values()) buffered += buf.records;
-    if (buffered >= this.pendingRows) for (const k of [...this.buffers.keys()]) void this.flush(k);
+    if (buffered >= this.pendingRows) this.flushAll();
     if (this.source.pause) {
       const k = this.key(topic, partition);
       if (!this.paused.has(k)) {
@@ -533,68 +554,123 @@ export class Runner {
     }
   }
 
+  /**
+   * The flush tick: when a buffer of a partition with no flush in flight is flushIntervalMs old, every such
+   * partition's buffer goes to the sink, coalesced (flushAll). Also run when a flush returns, so a buffer that
+   * came due while its partition was busy does not wait for the next tick.
+   */
   private flushAged(): void {
     const now = Date.now();
     for (const [k, buf] of this.buffers) {
-      if (now - buf.createdAt >= this.opts.flushIntervalMs) void this.flush(k);
+      if (now - buf.createdAt >= this.opts.flushIntervalMs && !this.inFlight.has(k)) {
+        this.flushAll(false);
+        return;
+      }
     }
   }
 
-  /** Detach the partition's buffer and chain its insert and commit after the partition's previous flush. */
-  private flush(k: string): Promise<void> {
-    const buf = this.buffers.get(k);
-    const prev = this.chains.get(k) ?? Promise.resolve();
-    if (!buf) return prev;
-    this.buffers.delete(k);
-    const next = prev
-      .then(() => this.writeAndCommit(buf))
+  /**
+   * Flushes the buffers (all, or only of partitions with no flush in flight) in as few inserts as the limits
+   * allow: packed in (topic, partition) order up to maxBatchRows records and maxBatchBytes source bytes each.
+   */
+  private flushAll(busyToo = true): void {
+    const bufs = [...this.buffers.entries()].filter(([k]) => busyToo || !this.inFlight.has(k)).map(([, buf]) => buf);
+    bufs.sort((x, y) => (x.topic === y.topic ? x.partition - y.partition : x.topic < y.topic ? -1 : 1));
+    let group: Buffer_[] = [];
+    let rows = 0;
+    let bytes = 0;
+    for (const buf of bufs) {
+      if (group.length > 0 && (rows + buf.records > this.opts.maxBatchRows || bytes + buf.bytes > this.opts.maxBatchBytes)) {
+        this.flush(group);
+        group = [];
+        rows = 0;
+        bytes = 0;
+      }
+      group.push(buf);
+      rows += buf.records;
+      bytes += buf.bytes;
+    }
+    if (group.length > 0) this.flush(group);
+  }
+
+  /**
+   * Detaches the buffers (one per partition) and chains their one insert and the partitions' commits after
+   * every earlier flush of any of those partitions.
+   */
+  private flush(group: Buffer_[]): Promise<void> {
+    const keys = group.map((buf) => this.key(buf.topic, buf.partition));
+    for (let i = 0; i < group.length; i++) if (this.buffers.get(keys[i]!) === group[i]) this.buffers.delete(keys[i]!);
+    const prev = keys.map((k) => this.chains.get(k)).filter((p): p is Promise<void> => p !== undefined);
+    for (const k of keys) this.inFlight.set(k, (this.inFlight.get(k) ?? 0) + 1);
+    const next = (prev.length === 0 ? Promise.resolve() : prev.length === 1 ? prev[0]! : Promise.all(prev))
+      .then(() => this.writeAndCommit(group))
       .catch((err: Error) => {
         // While stopping, fatal() is a no-op: say what happened to the batch (it is not committed).
-        if (this.stopping) this.log.warn({ topic: buf.topic, partition: buf.partition, err: err.message }, 'a batch failed during shutdown; it is read again after the restart');
+        if (this.stopping) this.log.warn({ partitions: group.map((buf) => `${buf.topic}:${buf.partition}`), err: err.message }, 'a batch failed during shutdown; it is read again after the restart');
         this.fatal?.(err);
       })
-      .finally(() => this.releasePending(k, buf.records, buf.bytes));
-    this.chains.set(k, next);
+      .finally(() => {
+        for (let i = 0; i < group.length; i++) {
+          const k = keys[i]!;
+          const left = (this.inFlight.get(k) ?? 1) - 1;
+          if (left > 0) this.inFlight.set(k, left);
+          else this.inFlight.delete(k);
+          this.releasePending(k, group[i]!.records, group[i]!.bytes);
+        }
+        if (!this.stopping) this.flushAged();
+      });
+    for (const k of keys) this.chains.set(k, next);
     return next;
   }
 
-  private async writeAndCommit(buf: Buffer_): Promise<void> {
+  private async writeAndCommit(group: Buffer_[]): Promise<void> {
     // After an abort (fatal error, or shutdown past its grace period) nothing is written or committed: a
     // later batch committed past an abandoned one would skip the abandoned records for good.
     if (this.abort.signal.aborted) return;
     // Rows and fraud events were made when the records were consumed (onBatch): a CDR whose events could not
     // be keyed or encoded is a dead letter in this same write instead of a row (stored + dead letters =
     // consumed, and the detector sees every stored CDR).
-    const prepared = this.opts.fraudEvents ? buf.prepared : undefined;
     const t0 = performance.now();
-    const res: SinkResult = await this.sink.write(
-      { topic: buf.topic, partition: buf.partition, firstOffset: buf.firstOffset, lastOffset: buf.lastOffset, cdrs: [], encoded: buf.rows, deadLetters: buf.deadLetters },
+    const { total, batches } = await this.sink.writeMany(
+      group.map((buf) => ({ topic: buf.topic, partition: buf.partition, firstOffset: buf.firstOffset, lastOffset: buf.lastOffset, cdrs: [], encoded: buf.rows, deadLetters: buf.deadLetters })),
       this.abort.signal,
     );
     this.metrics.stageDuration.observe({ stage: 'sink' }, (performance.now() - t0) / 1000);
     this.lastAckAt = Date.now();
     this.stats.flushes++;
-    this.stats.stored += res.cdrRows;
-    this.stats.deadLetters += res.deadLetterRows;
-    if (res.rejected > 0) this.metrics.deadLetters.inc({ code: DeadLetterCode.SINK_REJECTED }, res.rejected);
-    if (this.opts.publishDeadLetters && res.deadLetters.length > 0) await this.withRetry('dead letters', res.deadLetters.length, () => this.opts.publishDeadLetters!(res.deadLetters));
-    if (this.opts.fraudEvents && prepared && prepared.length > 0) {
-      // Only rows ClickHouse stored reach the detector.
-      let stored = prepared;
-      if (res.rejectedIndexes.length > 0) {
-        const refused = new Set(res.rejectedIndexes);
-        stored = prepared.filter((_, i) => !refused.has(i));
+    this.stats.stored += total.cdrRows;
+    this.stats.deadLetters += total.deadLetterRows;
+    if (total.rejected > 0) this.metrics.deadLetters.inc({ code: DeadLetterCode.SINK_REJECTED }, total.rejected);
+    if (this.opts.publishDeadLetters && total.deadLetters.length > 0) await this.withRetry('dead letters', total.deadLetters.length, () => this.opts.publishDeadLetters!(total.deadLetters));
+    if (this.opts.fraudEvents) {
+      // Only rows ClickHouse stored reach the detector: the group's partitions in one send (the publisher keeps
+      // them apart by source partition).
+      let stored: unknown[] = [];
+      for (let i = 0; i < group.length; i++) {
+        const prepared = group[i]!.prepared;
+        const refusedIdx = batches[i]!.rejectedIndexes;
+        if (refusedIdx.length === 0) {
+          stored = group.length === 1 ? prepared : stored.concat(prepared);
+          continue;
+        }
+        const refused = new Set(refusedIdx);
+        for (let j = 0; j < prepared.length; j++) if (!refused.has(j)) stored.push(prepared[j]);
       }
       const fe = this.opts.fraudEvents;
       if (stored.length > 0) await this.withRetry('fraud events', stored.length, () => fe.send(stored));
     }
+    if (this.abort.signal.aborted) return;
+    await Promise.all(group.map((buf, i) => this.commit(buf, batches[i]!)));
+  }
+
+  /** Commits a stored buffer's partition past it, unless the partition was revoked since it was consumed. */
+  private async commit(buf: Buffer_, res: SinkResult): Promise<void> {
     if (buf.generation !== this.generation) {
       // The partition may belong to another member now; it re-reads from the committed offset, and the
-      // rows written here are deduplicated in ClickHouse (same block token, ReplacingMergeTree key).
+      // rows written twice collapse in ClickHouse's ReplacingMergeTree keys (sinks/clickhouse/sink.ts).
       this.log.info({ topic: buf.topic, partition: buf.partition }, 'flushed a batch from before a rebalance; not committing');
       return;
     }
-    if (this.abort.signal.aborted) return;
     const next = BigInt(buf.lastOffset) + 1n;
     try {
       await this.source.commit(buf.topic, buf.partition, next.toString());
@@ -654,7 +730,7 @@ export class Runner {
     clearInterval(this.timer);
     clearInterval(this.watchTimer);
     this.releaseBudgetWaiters();
-    for (const k of [...this.buffers.keys()]) void this.flush(k);
+    this.flushAll();
     // A sink that does not recover within the grace period (ClickHouse down at shutdown) is abandoned:
     // nothing more is committed, and the unacknowledged records are read again after the restart.
     const graceMs = this.opts.shutdownTimeoutMs ?? 30_000;

@@ -4,7 +4,7 @@
  * - server:   @clickhouse/client over HTTP to a ClickHouse server.
  * The same DDL, queries and insert settings run on both. chdb and @clickhouse/client are imported here only.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,6 +170,12 @@ export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseCon
     throw new ClickHouseError(`chDB allows one data directory per process: ${shared.path} is open, ${opts.path} was asked for`, 'fatal', undefined);
   }
   if (!shared) shared = { path: opts.path, session: new Session(opts.path), users: 0 };
+  if (!staleSpoolsChecked) {
+    // Once per process, at start-up: spools of processes killed mid-insert (each can hold a 50k-row block in
+    // memory-backed /dev/shm).
+    staleSpoolsChecked = true;
+    removeStaleSpools(spoolParent(), (dir, err) => process.stderr.write(`cdr-pipeline: could not remove the stale insert spool ${dir}: ${err.message}\n`));
+  }
   shared.users++;
   const session = shared.session;
   const db = quoteIdent(opts.database);
@@ -189,10 +195,17 @@ export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseCon
   // chDB's raw insert takes text formats only (chdb index.d.ts RawInsertFormat): a binary block goes through a
   // file in a private directory (mkdtemp: mode 0700; memory-backed /dev/shm where there is one) and the file()
   // table function. Each file is removed when its insert returns, the directory at close(); a killed process
-  // leaves at most its in-flight blocks there (they are in ClickHouse or will be re-read from Kafka).
+  // leaves at most its in-flight blocks there (they are in ClickHouse or will be re-read from Kafka), and the
+  // next process to open a spool removes them (removeStaleSpools: the directory names its owner's pid).
   let spool: string | undefined;
   let spooled = 0;
-  const spoolDir = () => (spool ??= mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'cdr-pipeline-insert-')));
+  const spoolDir = () => {
+    if (spool === undefined) {
+      spool = mkdtempSync(join(spoolParent(), `${SPOOL_PREFIX}${pidNamespace()}-${process.pid}-`));
+      openSpools.add(spool);
+    }
+    return spool;
+  };
   return {
     kind: 'embedded',
     database: opts.database,
@@ -210,8 +223,13 @@ export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseCon
         try {
           // Written on libuv's pool (a 50k-row block is ~24 MB): the event loop and Kafka heartbeats go on.
           await writeFile(file, body, { mode: 0o600 }).catch((err: NodeJS.ErrnoException) => {
+            // The directory removed under us (a tmp cleaner): the next attempt makes a new one.
+            if (err.code === 'ENOENT' && spool !== undefined) {
+              openSpools.delete(spool);
+              spool = undefined;
+            }
             // A full /dev/shm or too many open files passes once other inserts finish: retried; anything else stops.
-            throw new ClickHouseError(`spooling an insert block to ${file}: ${err.message}`, ['ENOSPC', 'EMFILE', 'ENFILE', 'EAGAIN'].includes(err.code ?? '') ? 'transient' : 'fatal', undefined, err);
+            throw new ClickHouseError(`spooling an insert block to ${file}: ${err.message}`, ['ENOSPC', 'EMFILE', 'ENFILE', 'EAGAIN', 'ENOENT'].includes(err.code ?? '') ? 'transient' : 'fatal', undefined, err);
           });
           // file() takes its structure from the table it inserts into (use_structure_from_insertion_table_in_table_functions),
           // so the header is checked against the table as a server checks it; `(at row N)` counts the file's rows.
@@ -238,13 +256,77 @@ export async function openEmbedded(opts: EmbeddedOptions): Promise<ClickHouseCon
     async close() {
       if (closed) return;
       closed = true;
-      if (spool) rmSync(spool, { recursive: true, force: true });
+      if (spool) {
+        rmSync(spool, { recursive: true, force: true });
+        openSpools.delete(spool);
+      }
       if (shared && --shared.users === 0) {
         shared.session.close();
         shared = undefined;
       }
     },
   };
+}
+
+const SPOOL_PREFIX = 'cdr-pipeline-insert-';
+/** Spools of this process's open connections (never stale), and whether start-up cleanup ran. */
+const openSpools = new Set<string>();
+let staleSpoolsChecked = false;
+
+function spoolParent(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+}
+
+/**
+ * Removes insert spools (`cdr-pipeline-insert-<pid namespace>-<pid>-XXXXXX`, see openEmbedded) left by processes
+ * that died mid-insert (SIGKILL, OOM): a spool of this PID namespace whose pid is not running, or is this
+ * process's own pid (a restarted container reuses it) but not one of its open spools. A live owner's spool is
+ * never touched; neither are spools of another PID namespace (containers sharing a /dev/shm: their pids mean
+ * nothing here) nor names without a pid (spools before this scheme), since their owner cannot be told. Returns
+ * the directories removed. `parent` defaults to /dev/shm (else the OS temp directory).
+ */
+export function removeStaleSpools(parent = spoolParent(), onError?: (dir: string, err: Error) => void): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^cdr-pipeline-insert-(\d+)-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m || m[1] !== pidNamespace()) continue;
+    const pid = Number(m[2]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    const dir = join(parent, name);
+    if (openSpools.has(dir)) continue;
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch (err) {
+      onError?.(dir, err as Error);
+    }
+  }
+  return removed;
+}
+
+/** This process's PID namespace (the inode of /proc/self/ns/pid, as `pid:[4026531836]`); 0 where there is none. */
+function pidNamespace(): string {
+  try {
+    return /(\d+)/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+  } catch {
+    return '0';
+  }
+}
+
+/** Signal 0 checks existence: ESRCH = no such process; EPERM = it exists, owned by someone else. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export interface ServerOptions {

@@ -1,7 +1,8 @@
 /**
  * ClickHouse sink: writes one batch (CDR rows and dead letters of a contiguous offset range of one
- * partition) and resolves only when ClickHouse acknowledged every row, so the runner commits offsets after
- * the data is safe (STYLE.md: acknowledgements flow back).
+ * partition), or several as one insert per table (writeMany: the runner's coalesced flush), and resolves only
+ * when ClickHouse acknowledged every row, so the runner commits offsets after the data is safe (STYLE.md:
+ * acknowledgements flow back).
  *
  * - Transient errors (network, 5xx, too many parts, timeouts) are retried with capped exponential backoff
  *   and jitter, forever until the abort signal fires: while ClickHouse is down, the batch does not resolve,
@@ -20,10 +21,17 @@
  *   whatever ClickHouse still refuses, and a header that does not match the table is fatal, not a data error.
  * - Fatal errors (unknown table, syntax, auth) throw: nothing is committed and the process stops loudly.
  *
- * Every insert carries insert_deduplication_token = topic:partition:first-last[:slice], identical on every
- * retry, so a retried block that ClickHouse did write is not written twice (ClickHouse docs, "Deduplicating
- * inserts on retries"; the same token scheme as ClickHouse's Kafka Connect sink and ClickPipes).
+ * Every insert carries insert_deduplication_token = <sink instance>:topic:partition:first-last[,...][:slice]
+ * (insertToken), identical on every retry, so a retried block that ClickHouse did write is not written twice
+ * (ClickHouse docs, "Deduplicating inserts on retries"). The token names this sink instance (a random id per
+ * process), so a replay after a crash or by another group member is never dropped by it: a non-replicated
+ * MergeTree records the block id in its deduplication log BEFORE the part is committed (MergeTreeSink:
+ * deduplication_log->addPart, then renameTempPartAndAdd and transaction.commit), so a process killed in between
+ * leaves a block id without its rows, and a replay of exactly that offset range was silently dropped (seen in
+ * test/crash-recovery.test.ts once batches were cut at exactly sink.maxBatchRows). Replayed rows collapse in the
+ * tables' ReplacingMergeTree keys instead, as billing reads them (FINAL or deduplicating views).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import type { DeadLetter, Log, SourcedCdr } from '../../schemas/index.js';
 import { DeadLetterCode } from '../../schemas/index.js';
 import { ClickHouseError, type ClickHouseConnection } from './connection.js';
@@ -99,6 +107,8 @@ export const DEAD_LETTER_TABLE = 'dead_letters';
 
 export class ClickHouseSink {
   private readonly binary: CdrRowBinaryEncoder | undefined;
+  /** Prefix of this sink's deduplication tokens: retries of a write share it, replays by another process do not. */
+  private readonly instance = randomBytes(6).toString('hex');
 
   constructor(
     private readonly conn: ClickHouseConnection,
@@ -123,23 +133,62 @@ export class ClickHouseSink {
   }
 
   async write(batch: SinkBatch, signal?: AbortSignal): Promise<SinkResult> {
-    const token = `${batch.topic}:${batch.partition}:${batch.firstOffset}-${batch.lastOffset}`;
-    const result: SinkResult = { cdrRows: 0, deadLetterRows: 0, rejected: 0, rejectedIndexes: [], dataErrors: 0, retries: 0, deadLetters: [] };
-    const rejected: DeadLetter[] = [];
-    const rows = batch.encoded ?? batch.cdrs;
-    if (rows.length > 0) {
-      const refusedAtEncode = new Map<number, string>();
-      const lines = batch.encoded ? batch.encoded.map((e) => e.line) : this.binary ? this.encodeIsolating(batch.cdrs, refusedAtEncode) : batch.cdrs.map(cdrRowCompact);
-      const shape = lines.length > 0 && typeof lines[0] !== 'string' ? CDR_BINARY_SHAPE : CDR_SHAPE;
-      const bad = refusedAtEncode.size === 0 ? await this.insertIsolating(CDR_TABLE, lines, token, result, signal, 0, shape) : await this.insertSkipping(lines, refusedAtEncode, token, result, signal, shape);
+    return (await this.writeMany([batch], signal)).batches[0]!;
+  }
+
+  /**
+   * Writes several batches (of different partitions, or consecutive ranges of one) as ONE insert per table: the
+   * runner coalesces the partitions due at a flush tick, so a shorter flush interval does not multiply inserts
+   * by the partition count. A refused row is isolated in the combined block as in write() and returned with
+   * its own batch (index into that batch's rows, dead letter with its own topic/partition/offset and bytes).
+   * `total` sums the batches (its rejectedIndexes index the concatenated rows); dataErrors and retries are
+   * counted there only, since the inserts are shared.
+   *
+   * The deduplication token names this sink and every batch's range (sorted by the caller), so a retried insert
+   * of the same batches is dropped by ClickHouse; a replay after a crash relies on the tables' ReplacingMergeTree
+   * keys (see the header).
+   */
+  async writeMany(batches: readonly SinkBatch[], signal?: AbortSignal): Promise<{ total: SinkResult; batches: SinkResult[] }> {
+    const token = `${this.instance}:${insertToken(batches)}`;
+    const total: SinkResult = { cdrRows: 0, deadLetterRows: 0, rejected: 0, rejectedIndexes: [], dataErrors: 0, retries: 0, deadLetters: [] };
+    const results: SinkResult[] = batches.map(() => ({ cdrRows: 0, deadLetterRows: 0, rejected: 0, rejectedIndexes: [], dataErrors: 0, retries: 0, deadLetters: [] }));
+    // The batches' rows end to end; starts[b] = index of batch b's first row.
+    const rows: (EncodedCdr | SourcedCdr)[] = [];
+    const lines: (string | Buffer)[] = [];
+    const starts: number[] = [];
+    const refusedAtEncode = new Map<number, string>();
+    for (const batch of batches) {
+      const base = rows.length;
+      starts.push(base);
+      if (batch.encoded) {
+        for (const e of batch.encoded) {
+          rows.push(e);
+          lines.push(e.line);
+        }
+      } else if (batch.cdrs.length > 0) {
+        const local = new Map<number, string>();
+        const enc = this.binary ? this.encodeIsolating(batch.cdrs, local) : batch.cdrs.map(cdrRowCompact);
+        for (let i = 0; i < batch.cdrs.length; i++) {
+          rows.push(batch.cdrs[i]!);
+          lines.push(enc[i]!);
+        }
+        for (const [i, why] of local) refusedAtEncode.set(base + i, why);
+      }
+    }
+    const perBatchRejected: DeadLetter[][] = batches.map(() => []);
+    if (lines.length > 0) {
+      const shape = typeof lines[0] !== 'string' ? CDR_BINARY_SHAPE : CDR_SHAPE;
+      const bad = refusedAtEncode.size === 0 ? await this.insertIsolating(CDR_TABLE, lines, token, total, signal, 0, shape) : await this.insertSkipping(lines, refusedAtEncode, token, total, signal, shape);
       const indexes = [...bad.keys()].sort((a, b) => a - b);
+      let b = 0;
       for (const i of indexes) {
+        while (b + 1 < starts.length && starts[b + 1]! <= i) b++;
         const sc = rows[i]!;
         // The source record's own bytes when the runner kept them (replayable); else the decoded CDR as JSON
         // (or, for an encoded row, the row text).
         const fallbackKey = 'cdr' in sc ? Buffer.from(sc.cdr.servedMsisdn) : null;
         const fallbackValue = 'cdr' in sc ? Buffer.from(JSON.stringify(sc.cdr)) : Buffer.from(lines[i]!);
-        rejected.push({
+        perBatchRejected[b]!.push({
           code: DeadLetterCode.SINK_REJECTED,
           message: bad.get(i)!,
           topic: sc.topic,
@@ -149,28 +198,44 @@ export class ClickHouseSink {
           key: sc.source ? sc.source.key : fallbackKey,
           value: sc.source ? sc.source.value : fallbackValue,
         });
+        results[b]!.rejectedIndexes.push(i - starts[b]!);
       }
-      result.cdrRows = lines.length - bad.size;
-      result.rejected = bad.size;
-      result.rejectedIndexes = indexes;
+      total.cdrRows = lines.length - bad.size;
+      total.rejected = bad.size;
+      total.rejectedIndexes = indexes;
+      for (let k = 0; k < batches.length; k++) {
+        const n = (k + 1 < starts.length ? starts[k + 1]! : rows.length) - starts[k]!;
+        results[k]!.rejected = results[k]!.rejectedIndexes.length;
+        results[k]!.cdrRows = n - results[k]!.rejected;
+      }
     }
-    const dead = rejected.length ? batch.deadLetters.concat(rejected) : batch.deadLetters;
+    // Each batch's dead letters (the runner's, then its refused rows), in batch order: one insert.
+    const deadOf = batches.map((batch, k) => (perBatchRejected[k]!.length ? batch.deadLetters.concat(perBatchRejected[k]!) : batch.deadLetters));
+    const dead = deadOf.length === 1 ? deadOf[0]! : deadOf.flat();
     if (dead.length > 0) {
-      const bad = await this.insertIsolating(DEAD_LETTER_TABLE, dead.map(deadLetterRowJson), token, result, signal);
+      const bad = await this.insertIsolating(DEAD_LETTER_TABLE, dead.map(deadLetterRowJson), token, total, signal);
       if (bad.size > 0) {
         // A dead-letter row is built from the source's coordinates and bytes, its time clamped; if ClickHouse
         // still refuses one (a field no one foresaw), it is stored in a sanitised form (ASCII message and
         // topic, bytes and coordinates as they are) rather than stopping the pipeline on one record.
         const idx = [...bad.keys()].sort((a, b) => a - b);
         this.opts.log.warn({ rows: idx.length, err: [...bad.values()][0] }, 'dead_letters refused rows; storing them in a sanitised form');
-        const again = await this.insertIsolating(DEAD_LETTER_TABLE, idx.map((i) => deadLetterRowSanitised(dead[i]!, bad.get(i)!)), `${token}:sanitised`, result, signal);
+        const again = await this.insertIsolating(DEAD_LETTER_TABLE, idx.map((i) => deadLetterRowSanitised(dead[i]!, bad.get(i)!)), `${token}:sanitised`, total, signal);
         // Coordinates, a code, base64 and an ASCII message: refused even so means a schema or server problem.
         if (again.size > 0) throw new ClickHouseError(`dead_letters rejected ${again.size} rows even in sanitised form: ${[...again.values()][0]}`, 'fatal', undefined);
       }
-      result.deadLetterRows = dead.length;
-      result.deadLetters = dead;
+      total.deadLetterRows = dead.length;
+      total.deadLetters = dead;
+      for (let k = 0; k < batches.length; k++) {
+        results[k]!.deadLetters = deadOf[k]!;
+        results[k]!.deadLetterRows = deadOf[k]!.length;
+      }
     }
-    return result;
+    if (results.length === 1) {
+      results[0]!.dataErrors = total.dataErrors;
+      results[0]!.retries = total.retries;
+    }
+    return { total, batches: results };
   }
 
   /** Binary rows of CDRs this sink encodes itself; a CDR a column cannot hold is refused here (its slot stays empty). */
@@ -269,6 +334,16 @@ export class ClickHouseSink {
       }
     }
   }
+}
+
+/**
+ * The ranges part of a write's insert_deduplication_token: `topic:partition:first-last` for one batch, the
+ * batches' ranges joined by `,` for several, hashed (sha256) when that gets long: the token travels in the
+ * query's SETTINGS (in the URL over HTTP), and a group of hundreds of partitions would make it kilobytes.
+ */
+export function insertToken(batches: readonly Pick<SinkBatch, 'topic' | 'partition' | 'firstOffset' | 'lastOffset'>[]): string {
+  const token = batches.map((b) => `${b.topic}:${b.partition}:${b.firstOffset}-${b.lastOffset}`).join(',');
+  return token.length <= 512 ? token : `sha256:${createHash('sha256').update(token).digest('hex')}`;
 }
 
 function join(lines: readonly (string | Buffer)[], lo: number, hi: number, shape: InsertShape | undefined): string | Buffer {
