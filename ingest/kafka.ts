@@ -241,8 +241,17 @@ export async function topicEndOffsets(brokers: string[] | KafkaConnection, topic
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const offs = await admin.fetchTopicOffsets(topic);
-    return new Map(offs.map((o) => [o.partition, BigInt(o.high)]));
+    // A partition whose leader just moved (or a topic just created on a loaded broker) answers ListOffsets with
+    // NOT_LEADER_FOR_PARTITION, a retriable error kafkajs's admin passes on: retry it, as groupOffsets does.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const offs = await admin.fetchTopicOffsets(topic);
+        return new Map(offs.map((o) => [o.partition, BigInt(o.high)]));
+      } catch (err) {
+        if (!(err as { retriable?: boolean }).retriable || attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   } finally {
     await admin.disconnect();
   }
