@@ -12,7 +12,8 @@
  * the earliest moment a switch writing CDRs at call release could have delivered everything it needed.
  */
 import { createHash } from 'node:crypto';
-import type { FraudAlert, FraudEvent, Severity } from '../../schemas/index.js';
+import { readFileSync } from 'node:fs';
+import { schemaPath, type FraudAlert, type FraudEvent, type Severity } from '../../schemas/index.js';
 import type { Finding, Params, Rule, RuleBook } from './rules.js';
 import { formatMicros } from '../../schemas/tariff.js';
 import { microsOf } from './keying.js';
@@ -20,6 +21,228 @@ import { microsOf } from './keying.js';
 export interface StoredEvent extends FraudEvent {
   offset: number;
 }
+
+/**
+ * The low-cardinality fields of a stored event (kind, flags, band, country, category...): one object per
+ * distinct combination, shared by every stored event with exactly those values (interned, bounded).
+ */
+interface Profile {
+  readonly kind: FraudEvent['kind'];
+  readonly answered: boolean;
+  readonly highRisk: boolean;
+  readonly international: boolean;
+  readonly roaming: boolean;
+  readonly band: string;
+  readonly businessHours: FraudEvent['businessHours'];
+  readonly otherCountry: string | null;
+  readonly otherCategory: string | null;
+  readonly visitedPlmn: string | null;
+  readonly redirectionCounter: number;
+  readonly cause: FraudEvent['cause'];
+  readonly currency: string;
+  readonly accountClass: string | null;
+  readonly source: FraudEvent['source'];
+}
+
+/** Who an event is about: its entity and subscriber, shared by an entity's consecutive events of one line. */
+interface Who {
+  readonly group: FraudEvent['group'];
+  readonly key: string;
+  readonly msisdn: string;
+  readonly imsi: string | null;
+  readonly imei: string | null;
+  readonly accountId: string | null;
+  readonly lineAgeDays: number;
+}
+
+/** Fields most stored events have null (only international calls have a range, only forwarded legs an original called number). */
+interface Rare {
+  readonly range: string | null;
+  readonly originalCalled: string | null;
+  /** The start and end, when BASE + s and start + d do not give them back exactly (not integers): else null. */
+  readonly start: number | null;
+  readonly end: number | null;
+  /** Fields of the event schema not packed here (storedExtras), or null. */
+  readonly x: Record<string, unknown> | null;
+}
+
+/** The cell of an event and its position, shared by the events seen in that cell. */
+interface Place {
+  readonly cellId: FraudEvent['cellId'];
+  readonly lat: number | null;
+  readonly lon: number | null;
+}
+
+/**
+ * A stored event: the fields that vary per call as its own (record id, times, minutes, cost, other party),
+ * the rest through three shared objects (Profile, Who, Place), read by getters of the same names. Every
+ * FraudEvent field reads exactly the value the decoded event had, so rules see no difference; the state is
+ * 11 fields per event instead of 34 (the windows of a day of every active line are most of the detector's
+ * heap, and what V8's marking walks). Fields the event schema gains later, unknown here, are kept in `r.x` and
+ * read by getters defined from schemas/avro/fraud-event.avsc (see storedExtras).
+ */
+class Stored implements StoredEvent {
+  constructor(
+    public recordId: string,
+    /** start - BASE: a small integer, where a timestamp would be a heap number of its own (see BASE). */
+    public s: number,
+    /** end - start: a small integer too. */
+    public d: number,
+    public talkMs: number,
+    public costMicros: number,
+    public offset: number,
+    public other: string | null,
+    public w: Who,
+    public p: Profile,
+    public c: Place,
+    /** The rarely set fields; null when they are all null. */
+    public r: Rare | null,
+  ) {}
+  get start(): number {
+    const r = this.r;
+    return r !== null && r.start !== null ? r.start : BASE + this.s;
+  }
+  get end(): number {
+    const r = this.r;
+    return r !== null && r.end !== null ? r.end : this.start + this.d;
+  }
+  get range(): string | null {
+    const r = this.r;
+    return r === null ? null : r.range;
+  }
+  get originalCalled(): string | null {
+    const r = this.r;
+    return r === null ? null : r.originalCalled;
+  }
+  get group(): FraudEvent['group'] {
+    return this.w.group;
+  }
+  get key(): string {
+    return this.w.key;
+  }
+  get msisdn(): string {
+    return this.w.msisdn;
+  }
+  get imsi(): string | null {
+    return this.w.imsi;
+  }
+  get imei(): string | null {
+    return this.w.imei;
+  }
+  get accountId(): string | null {
+    return this.w.accountId;
+  }
+  get lineAgeDays(): number {
+    return this.w.lineAgeDays;
+  }
+  get kind(): FraudEvent['kind'] {
+    return this.p.kind;
+  }
+  get answered(): boolean {
+    return this.p.answered;
+  }
+  get highRisk(): boolean {
+    return this.p.highRisk;
+  }
+  get international(): boolean {
+    return this.p.international;
+  }
+  get roaming(): boolean {
+    return this.p.roaming;
+  }
+  get band(): string {
+    return this.p.band;
+  }
+  get businessHours(): FraudEvent['businessHours'] {
+    return this.p.businessHours;
+  }
+  get otherCountry(): string | null {
+    return this.p.otherCountry;
+  }
+  get otherCategory(): string | null {
+    return this.p.otherCategory;
+  }
+  get visitedPlmn(): string | null {
+    return this.p.visitedPlmn;
+  }
+  get redirectionCounter(): number {
+    return this.p.redirectionCounter;
+  }
+  get cause(): FraudEvent['cause'] {
+    return this.p.cause;
+  }
+  get currency(): string {
+    return this.p.currency;
+  }
+  get accountClass(): string | null {
+    return this.p.accountClass;
+  }
+  get source(): FraudEvent['source'] {
+    return this.p.source;
+  }
+  get cellId(): FraudEvent['cellId'] {
+    return this.c.cellId;
+  }
+  get lat(): number | null {
+    return this.c.lat;
+  }
+  get lon(): number | null {
+    return this.c.lon;
+  }
+}
+
+/** The FraudEvent fields Stored holds (own or through its shared objects). */
+const PACKED = new Set(['group', 'key', 'recordId', 'kind', 'start', 'end', 'talkMs', 'answered', 'msisdn', 'imsi', 'imei', 'other', 'otherCountry', 'otherCategory', 'highRisk', 'international', 'range', 'costMicros', 'currency', 'accountId', 'accountClass', 'band', 'businessHours', 'lineAgeDays', 'roaming', 'visitedPlmn', 'cellId', 'lat', 'lon', 'redirectionCounter', 'cause', 'originalCalled', 'source']);
+
+let extras: readonly string[] | undefined;
+/**
+ * Fields of the fraud-event schema Stored does not pack (a field added to the contract later): kept per event
+ * in `x`, read through getters added here once, so a rule reading a new field sees its value without a change
+ * to this file.
+ */
+function storedExtras(): readonly string[] {
+  if (extras !== undefined) return extras;
+  const schema = JSON.parse(readFileSync(schemaPath('avro', 'fraud-event.avsc'), 'utf8')) as { fields: { name: string }[] };
+  extras = schema.fields.map((f) => f.name).filter((n) => !PACKED.has(n));
+  for (const name of extras) {
+    Object.defineProperty(Stored.prototype, name, {
+      get(this: Stored) {
+        return this.r?.x?.[name];
+      },
+      configurable: true,
+    });
+  }
+  return extras;
+}
+
+/**
+ * Stored starts are kept relative to the first one stored in the process: within about 24 days of it the
+ * difference is a small integer (a Smi, inside the object), where an epoch-milliseconds number needs a heap
+ * number of 16 bytes of its own, one more object per event for the GC to mark. Further away it is a heap
+ * number again: the same value, only bigger. Exact for integers (times are integer milliseconds).
+ */
+let BASE = NaN;
+const NOWHERE: Place = { cellId: null, lat: null, lon: null };
+const sameProfile = (a: Profile, e: FraudEvent) =>
+  a.kind === e.kind &&
+  a.answered === e.answered &&
+  a.highRisk === e.highRisk &&
+  a.international === e.international &&
+  a.roaming === e.roaming &&
+  a.band === e.band &&
+  a.businessHours === e.businessHours &&
+  a.otherCountry === e.otherCountry &&
+  a.otherCategory === e.otherCategory &&
+  a.visitedPlmn === e.visitedPlmn &&
+  a.redirectionCounter === e.redirectionCounter &&
+  a.cause === e.cause &&
+  a.currency === e.currency &&
+  a.accountClass === e.accountClass &&
+  a.source === e.source;
+const sameWho = (a: Who, e: FraudEvent) => a.msisdn === e.msisdn && a.imsi === e.imsi && a.imei === e.imei && a.accountId === e.accountId && a.lineAgeDays === e.lineAgeDays;
+/** Interned objects kept at most (profiles; cells, ~20 MB at most): beyond, a new combination gets an object of its own. */
+const INTERN_MAX = 1 << 16;
+const CELLS_MAX = 1 << 18;
 
 interface Episode {
   alert: FraudAlert;
@@ -54,7 +277,7 @@ interface Entity {
   group: FraudEvent['group'];
   key: string;
   partition: number;
-  events: StoredEvent[];
+  events: Stored[];
   /** Latest release time seen for the entity. */
   clock: number;
   /** Open episodes by `${rule}\0${entity}`; null while there are none (most entities never have one). */
@@ -280,6 +503,9 @@ export class Detector {
   /** Rule parameters per (account class, band): the rule book's, without building its string key per event. */
   private readonly contexts = new Map<string | null, Map<string, Map<string, Params>>>();
   private readonly vocabulary = new Map<string, string>();
+  private readonly profiles = new Map<string, Profile>();
+  private readonly cells = new Map<number, Place>();
+  private readonly extras = storedExtras();
 
   constructor(
     readonly book: RuleBook,
@@ -341,6 +567,11 @@ export class Detector {
       }
     }
     return out;
+  }
+
+  /** The stored events of one entity, oldest first (diagnostics and tests; what the rules are given). */
+  eventsOf(partition: number, group: FraudEvent['group'], key: string): readonly StoredEvent[] {
+    return this.parts.get(partition)?.groups.get(group)?.get(key)?.events ?? [];
   }
 
   /**
@@ -422,12 +653,12 @@ export class Detector {
   }
 
   /** A later part of a stored call: its minutes and cost join the call's event, which is judged again. */
-  private continueCall(part: Part, ent: Entity, call: StoredEvent, next: FraudEvent, partition: number, offset: number): FraudAlert[] {
+  private continueCall(part: Part, ent: Entity, call: Stored, next: FraudEvent, partition: number, offset: number): FraudAlert[] {
     part.last = offset;
-    call.end = next.end;
+    this.setEnd(call, next.end);
     call.talkMs += next.talkMs;
     call.costMicros += next.costMicros;
-    if (next.answered) call.answered = true;
+    if (next.answered && !call.answered) call.p = this.profileOf({ ...call.p, answered: true } as unknown as FraudEvent, ent.events);
     this.stats_.continued++;
     return this.judge(part, ent, call, next.costMicros, partition, offset);
   }
@@ -437,7 +668,7 @@ export class Detector {
    * event; for a call that took a later part, the cost that part added (the call is already in any episode
    * it contributed to: only the added cost is new to it).
    */
-  private judge(part: Part, ent: Entity, ev: StoredEvent, addedMicros: number | null, partition: number, offset: number): FraudAlert[] {
+  private judge(part: Part, ent: Entity, ev: Stored, addedMicros: number | null, partition: number, offset: number): FraudAlert[] {
     const out: FraudAlert[] = [];
     const ctx = this.contextOf(ev.accountClass, ev.band);
     for (const rule of this.book.rulesOf(ev.group)) {
@@ -584,77 +815,104 @@ export class Detector {
   }
 
   /**
-   * The stored copy of an event: every field, in one object literal (one allocation site, whose objects all
-   * live for the window: V8 learns to allocate them in the old generation instead of copying each through
-   * the young one), sharing its strings: the entity's key and group, the previous events' subscriber
-   * fields, numbers and cell position, and one copy of each short code (kind, country, category, band...).
-   * Decoded events carry fresh copies of every string, most of an event's memory. The values are the same.
+   * The stored copy of an event (Stored): the same values, in 11 fields instead of 34, sharing what repeats —
+   * the entity's key and group, one Who per line while its subscriber fields stay the same, one Profile per
+   * combination of the low-cardinality fields, one Place per cell, the previous events' other party, and
+   * one copy of each short code (range). Decoded events carry fresh copies of every string and 34 fields,
+   * most of the state's memory. The caller's object is left as it was.
    */
-  private store(ev: FraudEvent, ent: Entity, evs: readonly FraudEvent[], offset: number): StoredEvent {
-    const prev = evs[evs.length - 1];
-    let msisdn = ev.msisdn === ent.key ? ent.key : ev.msisdn;
-    let imsi = ev.imsi;
-    let imei = ev.imei;
-    let accountId = ev.accountId;
+  private store(ev: FraudEvent, ent: Entity, evs: readonly Stored[], offset: number): Stored {
+    let w: Who | undefined;
+    let c: Place | undefined;
     let other = ev.other;
-    let lat = ev.lat;
-    let lon = ev.lon;
-    if (prev !== undefined) {
-      if (msisdn === prev.msisdn) msisdn = prev.msisdn;
-      if (imsi !== null && imsi === prev.imsi) imsi = prev.imsi;
-      if (imei !== null && imei === prev.imei) imei = prev.imei;
-      if (accountId !== null && accountId === prev.accountId) accountId = prev.accountId;
-      // Same cell: the same position numbers (a nullable field holds a reference, so they can be shared).
-      if (lat !== null && lat === prev.lat && lon === prev.lon) {
-        lat = prev.lat;
-        lon = prev.lon;
-      }
-      // A number called again lately.
-      if (other !== null) {
-        for (let j = evs.length - 1, n = 0; j >= 0 && n < 4; j--, n++) {
-          if (evs[j]!.other === other) {
-            other = evs[j]!.other;
-            break;
-          }
-        }
-      }
+    let p: Profile | undefined;
+    // The previous events of the entity: the same line, cell, profile or number, most likely.
+    for (let j = evs.length - 1, n = 0; j >= 0 && n < 4; j--, n++) {
+      const o = evs[j]!;
+      if (w === undefined && sameWho(o.w, ev)) w = o.w;
+      if (c === undefined && o.c.cellId === ev.cellId && o.c.lat === ev.lat && o.c.lon === ev.lon) c = o.c;
+      if (p === undefined && sameProfile(o.p, ev)) p = o.p;
+      if (other !== null && o.other === other) other = o.other;
     }
-    return {
-      group: ent.group,
-      key: ent.key,
-      recordId: ev.recordId,
+    if (w === undefined) {
+      const prev = evs[evs.length - 1];
+      let msisdn = ev.msisdn === ent.key ? ent.key : ev.msisdn;
+      let imsi = ev.imsi;
+      let imei = ev.imei;
+      let accountId = ev.accountId;
+      if (prev !== undefined) {
+        if (msisdn === prev.w.msisdn) msisdn = prev.w.msisdn;
+        if (imsi !== null && imsi === prev.w.imsi) imsi = prev.w.imsi;
+        if (imei !== null && imei === prev.w.imei) imei = prev.w.imei;
+        if (accountId !== null && accountId === prev.w.accountId) accountId = prev.w.accountId;
+      }
+      w = { group: ent.group, key: ent.key, msisdn, imsi, imei, accountId, lineAgeDays: ev.lineAgeDays };
+    }
+    c ??= this.placeOf(ev);
+    p ??= this.profileOf(ev, evs);
+    let x: Record<string, unknown> | null = null;
+    if (this.extras.length > 0) {
+      x = {};
+      for (const k of this.extras) x[k] = (ev as unknown as Record<string, unknown>)[k];
+    }
+    const range = ev.range === null ? null : ev.range === ent.key ? ent.key : this.word(ev.range);
+    if (BASE !== BASE && Number.isSafeInteger(ev.start)) BASE = ev.start;
+    const rel = ev.start - BASE;
+    const start = BASE + rel === ev.start ? null : ev.start;
+    const d = ev.end - ev.start;
+    const end = ev.start + d === ev.end ? null : ev.end;
+    const r = range === null && ev.originalCalled === null && start === null && end === null && x === null ? null : { range, originalCalled: ev.originalCalled, start, end, x };
+    return new Stored(ev.recordId, rel, d, ev.talkMs, ev.costMicros, offset, other, w, p, c, r);
+  }
+
+  /** Moves a stored call's end (a later part of it). */
+  private setEnd(call: Stored, end: number): void {
+    const d = end - call.start;
+    if (call.start + d === end && (call.r === null || call.r.end === null)) call.d = d;
+    else {
+      const r = call.r ?? { range: null, originalCalled: null, start: null, end: null, x: null };
+      call.r = { ...r, end: call.start + d === end ? null : end };
+      call.d = d;
+    }
+  }
+
+  /** The shared Profile of an event's low-cardinality fields (interned; bounded). */
+  private profileOf(ev: FraudEvent, evs: readonly Stored[]): Profile {
+    for (let j = evs.length - 1, n = 0; j >= 0 && n < 8; j--, n++) if (sameProfile(evs[j]!.p, ev)) return evs[j]!.p;
+    const k = `${ev.kind}\u0001${ev.answered}\u0001${ev.highRisk}\u0001${ev.international}\u0001${ev.roaming}\u0001${ev.band}\u0001${ev.businessHours}\u0001${ev.otherCountry}\u0001${ev.otherCategory}\u0001${ev.visitedPlmn}\u0001${ev.redirectionCounter}\u0001${ev.cause}\u0001${ev.currency}\u0001${ev.accountClass}\u0001${ev.source}`;
+    const hit = this.profiles.get(k);
+    // The key's text could coincide for different values (null and "null"): the fields decide.
+    if (hit !== undefined && sameProfile(hit, ev)) return hit;
+    const p: Profile = {
       kind: this.word(ev.kind) as FraudEvent['kind'],
-      start: ev.start,
-      end: ev.end,
-      talkMs: ev.talkMs,
       answered: ev.answered,
-      msisdn,
-      imsi,
-      imei,
-      other,
-      otherCountry: this.word(ev.otherCountry),
-      otherCategory: this.word(ev.otherCategory),
       highRisk: ev.highRisk,
       international: ev.international,
-      range: this.word(ev.range),
-      costMicros: ev.costMicros,
-      currency: this.word(ev.currency)!,
-      accountId,
-      accountClass: this.word(ev.accountClass),
+      roaming: ev.roaming,
       band: this.word(ev.band)!,
       businessHours: ev.businessHours,
-      lineAgeDays: ev.lineAgeDays,
-      roaming: ev.roaming,
+      otherCountry: this.word(ev.otherCountry),
+      otherCategory: this.word(ev.otherCategory),
       visitedPlmn: this.word(ev.visitedPlmn),
-      cellId: ev.cellId,
-      lat,
-      lon,
       redirectionCounter: ev.redirectionCounter,
       cause: ev.cause,
-      originalCalled: ev.originalCalled,
+      currency: this.word(ev.currency)!,
+      accountClass: this.word(ev.accountClass),
       source: ev.source,
-      offset,
     };
+    if (hit === undefined && this.profiles.size < INTERN_MAX) this.profiles.set(k, p);
+    return p;
+  }
+
+  /** The shared Place of an event's cell (one per cell id while its position stays the same; bounded). */
+  private placeOf(ev: FraudEvent): Place {
+    if (ev.cellId === null) return ev.lat === null && ev.lon === null ? NOWHERE : { cellId: null, lat: ev.lat, lon: ev.lon };
+    const hit = this.cells.get(ev.cellId);
+    if (hit !== undefined && hit.lat === ev.lat && hit.lon === ev.lon) return hit;
+    const c: Place = { cellId: ev.cellId, lat: ev.lat, lon: ev.lon };
+    // A cell whose position changed (reference data reloaded) takes the newer one.
+    if (hit !== undefined || this.cells.size < CELLS_MAX) this.cells.set(ev.cellId, c);
+    return c;
   }
 
   private word(s: string | null): string | null {
