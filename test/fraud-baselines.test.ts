@@ -428,3 +428,70 @@ describe('rule book entries', () => {
     expect(num(P('pbx.destination_spike', 'business'), 'minConcurrent')).toBeGreaterThan(num(P('pbx.destination_spike', 'pbx'), 'minConcurrent'));
   });
 });
+
+describe('forwarding.high_risk_spike: a line first seen forwarding to a hot-listed number (cold start)', () => {
+  const R = 'forwarding.high_risk_spike';
+  const p = P(R);
+  const LINE = '447700905301';
+  const OWN = '5355512345'; // the expatriate's own mobile in a hot-listed country
+  const hrLegs = num(p, 'minLegsHighRisk');
+  const hrMin = num(p, 'highRiskMinMinutes');
+  const atOnce = num(p, 'highRiskMinConcurrent');
+  /** Legs to one hot-listed number, none established (no history: the detector's first day, or an old forward). */
+  const legs = (prefix: string, spec: { at: number; talkSec: number }[], n = OWN) => {
+    const b = builder(prefix);
+    return spec.map((s) => b.fwd(LINE, to.hotListed(n), { at: s.at, talkSec: s.talkSec, cost: dec(Math.ceil(s.talkSec / 60) * 1_200_000) }));
+  };
+
+  it('benign look-alike: an expatriate\'s forward seen for the first time, his callers\' few short calls one at a time, does not fire', () => {
+    // more legs than minLegsHighRisk within the window, of ordinary length, one after another
+    const spec = Array.from({ length: hrLegs + 2 }, (_, i) => ({ at: i * 12 * MIN, talkSec: 150 + 20 * i }));
+    const evs = legs('cold-expat', spec);
+    expect(evs[evs.length - 1]!.start - evs[0]!.start).toBeLessThan(num(p, 'windowMinutes') * MIN);
+    expect(evs.reduce((m, e) => m + e.talkMs, 0)).toBeLessThan(hrMin * MIN);
+    expectQuiet(run(evs), R);
+  });
+
+  it('hijack pumping to the same hot-listed number fires: highRiskMinConcurrent answered legs up at once, seen at their first partial record', () => {
+    expect(atOnce).toBeGreaterThanOrEqual(hrLegs);
+    // first parts of long legs (5 minutes into each), the attacker's lines calling seconds apart
+    const n = atOnce;
+    const evs = legs('cold-pump', Array.from({ length: n }, (_, i) => ({ at: i * 20 * SEC, talkSec: Math.floor((hrMin * 60 - 1) / n) })));
+    expect(evs.reduce((m, e) => m + e.talkMs, 0)).toBeLessThan(hrMin * MIN);
+    expectOne(run(evs), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing: evs, counts: { legs: n, highRiskLegs: n, destinations: 1, establishedLegs: 0 } });
+  });
+
+  it('slow pumping, one leg after another: exactly highRiskMinMinutes answered minutes fire, one second less does not', () => {
+    const spec = (less: number) => {
+      const first = Math.ceil((hrMin * 60) / hrLegs);
+      return Array.from({ length: hrLegs }, (_, i) => ({ at: i * (first + 30) * SEC, talkSec: i === 0 ? first : Math.floor((hrMin * 60 - first) / (hrLegs - 1)) - (i === hrLegs - 1 ? less : 0) }));
+    };
+    const at = legs('cold-slow', spec(0));
+    expect(at.reduce((m, e) => m + e.talkMs, 0)).toBe(hrMin * MIN);
+    expectOne(run(at), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing: at, counts: { highRiskLegs: hrLegs, destinations: 1 } });
+    expectQuiet(run(legs('cold-slow-nm', spec(1))), R);
+  });
+
+  it('near misses on "at once": one leg fewer up at once, the last leg seized as the first is released, or unanswered legs during a call (his mobile busy) do not fire; a second before the release fires', () => {
+    const talk = 120;
+    const released = (5 + talk) * SEC; // the builder's release: 5 s of ringing, then the talk
+    const together = (prefix: string, lastAt: number, answered = true) =>
+      legs(prefix, Array.from({ length: atOnce }, (_, i) => ({ at: i === atOnce - 1 ? lastAt : i * 10 * SEC, talkSec: i === atOnce - 1 && !answered ? 0 : talk })));
+    expect((atOnce - 2) * 10 * SEC).toBeLessThan(released - SEC);
+    // more than minLegsHighRisk legs, at most highRiskMinConcurrent - 1 of them up at once, 10 minutes apart
+    const fewer = legs('cold-fewer', Array.from({ length: hrLegs + 1 }, (_, i) => ({ at: Math.floor(i / (atOnce - 1)) * 10 * MIN + (i % (atOnce - 1)) * 10 * SEC, talkSec: talk })));
+    expect(fewer.reduce((m, e) => m + e.talkMs, 0)).toBeLessThan(hrMin * MIN);
+    expectQuiet(run(fewer), R);
+    expectQuiet(run(together('cold-b2b', released)), R);
+    const busy = together('cold-busy', 30 * SEC, false);
+    expect(busy[busy.length - 1]!.answered).toBe(false);
+    expectQuiet(run(busy), R);
+    const overlap = together('cold-overlap', released - SEC);
+    expectOne(run(overlap), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing: overlap, counts: { highRiskLegs: atOnce } });
+  });
+
+  it('short legs to more than one hot-listed number (a forward re-pointed) fire', () => {
+    const evs = [...legs('cold-two', [{ at: 0, talkSec: 60 }]), ...legs('cold-two-b', [{ at: 15 * MIN, talkSec: 60 }], '5355598765')];
+    expectOne(run(evs), R, { entityKind: 'MSISDN', entity: LINE, fraudType: 'FORWARDING', contributing: evs, counts: { highRiskLegs: 2, destinations: 2 } });
+  });
+});

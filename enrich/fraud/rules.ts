@@ -213,6 +213,19 @@ function relayedCalls(events: readonly FraudEvent[], ev: FraudEvent, p: Params, 
   return { relays, calls: relays.length + (own ? 0 : 1), upstream };
 }
 
+/** The most answered legs (oldest first) up at the same time. */
+function mostAtOnce(legs: readonly FraudEvent[]): number {
+  const ends: number[] = [];
+  let most = 0;
+  for (const e of legs) {
+    if (!e.answered) continue;
+    for (let i = ends.length - 1; i >= 0; i--) if (ends[i]! <= e.start) ends.splice(i, 1);
+    ends.push(e.end);
+    most = Math.max(most, ends.length);
+  }
+  return most;
+}
+
 export const RULES: Rule[] = [
   {
     id: 'forwarding.high_risk_spike',
@@ -240,12 +253,20 @@ export const RULES: Rule[] = [
       const fresh = known.size === 0 ? w : w.filter((e) => e.other === null || !known.has(e.other));
       // High-risk legs count when they go to a number the line was not already forwarding to: an expat's own
       // mobile in a hot-listed country is established (it needs the volume one person cannot talk, below).
-      const hr = fresh === w ? w.filter(risky).length : fresh.filter(risky).length;
+      const hrLegs = fresh.filter(risky);
+      const hr = hrLegs.length;
+      // ...and when they look like pumping (ClearIP, Flowroute: many callers' long legs at once or back to back,
+      // right after the forward is set) rather than a line seen forwarding for the first time — the detector's
+      // cold start, or a forward older than lookbackMinutes — to its owner's mobile in a hot-listed country,
+      // which carries his callers' calls one at a time, of ordinary length:
+      // highRiskMinConcurrent answered legs up at once, legs to more than one such number (a forward
+      // re-pointed), or highRiskMinMinutes answered minutes.
+      const hrPumping = hr >= num(p, 'minLegsHighRisk') && (distinct(hrLegs, (e) => e.other) >= 2 || minutes(hrLegs) >= num(p, 'highRiskMinMinutes') || mostAtOnce(hrLegs) >= num(p, 'highRiskMinConcurrent'));
       const m = minutes(w);
       const mFresh = fresh === w ? m : minutes(fresh);
       const byVolume = fresh.length >= num(p, 'minLegs') && mFresh >= num(p, 'minMinutes');
       const byEstablished = w.length >= num(p, 'minLegs') && m >= num(p, 'establishedMinMinutes');
-      if (!(hr >= num(p, 'minLegsHighRisk') || byVolume || byEstablished)) {
+      if (!(hrPumping || byVolume || byEstablished)) {
         // Slow pumping (ClearIP "Slow Traffic Pumping", 60 min and more): one or two legs at a time for hours
         // to numbers the line was not forwarding to, priced like a costly range. The rated cost tells it from
         // an expat's own mobile abroad, whose day of forwarded calls costs a fraction of it.
@@ -256,7 +277,7 @@ export const RULES: Rule[] = [
         if (slow.length < num(p, 'slowMinLegs') || mSlow < num(p, 'slowMinMinutes') || cSlow < money(p, 'slowMinCost')) return null;
         return finding(slow, { legs: slow.length, highRiskLegs: slow.filter(risky).length, forwardedMinutesX10: Math.round(mSlow * 10), destinations: distinct(slow, (e) => e.other), establishedLegs: 0 }, { forwardedTo: [...new Set(slow.map((e) => e.other ?? '?'))].slice(0, 5).join(','), forwardedMinutes: fmtMin(mSlow), windowMinutes: String(p.slowWindowMinutes), trigger: 'slow' }, Math.min(slow.length / num(p, 'slowMinLegs'), mSlow / num(p, 'slowMinMinutes'), cSlow / money(p, 'slowMinCost')));
       }
-      const s = Math.max(hr / num(p, 'minLegsHighRisk'), Math.min(fresh.length / num(p, 'minLegs'), mFresh / num(p, 'minMinutes')), Math.min(w.length / num(p, 'minLegs'), m / num(p, 'establishedMinMinutes')));
+      const s = Math.max(hrPumping ? hr / num(p, 'minLegsHighRisk') : 0, Math.min(fresh.length / num(p, 'minLegs'), mFresh / num(p, 'minMinutes')), Math.min(w.length / num(p, 'minLegs'), m / num(p, 'establishedMinMinutes')));
       return finding(w, { legs: w.length, highRiskLegs: hr, forwardedMinutesX10: Math.round(m * 10), destinations: distinct(w, (e) => e.other), establishedLegs: w.length - fresh.length }, { forwardedTo: [...new Set(w.map((e) => e.other ?? '?'))].slice(0, 5).join(','), forwardedMinutes: fmtMin(m), windowMinutes: String(p.windowMinutes) }, s);
     },
   },
