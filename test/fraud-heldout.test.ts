@@ -12,19 +12,19 @@ import type { ScenarioScore } from '../tools/eval/fraud-score.js';
 const conf = evalConfig('held-out-a');
 const run = (variant: 'plain' | 'evasive') => runOfflineEval({ seed: conf.seed, startMs: Date.parse(conf.start), subscribers: CI_SIZE.subscribers, days: CI_SIZE.days, scenarios: 'all', variant });
 
-/** Scenario -> what misses its target on this configuration (docs/FRAUD.md). */
-const MISSES: Record<'plain' | 'evasive', Record<string, string>> = {
-  plain: { subscription: 'recall 0.67: one bust-out stays under 30.00 in 3 h' },
-  evasive: {
-    'cf-hijack': 'slow pumping to an unlisted range: recall 0',
-    irsf: 'unlisted range at 1.00/min (not priced like IRSF): recall 0',
-    'roaming-high-usage': 'unlisted range while roaming: recall 0',
-    'premium-rate': 'existing line, one test call: recall 0.5',
-    simbox: 'mimicking, moving box: recall 0.25',
-    subscription: 'dormant account: recall 0.67',
-  },
+/** Scenario -> what misses its recall/precision target on this configuration (docs/FRAUD.md); none at the CI size now. */
+const MISSES: Record<'plain' | 'evasive', Record<string, string>> = { plain: {}, evasive: {} };
+/** Median time to detect, plain traffic: <= 5 min for these (the issue's bursts)... */
+const FAST = ['irsf', 'wangiri', 'sms-pumping', 'premium-rate', 'a-calls-a', 'roaming-high-usage'];
+/** ... and <= 30 min for these. */
+const SLOW = ['simbox', 'pbx-hack'];
+/** Over their time-to-detect target on this configuration, and why (docs/FRAUD.md): asserted to miss, so a fix updates both. */
+const TTD_MISSES: Record<string, { target: number; why: string }> = {
+  'cf-hijack': { target: 5, why: 'a forwarded leg exists at its first 5-minute partial record: 5.3 min' },
+  'cf-chain': { target: 5, why: 'the same: 5.01 min' },
+  'sim-clone': { target: 30, why: "the original handset's next record after the clone's first call: 135.7 min" },
+  subscription: { target: 30, why: 'two answered calls must reach 30.00: 31.7 min' },
 };
-const FAST = ['irsf', 'wangiri', 'sms-pumping', 'premium-rate', 'a-calls-a'];
 
 describe(`held-out configuration ${conf.name} (seed ${conf.seed}, ${CI_SIZE.subscribers} subscribers x ${CI_SIZE.days} days)`, () => {
   for (const variant of ['plain', 'evasive'] as const) {
@@ -33,11 +33,15 @@ describe(`held-out configuration ${conf.name} (seed ${conf.seed}, ${CI_SIZE.subs
       expect(r.score.falseAlertsPer10kPerDay).toBeLessThanOrEqual(1);
       const [minRecall, minPrecision] = variant === 'plain' ? [0.95, 0.95] : [0.85, 0.9];
       const scenarios = new Map<string, ScenarioScore>(r.score.scenarios.map((s) => [s.scenario, s]));
-      expect(scenarios.size).toBe(12);
+      expect(scenarios.size).toBe(13);
       for (const [name, s] of scenarios) {
         const meets = s.recall >= minRecall && s.precision >= minPrecision;
         expect(meets, `${variant} ${name}: recall ${s.recall.toFixed(2)} precision ${s.precision.toFixed(2)} (${MISSES[variant][name] ?? 'expected to meet the target'})`).toBe(!(name in MISSES[variant]));
-        if (variant === 'plain' && FAST.includes(name)) expect(s.medianTtdMinutes!, `${name} median time to detect`).toBeLessThanOrEqual(5);
+        if (variant !== 'plain') continue;
+        if (FAST.includes(name)) expect(s.medianTtdMinutes!, `${name} median time to detect`).toBeLessThanOrEqual(5);
+        if (SLOW.includes(name)) expect(s.medianTtdMinutes!, `${name} median time to detect`).toBeLessThanOrEqual(30);
+        const miss = TTD_MISSES[name];
+        if (miss) expect(s.medianTtdMinutes!, `${name} median time to detect (listed as a miss: ${miss.why})`).toBeGreaterThan(miss.target);
       }
     }, 240_000);
   }
