@@ -59,8 +59,14 @@ export async function runFraudEval(cfg: Config, o: FraudEvalOptions, log: Log, p
   const chPath = cfg.clickhouse.mode === 'embedded' ? join(dataDir, 'clickhouse') : cfg.clickhouse.path;
   if (cfg.clickhouse.mode === 'embedded') rmSync(chPath, { recursive: true, force: true });
   const referenceDir = join(dataDir, 'reference');
+  // A configuration may lie in the future (held-out-a is March 2027): the decoder refuses records released more
+  // than decode.maxFutureSkewMs ahead of the wall clock (FUTURE_TIMESTAMP), and the fraud service applies the same
+  // limit to event times. The simulated traffic is the "present" of the evaluation, so the limit covers its window.
+  const trafficEndMs = o.startMs + o.days * 86_400_000;
+  const maxFutureSkewMs = Math.max(cfg.decode.maxFutureSkewMs, trafficEndMs - Date.now() + 86_400_000);
   const runCfg: Config = {
     ...cfg,
+    decode: { ...cfg.decode, maxFutureSkewMs },
     kafka: { ...cfg.kafka, brokers, partitions: o.partitions ?? cfg.kafka.partitions, topic: `${cfg.kafka.topic}.eval-${runId}`, groupId: `${cfg.kafka.groupId}-eval-${runId}`, fromBeginning: true, deadLetterTopic: '' },
     clickhouse: { ...cfg.clickhouse, path: chPath },
     rating: { ...cfg.rating, referenceSource: 'files', referenceDir },
