@@ -15,32 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Cdr, FraudAlert, FraudEvent, SourcedCdr } from '../schemas/index.js';
-import { bandOf, createFraudKeyer, Detector, loadRuleBook, type Params } from '../enrich/fraud/index.js';
+import { bandOf, createFraudKeyer, Detector, type Params } from '../enrich/fraud/index.js';
 import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
+import { SEC, MIN, HOUR, T0, micros, dec, book, P, num } from './fraud-fixtures.js';
 
-const SEC = 1000;
-const MIN = 60_000;
-const HOUR = 3_600_000;
-/** Wednesday 2024-05-15 10:00 UTC. */
-const T0 = Date.UTC(2024, 4, 15, 10, 0, 0);
 
-function micros(s: string): number {
-  const [i = '0', f = ''] = s.split('.');
-  return Number(i) * 1_000_000 + Number((f + '000000').slice(0, 6));
-}
-function dec(m: number): string {
-  const s = String(m).padStart(7, '0');
-  return `${s.slice(0, -6)}.${s.slice(-6)}`;
-}
 
-const book = loadRuleBook();
-const P = (rule: string, accountClass: string | null = 'private', band = 'day'): Params => book.params(rule, accountClass, band);
-const num = (p: Params, k: string): number => {
-  const v = p[k];
-  if (typeof v !== 'number') throw new Error(`parameter ${k} is not a number: ${String(v)}`);
-  return v;
-};
 const money = (p: Params, k: string): number => micros(String(p[k]));
 
 interface Party {

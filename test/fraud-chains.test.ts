@@ -16,22 +16,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Cdr, FraudAlert, FraudEvent } from '../schemas/index.js';
-import { bandOf, createFraudKeyer, Detector, loadRuleBook, type Params } from '../enrich/fraud/index.js';
+import { bandOf, createFraudKeyer, Detector } from '../enrich/fraud/index.js';
 import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
+import { SEC, MIN, HOUR, T0, book, P, num } from './fraud-fixtures.js';
 
-const SEC = 1000;
-const MIN = 60_000;
-const HOUR = 3_600_000;
-const T0 = Date.UTC(2024, 4, 15, 10, 0, 0);
 
-const book = loadRuleBook();
-const P = (rule: string): Params => book.params(rule, 'private', 'day');
-const num = (p: Params, k: string): number => {
-  const v = p[k];
-  if (typeof v !== 'number') throw new Error(`parameter ${k} is not a number: ${String(v)}`);
-  return v;
-};
 const RELAY = 'forwarding.relay';
 const TARGET = 'forwarding.chain_target';
 const relayP = P(RELAY);

@@ -18,23 +18,13 @@ import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import type { Cdr, FraudAlert, FraudEvent, FraudEventGroup, FraudEventKind } from '../schemas/index.js';
 import { AvroDecodeError, avroCodec, avroCodecOf, schemaPath } from '../schemas/index.js';
-import { alertIdOf, bandOf, createFraudKeyer, Detector, loadRuleBook, RULES, type Params } from '../enrich/fraud/index.js';
+import { alertIdOf, bandOf, createFraudKeyer, Detector, RULES } from '../enrich/fraud/index.js';
 import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
+import { SEC, MIN, HOUR, T0, book, P, num } from './fraud-fixtures.js';
 
-const SEC = 1000;
-const MIN = 60_000;
-const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const T0 = Date.UTC(2024, 4, 15, 10, 0, 0);
 
-const book = loadRuleBook();
-const P = (rule: string): Params => book.params(rule, 'private', 'day');
-const num = (p: Params, k: string): number => {
-  const v = p[k];
-  if (typeof v !== 'number') throw new Error(`parameter ${k} is not a number: ${String(v)}`);
-  return v;
-};
 
 interface Opts {
   /** Seizure, ms after T0. */

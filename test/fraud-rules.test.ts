@@ -21,38 +21,19 @@ import { alertIdOf, bandOf, createFraudKeyer, Detector, loadRuleBook, RuleBook, 
 import type { Cdr, SourcedCdr } from '../schemas/index.js';
 import { createTraffic, writeReference } from '../simulators/traffic/index.js';
 import { createRatingStage } from '../enrich/rate/stage.js';
+import { SEC, MIN, HOUR, T0, micros, dec, book, P, num } from './fraud-fixtures.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Time, money and parameters
 // ---------------------------------------------------------------------------------------------------------
 
-const SEC = 1000;
-const MIN = 60_000;
-const HOUR = 3_600_000;
-/** Wednesday 2024-05-15 10:00 UTC: "day" band. */
-const T0 = Date.UTC(2024, 4, 15, 10, 0, 0);
 /** Wednesday 2024-05-15 02:00 UTC: "night" band. */
 const NIGHT = Date.UTC(2024, 4, 15, 2, 0, 0);
 
 /** Exact decimal string -> micro-units (independent of the code under test). */
-function micros(s: string): number {
-  const [i = '0', f = ''] = s.split('.');
-  return Number(i) * 1_000_000 + Number((f + '000000').slice(0, 6));
-}
 /** Micro-units -> Decimal(18,6) string. */
-function dec(m: number): string {
-  const s = String(m).padStart(7, '0');
-  return `${s.slice(0, -6)}.${s.slice(-6)}`;
-}
 const exposureOf = (evs: readonly FraudEvent[]) => dec(evs.reduce((a, e) => a + e.costMicros, 0));
 
-const book = loadRuleBook();
-const P = (rule: string, accountClass: string | null = 'private', band = 'day'): Params => book.params(rule, accountClass, band);
-const num = (p: Params, k: string): number => {
-  const v = p[k];
-  if (typeof v !== 'number') throw new Error(`parameter ${k} is not a number: ${String(v)}`);
-  return v;
-};
 const moneyParam = (p: Params, k: string): number => micros(String(p[k]));
 
 // ---------------------------------------------------------------------------------------------------------
