@@ -16,19 +16,12 @@
  * below the block bound still gets every event (blocks split), none refused.
  */
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DeadLetterCode, schemaPath, type FraudAlert, type FraudEvent, type SourcedCdr } from '../schemas/index.js';
-import { createTraffic, writeReference } from '../simulators/traffic/index.js';
-import { createRatingStage } from '../enrich/rate/stage.js';
-import { createFraudKeyer, SourceMerge } from '../enrich/fraud/index.js';
-import { partitionOf, releaseOrder } from '../tools/eval/fraud-offline.js';
+import { DeadLetterCode, type FraudAlert, type FraudEvent, type SourcedCdr } from '../schemas/index.js';
+import { SourceMerge } from '../enrich/fraud/index.js';
 import { ensureTopic, topicEndOffsets } from '../ingest/kafka.js';
-import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
-import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
+import type { ClickHouseConnection } from '../sinks/clickhouse/connection.js';
 import { loadConfig, type Config } from '../pipeline/config.js';
 import { createMetrics } from '../pipeline/telemetry.js';
 import {
@@ -47,7 +40,8 @@ import {
   type ReadBlock,
   type Refusal,
 } from '../pipeline/fraud.js';
-import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
+import { quietLog, uniqueName, waitFor } from './helpers.js';
+import { openBlocksFixture } from './fraud-blocks-fixture.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 9, 5);
@@ -295,46 +289,11 @@ describe('hostile blocks through the service', () => {
   const name = uniqueName('fraudhostile');
   let conn: ClickHouseConnection;
   let base: Config;
-  const batches: SourcedCdr[][] = [];
-  const eventsOf = new Map<SourcedCdr, FraudEvent[]>();
+  let batches: SourcedCdr[][] = [];
+  let eventsOf = new Map<SourcedCdr, FraudEvent[]>();
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fraud-hostile-'));
-    try {
-      const traffic = createTraffic({ seed: 29, subscribers: 300, startMs: T0, endMs: T0 + 26 * HOUR, scenarios: ['wangiri', 'pbx-hack', 'cf-hijack', 'a-calls-a', 'irsf'] });
-      writeReference(dir, traffic.reference());
-      const stage = createRatingStage(dir, '');
-      const keyer = createFraudKeyer(stage.reference, stage.rating.normaliser);
-      const next = new Array<number>(SOURCES).fill(0);
-      const scs: SourcedCdr[] = [...releaseOrder(traffic.records())].map((cdr) => {
-        const p = partitionOf(cdr.servedMsisdn, SOURCES);
-        return { cdr, topic: name, partition: p, offset: String(next[p]!++) };
-      });
-      stage.rateBatch(scs);
-      for (const sc of scs) eventsOf.set(sc, keyer(sc));
-      const bySource = Array.from({ length: SOURCES }, (_, s) => scs.filter((sc) => sc.partition === s));
-      const sizes = [400, 7000, 1200, 90];
-      for (let round = 0, left = true; left; round++) {
-        left = false;
-        for (let s = 0; s < SOURCES; s++) {
-          const b = bySource[s]!.splice(0, sizes[(round + s) % sizes.length]!);
-          if (b.length > 0) batches.push(b);
-          if (bySource[s]!.length > 0) left = true;
-        }
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-    conn = await openEmbedded({ path: chPath(), database: name });
-    await migrate(conn, loadMigrations(schemaPath('ddl')));
-    await ensureTopic(brokers, name, SOURCES, quietLog); // the CDR topic: the detector's sources
-    const b = loadConfig({ env: {} });
-    base = {
-      ...b,
-      kafka: { ...b.kafka, brokers, topic: name, groupId: name, partitions: PARTS, deadLetterTopic: '', sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 },
-      fraud: { ...b.fraud, enabled: true, alertsTopic: '', groupId: '' },
-      sink: { ...b.sink, retryInitialMs: 50, retryMaxMs: 200 },
-    };
+    ({ conn, base, batches, eventsOf } = await openBlocksFixture(brokers, name, SOURCES, PARTS));
   }, 120_000);
 
   afterAll(async () => {

@@ -12,24 +12,17 @@
  *   that cannot be read or stored is dead-lettered once (its bytes), the event counted, its other events go on.
  */
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DeadLetterCode, schemaPath, type Cdr, type FraudAlert, type FraudEvent, type SourcedCdr } from '../schemas/index.js';
-import { createTraffic, writeReference } from '../simulators/traffic/index.js';
-import { createRatingStage } from '../enrich/rate/stage.js';
-import { createFraudKeyer } from '../enrich/fraud/index.js';
-import { partitionOf, releaseOrder } from '../tools/eval/fraud-offline.js';
+import { DeadLetterCode, type Cdr, type FraudAlert, type FraudEvent, type SourcedCdr } from '../schemas/index.js';
 import { ensureTopic, topicEndOffsets } from '../ingest/kafka.js';
 import { KafkaSink } from '../sinks/kafka.js';
-import { openEmbedded, type ClickHouseConnection } from '../sinks/clickhouse/connection.js';
-import { loadMigrations, migrate } from '../sinks/clickhouse/migrate.js';
-import { loadConfig, type Config } from '../pipeline/config.js';
+import type { ClickHouseConnection } from '../sinks/clickhouse/connection.js';
+import type { Config } from '../pipeline/config.js';
 import { createMetrics } from '../pipeline/telemetry.js';
 import { BLOCK_KEY, BLOCK_MAX_BYTES, decodeFraudEvent, decodeProgress, encodeFraudEvent, FraudEventPublisher, FraudService, murmur2, PROGRESS_KEY, readAlerts, readBlockHeader } from '../pipeline/fraud.js';
-import { chPath, quietLog, uniqueName, waitFor } from './helpers.js';
+import { quietLog, uniqueName, waitFor } from './helpers.js';
+import { openBlocksFixture } from './fraud-blocks-fixture.js';
 
 const brokers = inject('kafkaBrokers');
 const HOUR = 3_600_000;
@@ -41,52 +34,12 @@ const name = uniqueName('fraudblocks');
 
 let conn: ClickHouseConnection;
 let base: Config;
-/** Stored batches as the runner publishes them: one source's consecutive CDRs each, sources interleaved. */
+/** Stored batches and each CDR's events (test/fraud-blocks-fixture.ts). */
 let batches: SourcedCdr[][] = [];
-/** Each CDR's events, keyed once (the keyer keeps per-line sightings: keying twice would differ). */
-const eventsOf = new Map<SourcedCdr, FraudEvent[]>();
+let eventsOf = new Map<SourcedCdr, FraudEvent[]>();
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fraud-blocks-'));
-  try {
-    const start = Date.UTC(2026, 9, 5);
-    const traffic = createTraffic({ seed: 29, subscribers: 300, startMs: start, endMs: start + 26 * HOUR, scenarios: ['wangiri', 'pbx-hack', 'cf-hijack', 'a-calls-a', 'irsf'] });
-    writeReference(dir, traffic.reference());
-    const stage = createRatingStage(dir, '');
-    const keyer = createFraudKeyer(stage.reference, stage.rating.normaliser);
-    const next = new Array<number>(SOURCES).fill(0);
-    const scs: SourcedCdr[] = [...releaseOrder(traffic.records())].map((cdr) => {
-      const p = partitionOf(cdr.servedMsisdn, SOURCES);
-      return { cdr, topic: name, partition: p, offset: String(next[p]!++) };
-    });
-    stage.rateBatch(scs);
-    for (const sc of scs) eventsOf.set(sc, keyer(sc));
-    // Batches of varying size (some large enough that a partition's events span several blocks), sources
-    // taken in turn, so each fraud-events partition interleaves them.
-    const bySource = Array.from({ length: SOURCES }, (_, s) => scs.filter((sc) => sc.partition === s));
-    const sizes = [400, 7000, 1200, 90];
-    for (let round = 0, left = true; left; round++) {
-      left = false;
-      for (let s = 0; s < SOURCES; s++) {
-        const n = sizes[(round + s) % sizes.length]!;
-        const b = bySource[s]!.splice(0, n);
-        if (b.length > 0) batches.push(b);
-        if (bySource[s]!.length > 0) left = true;
-      }
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  conn = await openEmbedded({ path: chPath(), database: name });
-  await migrate(conn, loadMigrations(schemaPath('ddl')));
-  await ensureTopic(brokers, name, SOURCES, quietLog); // the CDR topic: the detector's sources
-  const b = loadConfig({ env: {} });
-  base = {
-    ...b,
-    kafka: { ...b.kafka, brokers, topic: name, groupId: name, partitions: PARTS, deadLetterTopic: '', sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 },
-    fraud: { ...b.fraud, enabled: true, alertsTopic: '', groupId: '' },
-    sink: { ...b.sink, retryInitialMs: 50, retryMaxMs: 200 },
-  };
+  ({ conn, base, batches, eventsOf } = await openBlocksFixture(brokers, name, SOURCES, PARTS));
 }, 120_000);
 
 afterAll(async () => {
